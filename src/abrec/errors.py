@@ -1,0 +1,54 @@
+"""The one exception hierarchy of abrec.
+
+Every error abrec raises on purpose derives from :class:`AbrecError` and from the builtin a
+user would expect to catch::
+
+    AbrecError (Exception)
+    ├── ParameterError (ValueError)    a hyperparameter is out of its declared range
+    ├── InputError (ValueError)        decide/update got bad arrays (NaN, wrong shape, empty)
+    ├── StateError (ValueError)        a saved policy file is corrupt, foreign or of another version
+    └── UnknownNameError (KeyError)    a registry lookup by a name that does not exist
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "AbrecError",
+    "InputError",
+    "ParameterError",
+    "StateError",
+    "UnknownNameError",
+]
+
+
+class AbrecError(Exception):
+    """Base class of every error abrec raises on purpose."""
+
+
+class ParameterError(AbrecError, ValueError):
+    """A hyperparameter was given a value outside its declared range."""
+
+
+class InputError(AbrecError, ValueError):
+    """The arrays given to ``decide`` or ``update`` do not fit the protocol."""
+
+
+class StateError(AbrecError, ValueError):
+    """A saved policy could not be loaded (corrupt, foreign, or of an unknown version)."""
+
+
+class UnknownNameError(AbrecError, KeyError):
+    """A name was looked up in a registry that does not hold it."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        self.message = f"Unknown {kind} {name!r}.{hint} Known: {', '.join(known)}."
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,43 @@
+"""Policies: one batch-first protocol (``decide`` / ``update``), every bandit behind it.
+
+Context-free: :class:`UniformRandom`, :class:`EpsilonGreedy`, :class:`Softmax`, :class:`UCB1`,
+:class:`BernoulliThompson`, :class:`GaussianThompson`. Contextual (per item):
+:class:`LinUCB`, :class:`LinearThompson`. Shared model on user x item features (cold start from
+item text embeddings): :class:`HybridLinUCB`.
+"""
+
+from __future__ import annotations
+
+from .base import Policy, Request
+from .epsilon_greedy import EpsilonGreedy
+from .hybrid import HybridLinUCB
+from .linear import LinearThompson, LinUCB
+from .random import UniformRandom
+from .records import Decision, Feedback
+from .registry import make_policy, policy_class, register, registered_policies
+from .softmax import Softmax
+from .state import load_policy, save_policy
+from .thompson import BernoulliThompson, GaussianThompson
+from .ucb import UCB1
+
+__all__ = [
+    "UCB1",
+    "BernoulliThompson",
+    "Decision",
+    "EpsilonGreedy",
+    "Feedback",
+    "GaussianThompson",
+    "HybridLinUCB",
+    "LinUCB",
+    "LinearThompson",
+    "Policy",
+    "Request",
+    "Softmax",
+    "UniformRandom",
+    "load_policy",
+    "make_policy",
+    "policy_class",
+    "register",
+    "registered_policies",
+    "save_policy",
+]

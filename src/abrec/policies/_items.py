@@ -1,0 +1,79 @@
+"""Item ids that come and go: a growing map from ids to rows of a policy's learned state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+
+# Non-negative integer ids below this bound are looked up in a dense table (one vectorised gather);
+# other ids (strings, large or negative ints) go through a dict.
+_DENSE_LIMIT = 1 << 22
+
+
+class ItemIndex:
+    """Maps item ids (ints or strings) to dense row numbers 0, 1, 2, ... in order of first sight."""
+
+    __slots__ = ("_ids", "_map", "_table")
+
+    def __init__(self) -> None:
+        self._ids: list[Any] = []
+        self._map: dict[Any, int] = {}
+        self._table = np.full(0, -1, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def ids(self) -> npt.NDArray[Any]:
+        """All known ids in row order."""
+        return np.asarray(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
+
+    def lookup(self, ids: npt.NDArray[Any], *, add: bool = True) -> npt.NDArray[np.int64]:
+        """Rows of ``ids`` (any shape); unknown ids are added when ``add``, else mapped to -1."""
+        if ids.dtype.kind in "iu" and ids.size:
+            lo, hi = int(ids.min()), int(ids.max())
+            if lo >= 0 and hi < _DENSE_LIMIT:
+                if hi >= self._table.shape[0]:
+                    self._grow_table(hi + 1)
+                rows = self._table[ids]
+                if add and (rows < 0).any():
+                    for value in np.unique(ids[rows < 0]).tolist():
+                        self._add(value)
+                    rows = self._table[ids]
+                return rows
+        if ids.dtype.kind not in "iuUSO":
+            raise InputError(f"item ids must be integers or strings. Got an array of dtype {ids.dtype}.")
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        rows_u = np.empty(uniq.shape[0], dtype=np.int64)
+        for i, value in enumerate(uniq.tolist()):
+            row = self._map.get(value, -1)
+            if row < 0 and add:
+                row = self._add(value)
+            rows_u[i] = row
+        return rows_u[inverse].reshape(ids.shape)
+
+    def _add(self, value: Any) -> int:
+        row = len(self._ids)
+        self._ids.append(value)
+        self._map[value] = row
+        if isinstance(value, int) and 0 <= value < _DENSE_LIMIT:
+            if value >= self._table.shape[0]:
+                self._grow_table(value + 1)
+            self._table[value] = row
+        return row
+
+    def _grow_table(self, size: int) -> None:
+        new = np.full(max(size, 2 * self._table.shape[0], 64), -1, dtype=np.int64)
+        new[: self._table.shape[0]] = self._table
+        self._table = new
+
+    @classmethod
+    def from_ids(cls, ids: npt.NDArray[Any]) -> ItemIndex:
+        index = cls()
+        for value in ids.tolist():
+            index._add(value)
+        return index

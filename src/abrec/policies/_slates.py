@@ -1,0 +1,111 @@
+"""Slate construction and the propensities that go with it (vectorised over requests).
+
+Every helper takes scores of shape (n, m) where masked-out candidates hold -inf, and returns
+``slots`` (n, k), the chosen candidate columns, position 0 first, and ``propensities`` (n, k),
+the marginal probability of each chosen item at its position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Largest number of floats one chunk of Monte Carlo draws may hold (keeps memory near 16 MB).
+_CHUNK_FLOATS = 2_000_000
+
+
+def ranked(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
+    """Columns of the k highest scores per row, ties broken uniformly at random."""
+    n, m = scores.shape
+    if k == 1:
+        best = scores.max(axis=1, keepdims=True)
+        tied = scores == best
+        if n == 1:
+            cols = np.flatnonzero(tied[0])
+            pick = cols[0] if cols.shape[0] == 1 else cols[rng.integers(cols.shape[0])]
+            return np.array([[pick]], dtype=np.int64)
+        keys = np.where(tied, rng.random((n, m)), -1.0)
+        return keys.argmax(axis=1)[:, None].astype(np.int64)
+    order = np.lexsort((rng.random((n, m)), -scores), axis=-1)
+    return order[:, :k].astype(np.int64)
+
+
+def greedy(scores: FloatArray, k: int, rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
+    """Top-k by score with random tie-breaking, and exact propensities.
+
+    An item whose score is shared by ``g`` candidates occupies a block of ``g`` consecutive ranks;
+    random tie-breaking puts it at each rank of that block with probability exactly ``1/g``.
+    """
+    slots = ranked(scores, k, rng)
+    return slots, rank_probability(scores, slots)
+
+
+def rank_probability(scores: FloatArray, slots: IntArray) -> FloatArray:
+    """P(greedy ranking with random tie-breaking puts candidate ``slots[i, j]`` at position j).
+
+    With ``above`` candidates scoring strictly higher and ``g`` sharing its score, the item lands
+    on each of the positions ``above .. above + g - 1`` with probability ``1/g``, elsewhere never.
+    """
+    chosen = np.take_along_axis(scores, slots, axis=1)[:, :, None]
+    above = (scores[:, None, :] > chosen).sum(axis=2)
+    ties = (scores[:, None, :] == chosen).sum(axis=2)
+    position = np.arange(slots.shape[1])[None, :]
+    inside = (position >= above) & (position < above + ties)
+    return np.where(inside, 1.0 / ties, 0.0)
+
+
+def uniform(valid_counts: IntArray, mask: npt.NDArray[np.bool_] | None, n: int, m: int, k: int,
+            rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
+    """A uniformly random slate of k distinct valid candidates; each item at each slot has 1/m_i."""
+    keys = rng.random((n, m))
+    if mask is not None:
+        keys = np.where(mask, keys, -1.0)
+    if k == 1:
+        slots = keys.argmax(axis=1)[:, None].astype(np.int64)
+    else:
+        slots = np.argsort(-keys, axis=1)[:, :k].astype(np.int64)
+    props = np.broadcast_to((1.0 / valid_counts)[:, None], (n, k)).copy()
+    return slots, props
+
+
+def topk_of(samples: FloatArray, k: int) -> IntArray:
+    """Top-k columns (ordered) along the last axis of ``samples`` (..., m)."""
+    if k == 1:
+        return samples.argmax(axis=-1)[..., None]
+    part = np.argpartition(-samples, k - 1, axis=-1)[..., :k]
+    vals = np.take_along_axis(samples, part, axis=-1)
+    return np.take_along_axis(part, np.argsort(-vals, axis=-1, kind="stable"), axis=-1)
+
+
+def sampled(
+    draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int
+) -> FloatArray:
+    """Monte Carlo propensities for policies that rank by random scores.
+
+    ``draw(s)`` returns ``s`` fresh independent score samples of shape (s, n, m) (masked = -inf),
+    from the same distribution as the one that produced ``slots``. The propensity of the chosen
+    item at position j is (1 + #draws that put it at j) / (1 + n_draws): the decision's own draw is
+    one of the samples, so the estimate is unbiased-in-the-limit and never 0.
+    """
+    n, k = slots.shape
+    counts = np.zeros((n, k), dtype=np.float64)
+    if n_draws > 0:
+        probe = draw(1)
+        per_chunk = max(1, _CHUNK_FLOATS // max(1, probe.shape[1] * probe.shape[2]))
+        done = 0
+        first: FloatArray | None = probe
+        while done < n_draws:
+            s = min(per_chunk, n_draws - done)
+            if first is not None:
+                samples, s, first = first, 1, None
+            else:
+                samples = draw(s)
+            top = topk_of(samples, k)
+            counts += (top == slots[None]).sum(axis=0)
+            done += s
+    return (counts + 1.0) / (n_draws + 1.0)

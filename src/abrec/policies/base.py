@@ -1,0 +1,369 @@
+"""The policy protocol: batch-first ``decide`` and ``update``, shared by every abrec policy.
+
+A policy decides for ``n`` requests at once. Each request has its own candidate items (ids that
+may be new: cold start) and, for contextual policies, its own context vector; the policy returns a
+:class:`~abrec.policies.records.Decision` with a slate of ``k`` items per request and the marginal
+propensity of each chosen item at its position. It learns from :class:`~abrec.policies.records.Feedback`.
+
+Subclasses implement ``_choose`` (or just ``_scores`` for deterministic rankers), ``_update``, and
+declare their per-item learned state in ``_item_state``; the base class validates inputs, maps item
+ids to rows of that state, grows it as new items appear, and saves/loads it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .._params import Constraint, validate_params
+from .._random import Seed, as_generator
+from ..errors import InputError
+from . import _slates
+from ._items import ItemIndex
+from .records import Decision, Feedback
+
+__all__ = ["Policy", "Request"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Request:
+    """A validated batch of requests, as policies see it internally.
+
+    ``candidates`` are the ids as given ((m,) or (n, m)); ``rows`` (same shape) are the rows of each candidate in the policy's item state; ``mask`` (n, m) marks
+    valid candidates (None: all valid); ``contexts`` (n, d) or None; ``item_features`` (m, p) or
+    (n, m, p) or None; ``valid`` (n,) the number of valid candidates per request.
+    """
+
+    candidates: npt.NDArray[Any]
+    rows: IntArray
+    mask: npt.NDArray[np.bool_] | None
+    contexts: FloatArray | None
+    item_features: FloatArray | None
+    valid: IntArray
+    n: int
+    m: int
+
+
+def _finite(a: FloatArray) -> bool:
+    # A sum is finite only if every element is (NaN and inf propagate); overflow falls back to a full check.
+    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+
+
+class Policy(ABC):
+    """Base class of every abrec policy.
+
+    Parameters are stored as given by the constructor (``get_params`` returns them); learned state
+    lives apart in ``_state`` (one array per name, first axis = item row) and a few scalars.
+    """
+
+    name: ClassVar[str] = "policy"
+    version: ClassVar[str] = "1"
+    contextual: ClassVar[bool] = False
+    uses_item_features: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+
+    def __init__(self, *, seed: Seed = None) -> None:
+        self.seed = seed
+        self._validate()
+        self._rng = as_generator(seed)
+        self._items = ItemIndex()
+        self._state: dict[str, npt.NDArray[Any]] = {}
+        self._dim: int | None = None
+        self._feature_dim: int | None = None
+        self._initialised_rows = 0
+
+    # ----------------------------------------------------------------- parameters
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters as given to the constructor."""
+        names = [*self._parameter_constraints, *self._extra_params()]
+        return {name: getattr(self, name) for name in names}
+
+    def _extra_params(self) -> tuple[str, ...]:
+        return ()
+
+    def _validate(self) -> None:
+        validate_params(
+            type(self).__name__,
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k != "seed")
+        return f"{type(self).__name__}({args})"
+
+    # ----------------------------------------------------------------- learned state
+    def _item_state(self) -> dict[str, tuple[tuple[int, ...], Any]]:
+        """Per-item arrays: name -> (shape after the item axis, initial value or array)."""
+        return {}
+
+    @property
+    def n_items(self) -> int:
+        """Number of items the policy has seen (in a request or in feedback)."""
+        return len(self._items)
+
+    @property
+    def item_ids(self) -> npt.NDArray[Any]:
+        """Ids of the items the policy has seen, in the order of its state rows."""
+        return self._items.ids
+
+    def _on_new_items(self, start: int, stop: int) -> None:
+        """Hook: rows ``start:stop`` were just created for new items (e.g. to set per-item priors)."""
+
+    def _ensure_rows(self) -> None:
+        """Grow the per-item arrays to cover every known item (new items get their prior)."""
+        n_items = len(self._items)
+        spec = self._item_state()
+        if not spec:
+            return
+        first = next(iter(spec))
+        have = self._state[first].shape[0] if first in self._state else 0
+        if have >= n_items:
+            if n_items > self._initialised_rows:
+                self._on_new_items(self._initialised_rows, n_items)
+                self._initialised_rows = n_items
+            return
+        capacity = max(n_items, 2 * have, 16)
+        for key, (tail, init) in spec.items():
+            old = self._state.get(key)
+            new = np.empty((capacity, *tail), dtype=np.float64)
+            new[...] = init
+            if old is not None:
+                new[: old.shape[0]] = old
+            self._state[key] = new
+        if old is None:
+            self._initialised_rows = 0
+        self._on_new_items(self._initialised_rows, n_items)
+        self._initialised_rows = n_items
+
+    def _set_dim(self, d: int, attr: str = "_dim", what: str = "contexts") -> None:
+        current = getattr(self, attr)
+        if current is None:
+            setattr(self, attr, d)
+            self._state.clear()
+            self._ensure_rows()
+        elif current != d:
+            raise InputError(
+                f"{type(self).__name__} was trained on {what} of dimension {current}; got dimension {d}. "
+                "Use one feature space per policy (or a new policy for a new one)."
+            )
+
+    # ----------------------------------------------------------------- decide
+    def decide(
+        self,
+        candidates: npt.ArrayLike,
+        contexts: npt.ArrayLike | None = None,
+        *,
+        k: int = 1,
+        mask: npt.ArrayLike | None = None,
+        item_features: npt.ArrayLike | None = None,
+    ) -> Decision:
+        """Choose a slate of ``k`` items for each of ``n`` requests.
+
+        Parameters
+        ----------
+        candidates : item ids, ``(m,)`` shared by all requests or ``(n, m)`` per request.
+        contexts : ``(n, d)`` float context of each request (contextual policies; ``(d,)`` = one
+            request). Context-free policies accept and ignore it.
+        k : slate size (positions), 1 <= k <= number of valid candidates of every request.
+        mask : ``(n, m)`` bool, True where a per-request candidate is valid (ragged candidate sets).
+        item_features : ``(m, p)`` or ``(n, m, p)`` float features of the candidates (text
+            embeddings); used by policies that read item features.
+
+        Returns
+        -------
+        Decision
+            Slates, positions' propensities, scores, and the policy's name and version.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abrec.policies import LinUCB
+        >>> policy = LinUCB(seed=0)
+        >>> d = policy.decide(np.array([10, 11, 12]), np.ones((2, 4)), k=2)
+        >>> d.items.shape, bool((d.propensities > 0).all())
+        ((2, 2), True)
+        """
+        req = self._request(candidates, contexts, k, mask, item_features)
+        slots, props, scores, draws = self._choose(req, k)
+        if req.mask is not None:
+            scores = np.where(req.mask, scores, np.nan)
+        cand = req.candidates
+        items = cand[slots] if cand.ndim == 1 else np.take_along_axis(cand, slots, axis=1)
+        return Decision(items, slots, props, scores, self.name, self.version, draws)
+
+    def _request(
+        self,
+        candidates: npt.ArrayLike,
+        contexts: npt.ArrayLike | None,
+        k: int,
+        mask: npt.ArrayLike | None,
+        item_features: npt.ArrayLike | None,
+    ) -> Request:
+        cand = np.asarray(candidates)
+        x: FloatArray | None = None
+        if contexts is not None:
+            x = np.asarray(contexts, dtype=np.float64)
+            if x.ndim == 1:
+                x = x[None, :]
+            if x.ndim != 2 or x.shape[1] == 0:
+                raise InputError(f"contexts must have shape (n, d) with d >= 1. Got shape {x.shape}.")
+            if not _finite(x):
+                raise InputError("contexts contain NaN or infinite values; clean or impute them first.")
+        if cand.ndim == 1:
+            n = x.shape[0] if x is not None else 1
+        elif cand.ndim == 2:
+            n = cand.shape[0]
+            if x is not None and x.shape[0] != n:
+                raise InputError(f"candidates has {n} rows (requests) but contexts has {x.shape[0]}.")
+        else:
+            raise InputError(f"candidates must have shape (m,) or (n, m). Got shape {cand.shape}.")
+        m = cand.shape[-1]
+        if m == 0 or n == 0:
+            raise InputError(f"every request needs at least one candidate item. Got candidates of shape {cand.shape}.")
+        if self.contextual and x is None:
+            raise InputError(f"{type(self).__name__} is contextual: pass contexts of shape (n, d).")
+        valid_mask: npt.NDArray[np.bool_] | None = None
+        if mask is not None:
+            valid_mask = np.asarray(mask, dtype=bool)
+            if valid_mask.shape != (n, m):
+                raise InputError(f"mask must have shape ({n}, {m}) like the candidates. Got {valid_mask.shape}.")
+            valid = valid_mask.sum(axis=1).astype(np.int64)
+            if valid_mask.all():
+                valid_mask = None
+        else:
+            valid = np.full(n, m, dtype=np.int64)
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1 or k > int(valid.min()):
+            raise InputError(
+                f"k (slate size) must be an int in [1, {int(valid.min())}] (the fewest valid candidates of a "
+                f"request). Got {k!r}."
+            )
+        feats: FloatArray | None = None
+        if item_features is not None:
+            feats = np.asarray(item_features, dtype=np.float64)
+            if not ((feats.ndim == 2 and feats.shape[0] == m) or (feats.ndim == 3 and feats.shape[:2] == (n, m))):
+                raise InputError(
+                    f"item_features must have shape (m, p) = ({m}, p) or (n, m, p) = ({n}, {m}, p). Got {feats.shape}."
+                )
+            if not _finite(feats):
+                raise InputError("item_features contain NaN or infinite values.")
+            if self.uses_item_features:
+                self._set_dim(feats.shape[-1], "_feature_dim", "item features")
+        elif self.uses_item_features:
+            raise InputError(f"{type(self).__name__} reads item features: pass item_features of shape (m, p).")
+        if x is not None and self.contextual:
+            self._set_dim(x.shape[1])
+        if valid_mask is None:
+            rows = self._items.lookup(cand, add=True)
+            check = rows
+        else:
+            rows = np.zeros(cand.shape, dtype=np.int64)
+            rows[valid_mask] = self._items.lookup(cand[valid_mask], add=True)
+            check = np.where(valid_mask, rows, -1 - np.arange(m))
+        if m > 1:
+            ordered = np.sort(check, axis=-1)
+            if (ordered[..., 1:] == ordered[..., :-1]).any():
+                raise InputError("candidates contain duplicate item ids in a request; each candidate must appear once.")
+        self._ensure_rows()
+        return Request(cand, rows, valid_mask, x, feats, valid, n, m)
+
+    def _choose(self, req: Request, k: int) -> tuple[IntArray, FloatArray, FloatArray, int]:
+        """Default: rank by deterministic scores, random tie-break, exact propensities."""
+        scores = self._full_scores(req)
+        slots, props = _slates.greedy(self._masked(scores, req), k, self._rng)
+        return slots, props, scores, 0
+
+    def _full_scores(self, req: Request) -> FloatArray:
+        scores = self._scores(req)
+        if scores.ndim == 1:
+            scores = np.broadcast_to(scores, (req.n, req.m))
+        return scores
+
+    def _scores(self, req: Request) -> FloatArray:
+        """(n, m) or (m,) scores of the candidates; higher is better."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _scores or _choose.")
+
+    @staticmethod
+    def _masked(scores: FloatArray, req: Request) -> FloatArray:
+        return scores if req.mask is None else np.where(req.mask, scores, -np.inf)
+
+    # ----------------------------------------------------------------- update
+    def update(self, feedback: Feedback) -> None:
+        """Learn from a batch of logged feedback (any policy's decisions, with their rewards)."""
+        items = np.asarray(feedback.items)
+        rewards = np.asarray(feedback.rewards, dtype=np.float64)
+        if items.ndim != 1 or rewards.shape != items.shape:
+            raise InputError(
+                f"feedback.items and feedback.rewards must be 1-D of equal length. Got {items.shape} and {rewards.shape}."
+            )
+        if not _finite(rewards):
+            raise InputError("feedback.rewards contain NaN or infinite values.")
+        x: FloatArray | None = None
+        if feedback.contexts is not None:
+            x = np.asarray(feedback.contexts, dtype=np.float64)
+            if x.ndim == 1 and items.shape[0] == 1:
+                x = x[None, :]
+            if x.ndim != 2 or x.shape[0] != items.shape[0]:
+                raise InputError(f"feedback.contexts must have shape ({items.shape[0]}, d). Got {x.shape}.")
+            if not _finite(x):
+                raise InputError("feedback.contexts contain NaN or infinite values.")
+        elif self.contextual:
+            raise InputError(f"{type(self).__name__} is contextual: feedback needs contexts of shape (N, d).")
+        f: FloatArray | None = None
+        if self.uses_item_features:
+            if feedback.item_features is None:
+                raise InputError(f"{type(self).__name__} reads item features: feedback needs item_features (N, p).")
+            f = np.asarray(feedback.item_features, dtype=np.float64)
+            if f.ndim != 2 or f.shape[0] != items.shape[0]:
+                raise InputError(f"feedback.item_features must have shape ({items.shape[0]}, p). Got {f.shape}.")
+            if not _finite(f):
+                raise InputError("feedback.item_features contain NaN or infinite values.")
+            self._set_dim(f.shape[1], "_feature_dim", "item features")
+        if x is not None and self.contextual:
+            self._set_dim(x.shape[1])
+        if items.shape[0] == 0:
+            return
+        rows = self._items.lookup(items, add=True)
+        self._ensure_rows()
+        self._update(rows, rewards, x, f, feedback)
+
+    @abstractmethod
+    def _update(
+        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        feedback: Feedback,
+    ) -> None:
+        """Fold validated feedback into the learned state (rows index the per-item arrays)."""
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str) -> None:
+        """Save hyperparameters and learned state to a versioned, pickle-free ``.npz`` file."""
+        from .state import save_policy
+
+        save_policy(self, path)
+
+    @classmethod
+    def load(cls, path: str) -> Policy:
+        """Load a policy saved by :meth:`save` (any registered class; checked against ``cls``)."""
+        from .state import load_policy
+
+        policy = load_policy(path)
+        if not isinstance(policy, cls):
+            from ..errors import StateError
+
+            raise StateError(f"{path} holds a {type(policy).__name__}, not a {cls.__name__}.")
+        return policy
+
+    def _extra_state(self) -> dict[str, npt.NDArray[Any]]:
+        """Learned arrays that are not per item (shared models); saved and loaded with the rest."""
+        return {}
+
+    def _load_extra_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        for key, value in arrays.items():
+            setattr(self, key, value)

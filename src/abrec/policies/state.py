@@ -1,0 +1,141 @@
+"""Save and load policies: a versioned, pickle-free ``.npz`` file.
+
+Layout: ``__header__`` holds a JSON document (format name and version, abrec version, policy
+registry name and class version, hyperparameters, dimensions, generator state); ``__item_ids__``
+the item ids in row order; every other entry is a learned array. Files are read with
+``allow_pickle=False``: loading never executes code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from ..errors import StateError
+from ._items import ItemIndex
+from .base import Policy
+
+FORMAT = "abrec.policy"
+FORMAT_VERSION = 1
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {"__pairs__": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"cannot save parameter value {value!r} of type {type(value).__name__}")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__pairs__" in value:
+        return {_key(_decode(k)): _decode(v) for k, v in value["__pairs__"]}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _key(k: Any) -> Any:
+    return tuple(k) if isinstance(k, list) else k
+
+
+def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
+    """Write ``policy`` to ``path`` (a ``.npz`` file), atomically."""
+    from .. import __version__
+
+    params = dict(policy.get_params())
+    seed = params.pop("seed", None)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "abrec_version": __version__,
+        "policy": policy.name,
+        "policy_version": policy.version,
+        "params": _encode(params),
+        "seed": seed if isinstance(seed, int) else None,
+        "dim": policy._dim,
+        "feature_dim": policy._feature_dim,
+        "n_items": policy.n_items,
+        "rng": policy._rng.bit_generator.state,
+        "bit_generator": type(policy._rng.bit_generator).__name__,
+    }
+    n = policy.n_items
+    arrays: dict[str, Any] = {f"item:{k}": v[:n] for k, v in policy._state.items()}
+    arrays.update({f"extra:{k}": v for k, v in policy._extra_state().items()})
+    ids = policy.item_ids
+    if ids.dtype.kind == "O":
+        raise StateError("item ids must be ints or strings to be saved.")
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, __header__=np.array(json.dumps(header)), __item_ids__=ids, **arrays)
+    os.replace(tmp, path)
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read a policy written by :func:`save_policy`; any problem raises :class:`StateError`."""
+    from .registry import policy_class
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {key: z[key] for key in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise StateError(f"{path} is not a readable abrec policy file ({exc}).") from exc
+    if "__header__" not in data or "__item_ids__" not in data:
+        raise StateError(f"{path} is not an abrec policy file (no header); was it written by Policy.save?")
+    try:
+        header = json.loads(str(data.pop("__header__")))
+    except json.JSONDecodeError as exc:
+        raise StateError(f"{path} has a corrupt header: {exc}.") from exc
+    if header.get("format") != FORMAT:
+        raise StateError(f"{path} is not an abrec policy file (format {header.get('format')!r}).")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise StateError(
+            f"{path} has format version {header.get('format_version')!r}; this abrec reads version {FORMAT_VERSION}."
+        )
+    cls = policy_class(header["policy"])
+    if header["policy_version"] != cls.version:
+        raise StateError(
+            f"{path} holds {cls.__name__} version {header['policy_version']}; this abrec has version {cls.version}."
+        )
+    policy = cls(**_decode(header["params"]), seed=header["seed"])
+    ids = data.pop("__item_ids__")
+    n_items = int(header["n_items"])
+    if ids.shape != (n_items,):
+        raise StateError(f"{path} is corrupt: {ids.shape[0]} item ids for {n_items} items.")
+    policy._items = ItemIndex.from_ids(ids)
+    policy._dim = header["dim"]
+    policy._feature_dim = header["feature_dim"]
+    policy._state.clear()
+    policy._ensure_rows()
+    spec = policy._item_state()
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        kind, _, name = key.partition(":")
+        if kind == "item" and name in spec and name in policy._state:
+            target = policy._state[name]
+            if value.shape != (n_items, *target.shape[1:]):
+                raise StateError(f"{path} is corrupt: array {name!r} has shape {value.shape}.")
+            target[:n_items] = value
+        elif kind == "extra":
+            extra[name] = value
+        else:
+            raise StateError(f"{path} holds an unexpected array {key!r} for {cls.__name__}.")
+    missing = set(spec) - {k.partition(":")[2] for k in data if k.startswith("item:")}
+    if n_items and policy._state and missing:
+        raise StateError(f"{path} is corrupt: arrays {sorted(missing)} are missing.")
+    policy._load_extra_state(extra)
+    try:
+        policy._rng.bit_generator.state = header["rng"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StateError(f"{path} has an unreadable generator state ({exc}).") from exc
+    return policy
