@@ -31,7 +31,9 @@ class Constraint:
         else:
             left = "(" if self.low_open or self.low == -math.inf else "["
             right = ")" if self.high_open or self.high == math.inf else "]"
-            text = f"{'an int' if self.kind == 'int' else 'a float'} in {left}{_num(self.low)}, {_num(self.high)}{right}"
+            text = (
+                f"{'an int' if self.kind == 'int' else 'a float'} in {left}{_num(self.low)}, {_num(self.high)}{right}"
+            )
         return text + (" or None" if self.optional else "")
 
     def accepts(self, value: Any) -> bool:
@@ -61,11 +63,9 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def Interval(kind: str, low: float, high: float = math.inf, *, closed: str = "both") -> Constraint:  # noqa: N802
+def Interval(kind: str, low: float, high: float = math.inf, *, closed: str = "both") -> Constraint:
     """A numeric interval; ``closed`` is 'both', 'left', 'right' or 'neither'."""
-    return Constraint(
-        kind, low, high, low_open=closed in ("right", "neither"), high_open=closed in ("left", "neither")
-    )
+    return Constraint(kind, low, high, low_open=closed in ("right", "neither"), high_open=closed in ("left", "neither"))
 
 
 def validate_params(owner: str, constraints: dict[str, Constraint], values: dict[str, Any]) -> None:

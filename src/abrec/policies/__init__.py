@@ -2,7 +2,8 @@
 
 Context-free: :class:`UniformRandom`, :class:`EpsilonGreedy`, :class:`Softmax`, :class:`UCB1`,
 :class:`BernoulliThompson`, :class:`GaussianThompson`. Contextual (per item):
-:class:`LinUCB`, :class:`LinearThompson`. Shared model on user x item features (cold start from
+:class:`LinUCB`, :class:`LinearThompson`, :class:`LogisticUCB` (Bayesian logistic regression with a
+prior learned across items). Shared model on user x item features (cold start from
 item text embeddings): :class:`HybridLinUCB`.
 """
 
@@ -12,6 +13,7 @@ from .base import Policy, Request
 from .epsilon_greedy import EpsilonGreedy
 from .hybrid import HybridLinUCB
 from .linear import LinearThompson, LinUCB
+from .logistic import LogisticUCB
 from .random import UniformRandom
 from .records import Decision, Feedback
 from .registry import make_policy, policy_class, register, registered_policies
@@ -21,7 +23,6 @@ from .thompson import BernoulliThompson, GaussianThompson
 from .ucb import UCB1
 
 __all__ = [
-    "UCB1",
     "BernoulliThompson",
     "Decision",
     "EpsilonGreedy",
@@ -30,9 +31,11 @@ __all__ = [
     "HybridLinUCB",
     "LinUCB",
     "LinearThompson",
+    "LogisticUCB",
     "Policy",
     "Request",
     "Softmax",
+    "UCB1",
     "UniformRandom",
     "load_policy",
     "make_policy",

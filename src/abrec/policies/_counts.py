@@ -25,7 +25,11 @@ class CountingPolicy(Policy):
         return {"count": ((), 0.0), "total": ((), 0.0)}
 
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         size = self._state["count"].shape[0]

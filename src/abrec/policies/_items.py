@@ -34,6 +34,16 @@ class ItemIndex:
 
     def lookup(self, ids: npt.NDArray[Any], *, add: bool = True) -> npt.NDArray[np.int64]:
         """Rows of ``ids`` (any shape); unknown ids are added when ``add``, else mapped to -1."""
+        if ids.size <= 4 and ids.ndim == 1 and ids.dtype.kind in "iuU":
+            # One request at a time: a few dict look-ups beat any vectorised path.
+            get = self._map.get
+            out = []
+            for value in ids.tolist():
+                row = get(value, -1)
+                if row < 0 and add:
+                    row = self._add(value)
+                out.append(row)
+            return np.array(out, dtype=np.int64)
         if ids.dtype.kind in "iu" and ids.size:
             lo, hi = int(ids.min()), int(ids.max())
             if lo >= 0 and hi < _DENSE_LIMIT:
@@ -41,18 +51,22 @@ class ItemIndex:
                     self._grow_table(hi + 1)
                 rows = self._table[ids]
                 if add and (rows < 0).any():
-                    for value in np.unique(ids[rows < 0]).tolist():
+                    new = ids[rows < 0]
+                    _, first = np.unique(new, return_index=True)
+                    for value in new[np.sort(first)].tolist():
                         self._add(value)
                     rows = self._table[ids]
-                return rows
+                result: npt.NDArray[np.int64] = rows
+                return result
         if ids.dtype.kind not in "iuUSO":
             raise InputError(f"item ids must be integers or strings. Got an array of dtype {ids.dtype}.")
-        uniq, inverse = np.unique(ids, return_inverse=True)
+        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
         rows_u = np.empty(uniq.shape[0], dtype=np.int64)
-        for i, value in enumerate(uniq.tolist()):
-            row = self._map.get(value, -1)
+        values = uniq.tolist()
+        for i in np.argsort(first, kind="stable").tolist():  # new ids get rows in order of first sight
+            row = self._map.get(values[i], -1)
             if row < 0 and add:
-                row = self._add(value)
+                row = self._add(values[i])
             rows_u[i] = row
         return rows_u[inverse].reshape(ids.shape)
 

@@ -4,6 +4,11 @@ The numpy functions are the reference implementation; the numba ones must agree 
 floating-point rounding (tests check this). ``backend="auto"`` in the linear policies takes numba
 when it imports, for the small batches (one request at a time) where numpy's per-call overhead
 dominates; large shared-candidate batches go through BLAS in numpy either way.
+
+Symmetric matrices (each item's ``A^-1``) are stored *packed*: the upper triangle, row by row,
+``d (d + 1) / 2`` numbers (:func:`pack` / :func:`unpack`). That halves the memory that scoring
+streams through, which is what bounds one-request decisions: ``x' A^-1 x`` is the dot product of
+the packed matrix with the packed outer product ``x x'`` (off-diagonal terms counted twice).
 """
 
 from __future__ import annotations
@@ -21,8 +26,40 @@ try:  # pragma: no cover - exercised whenever numba is installed (a core depende
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
-    numba = None
     HAVE_NUMBA = False
+
+
+# ---------------------------------------------------------------------------- packed symmetric matrices
+_TRIU: dict[int, tuple[IntArray, IntArray]] = {}
+
+
+def triu(d: int) -> tuple[IntArray, IntArray]:
+    """Row and column indices of the upper triangle of a d x d matrix, in packed order."""
+    if d not in _TRIU:
+        iu, ju = np.triu_indices(d)
+        _TRIU[d] = (iu.astype(np.int64), ju.astype(np.int64))
+    return _TRIU[d]
+
+
+def packed_dim(d: int) -> int:
+    """Length of a packed symmetric d x d matrix."""
+    return d * (d + 1) // 2
+
+
+def pack(full: FloatArray) -> FloatArray:
+    """(..., d, d) symmetric -> (..., d (d + 1) / 2) upper triangles."""
+    iu, ju = triu(full.shape[-1])
+    packed: FloatArray = full[..., iu, ju]
+    return packed
+
+
+def unpack(packed: FloatArray, d: int) -> FloatArray:
+    """(..., d (d + 1) / 2) upper triangles -> (..., d, d) symmetric matrices."""
+    iu, ju = triu(d)
+    full = np.empty((*packed.shape[:-1], d, d))
+    full[..., iu, ju] = packed
+    full[..., ju, iu] = packed
+    return full
 
 
 # ---------------------------------------------------------------------------- numpy reference
@@ -47,84 +84,230 @@ def mean_width_numpy(
     return mean, np.maximum(q, 0.0)
 
 
+def mean_width_packed_numpy(
+    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`mean_width_numpy` on packed ``A^-1`` (unpacks only the candidates' matrices)."""
+    d = x.shape[1]
+    used, local = np.unique(rows, return_inverse=True)
+    return mean_width_numpy(x, local.reshape(rows.shape), unpack(packed[used], d), theta[used])
+
+
 def sherman_morrison_numpy(
-    a_inv: FloatArray, b: FloatArray, theta: FloatArray, rows: IntArray, x: FloatArray, r: FloatArray
+    packed: FloatArray, b: FloatArray, theta: FloatArray, rows: IntArray, x: FloatArray, r: FloatArray
 ) -> None:
-    """Rank-one updates of ``A^-1``, ``b`` and ``theta = A^-1 b``, one observation after another."""
+    """Rank-one updates of packed ``A^-1``, ``b`` and ``theta = A^-1 b``, one observation after another."""
+    d = x.shape[1]
     for i in range(rows.shape[0]):
         a = rows[i]
-        v = a_inv[a] @ x[i]
-        a_inv[a] -= np.outer(v, v) / (1.0 + x[i] @ v)
+        a_inv = unpack(packed[a], d)
+        v = a_inv @ x[i]
+        a_inv -= np.outer(v, v) / (1.0 + x[i] @ v)
+        packed[a] = pack(a_inv)
         b[a] += r[i] * x[i]
-        theta[a] = a_inv[a] @ b[a]
+        theta[a] = a_inv @ b[a]
 
 
 # ---------------------------------------------------------------------------- numba
 if HAVE_NUMBA:
 
-    @numba.njit(cache=True, fastmath=False)
+    @numba.njit(cache=True, fastmath={"reassoc", "contract"})
     def _mean_width_nb(x: Any, rows: Any, a_inv: Any, theta: Any) -> Any:  # pragma: no cover - compiled
+        # rows is (n, m), or (1, m) shared by every request. x' A^-1 x is computed as the dot product
+        # of the flattened A^-1 with the flattened outer product x x': one long SIMD reduction per item.
         n, d = x.shape
         m = rows.shape[1]
+        shared = rows.shape[0] == 1
+        dd = d * d
+        flat = a_inv.reshape(a_inv.shape[0], dd)
+        outer = np.empty(dd)
         mean = np.empty((n, m))
         q = np.empty((n, m))
         for i in range(n):
+            for u in range(d):
+                for v in range(d):
+                    outer[u * d + v] = x[i, u] * x[i, v]
+            r = 0 if shared else i
             for j in range(m):
-                a = rows[i, j]
+                a = rows[r, j]
                 s = 0.0
-                w = 0.0
                 for u in range(d):
                     s += x[i, u] * theta[a, u]
-                    t = 0.0
-                    for v in range(d):
-                        t += a_inv[a, u, v] * x[i, v]
-                    w += t * x[i, u]
+                w = 0.0
+                for e in range(dd):
+                    w += flat[a, e] * outer[e]
                 mean[i, j] = s
                 q[i, j] = w if w > 0.0 else 0.0
         return mean, q
 
-    @numba.njit(cache=True, fastmath=False)
-    def _sherman_morrison_nb(a_inv: Any, b: Any, theta: Any, rows: Any, x: Any, r: Any) -> None:  # pragma: no cover
+    @numba.njit(cache=True, fastmath={"reassoc", "contract"})
+    def _mean_width_packed_nb(x: Any, rows: Any, packed: Any, theta: Any) -> Any:  # pragma: no cover
+        # Packed twin of _mean_width_nb: weights hold x_u x_v, doubled off the diagonal.
+        n, d = x.shape
+        m = rows.shape[1]
+        shared = rows.shape[0] == 1
+        size = packed.shape[1]
+        weights = np.empty(size)
+        mean = np.empty((n, m))
+        q = np.empty((n, m))
+        for i in range(n):
+            e = 0
+            for u in range(d):
+                weights[e] = x[i, u] * x[i, u]
+                e += 1
+                for v in range(u + 1, d):
+                    weights[e] = 2.0 * x[i, u] * x[i, v]
+                    e += 1
+            r = 0 if shared else i
+            for j in range(m):
+                a = rows[r, j]
+                s = 0.0
+                for u in range(d):
+                    s += x[i, u] * theta[a, u]
+                w = 0.0
+                for e in range(size):
+                    w += packed[a, e] * weights[e]
+                mean[i, j] = s
+                q[i, j] = w if w > 0.0 else 0.0
+        return mean, q
+
+    @numba.njit(cache=True, fastmath={"reassoc", "contract"})
+    def _ucb_top1_nb(x: Any, rows: Any, packed: Any, theta: Any, alpha: float, u: Any) -> Any:  # pragma: no cover
+        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask).
+        mean, q = _mean_width_packed_nb(x, rows, packed, theta)
+        scores = mean + alpha * np.sqrt(q)
+        slots, props = _top1_nb(scores, u)
+        return slots, props, scores
+
+    @numba.njit(cache=True, fastmath={"reassoc", "contract"})
+    def _sherman_morrison_nb(packed: Any, b: Any, theta: Any, rows: Any, x: Any, r: Any) -> None:  # pragma: no cover
+        # Each step unpacks the item's A^-1 into a full scratch matrix (so the loops vectorise),
+        # applies the rank-one update there, and packs it back.
         d = x.shape[1]
+        full = np.empty((d, d))
         v = np.empty(d)
         for i in range(rows.shape[0]):
             a = rows[i]
+            e = 0
+            for u in range(d):
+                for w in range(u, d):
+                    full[u, w] = packed[a, e]
+                    full[w, u] = packed[a, e]
+                    e += 1
             denom = 1.0
             for u in range(d):
                 t = 0.0
                 for w in range(d):
-                    t += a_inv[a, u, w] * x[i, w]
+                    t += full[u, w] * x[i, w]
                 v[u] = t
                 denom += x[i, u] * t
             for u in range(d):
+                b[a, u] += r[i] * x[i, u]
+            e = 0
+            for u in range(d):
                 cu = v[u] / denom
                 for w in range(d):
-                    a_inv[a, u, w] -= cu * v[w]
-            for u in range(d):
-                b[a, u] += r[i] * x[i, u]
+                    full[u, w] -= cu * v[w]
+                for w in range(u, d):
+                    packed[a, e] = full[u, w]
+                    e += 1
             for u in range(d):
                 t = 0.0
                 for w in range(d):
-                    t += a_inv[a, u, w] * b[a, w]
+                    t += full[u, w] * b[a, w]
                 theta[a, u] = t
+
+
+def top1_numpy(scores: FloatArray, u: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Best column per row; among ``g`` tied best, the ``floor(u * g)``-th; propensity ``1 / g``."""
+    tied = scores == scores.max(axis=1, keepdims=True)
+    g = tied.sum(axis=1)
+    pick = np.minimum((u * g).astype(np.int64), g - 1)
+    # Column of the pick-th True in each row.
+    slots = (np.cumsum(tied, axis=1) > pick[:, None]).argmax(axis=1)
+    return slots[:, None].astype(np.int64), (1.0 / g)[:, None]
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True)
+    def _top1_nb(scores: Any, u: Any) -> Any:  # pragma: no cover - compiled
+        n, m = scores.shape
+        slots = np.empty((n, 1), dtype=np.int64)
+        props = np.empty((n, 1))
+        for i in range(n):
+            best = -np.inf
+            g = 0
+            for j in range(m):
+                s = scores[i, j]
+                if s > best:
+                    best = s
+                    g = 1
+                elif s == best:
+                    g += 1
+            pick = min(int(u[i] * g), g - 1)
+            for j in range(m):
+                if scores[i, j] == best:
+                    if pick == 0:
+                        slots[i, 0] = j
+                        break
+                    pick -= 1
+            props[i, 0] = 1.0 / g
+        return slots, props
+
+
+def top1(scores: FloatArray, u: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Greedy choice with uniform random tie-breaking and its exact propensity (numba if available)."""
+    if HAVE_NUMBA:
+        result: tuple[IntArray, FloatArray] = _top1_nb(scores, u)
+        return result
+    return top1_numpy(scores, u)
+
+
+def ucb_top1(
+    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, alpha: float, u: FloatArray
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Compiled LinUCB choice for k = 1 without a mask: slots, exact propensities, scores."""
+    result: tuple[IntArray, FloatArray, FloatArray] = _ucb_top1_nb(
+        x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta, alpha, u
+    )
+    return result
 
 
 def mean_width(
     x: FloatArray, rows: IntArray, a_inv: FloatArray, theta: FloatArray, use_numba: bool
 ) -> tuple[FloatArray, FloatArray]:
     """Dispatch: numba for small batches or per-request candidates, BLAS-backed numpy otherwise."""
-    if use_numba and HAVE_NUMBA and (x.shape[0] <= 32 or rows.ndim == 2):
-        rows2 = rows if rows.ndim == 2 else np.broadcast_to(rows, (x.shape[0], rows.shape[0]))
-        result: tuple[FloatArray, FloatArray] = _mean_width_nb(x, rows2, a_inv, theta)
-        return result
+    result: tuple[FloatArray, FloatArray]
+    if use_numba and HAVE_NUMBA:
+        if rows.ndim == 2 or x.shape[0] <= 32:
+            result = _mean_width_nb(x, rows if rows.ndim == 2 else rows.reshape(1, -1), a_inv, theta)
+            return result
     return mean_width_numpy(x, rows, a_inv, theta)
 
 
+def mean_width_packed(
+    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, use_numba: bool
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`mean_width` for packed ``A^-1``."""
+    result: tuple[FloatArray, FloatArray]
+    if use_numba and HAVE_NUMBA and (rows.ndim == 2 or x.shape[0] <= 32):
+        result = _mean_width_packed_nb(x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta)
+        return result
+    return mean_width_packed_numpy(x, rows, packed, theta)
+
+
 def sherman_morrison(
-    a_inv: FloatArray, b: FloatArray, theta: FloatArray, rows: IntArray, x: FloatArray, r: FloatArray,
+    packed: FloatArray,
+    b: FloatArray,
+    theta: FloatArray,
+    rows: IntArray,
+    x: FloatArray,
+    r: FloatArray,
     use_numba: bool,
 ) -> None:
+    """Rank-one updates of packed ``A^-1``, ``b`` and ``theta`` (compiled or numpy reference)."""
     if use_numba and HAVE_NUMBA:
-        _sherman_morrison_nb(a_inv, b, theta, rows, x, r)
+        _sherman_morrison_nb(packed, b, theta, rows, x, r)
     else:
-        sherman_morrison_numpy(a_inv, b, theta, rows, x, r)
+        sherman_morrison_numpy(packed, b, theta, rows, x, r)

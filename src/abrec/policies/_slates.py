@@ -30,7 +30,8 @@ def ranked(scores: FloatArray, k: int, rng: np.random.Generator) -> IntArray:
             pick = cols[0] if cols.shape[0] == 1 else cols[rng.integers(cols.shape[0])]
             return np.array([[pick]], dtype=np.int64)
         keys = np.where(tied, rng.random((n, m)), -1.0)
-        return keys.argmax(axis=1)[:, None].astype(np.int64)
+        best_cols: IntArray = keys.argmax(axis=1)[:, None].astype(np.int64)
+        return best_cols
     order = np.lexsort((rng.random((n, m)), -scores), axis=-1)
     return order[:, :k].astype(np.int64)
 
@@ -41,6 +42,10 @@ def greedy(scores: FloatArray, k: int, rng: np.random.Generator) -> tuple[IntArr
     An item whose score is shared by ``g`` candidates occupies a block of ``g`` consecutive ranks;
     random tie-breaking puts it at each rank of that block with probability exactly ``1/g``.
     """
+    if k == 1:
+        from ._kernels import top1
+
+        return top1(scores, rng.random((scores.shape[0],)))
     slots = ranked(scores, k, rng)
     return slots, rank_probability(scores, slots)
 
@@ -59,8 +64,9 @@ def rank_probability(scores: FloatArray, slots: IntArray) -> FloatArray:
     return np.where(inside, 1.0 / ties, 0.0)
 
 
-def uniform(valid_counts: IntArray, mask: npt.NDArray[np.bool_] | None, n: int, m: int, k: int,
-            rng: np.random.Generator) -> tuple[IntArray, FloatArray]:
+def uniform(
+    valid_counts: IntArray, mask: npt.NDArray[np.bool_] | None, n: int, m: int, k: int, rng: np.random.Generator
+) -> tuple[IntArray, FloatArray]:
     """A uniformly random slate of k distinct valid candidates; each item at each slot has 1/m_i."""
     keys = rng.random((n, m))
     if mask is not None:
@@ -76,15 +82,14 @@ def uniform(valid_counts: IntArray, mask: npt.NDArray[np.bool_] | None, n: int, 
 def topk_of(samples: FloatArray, k: int) -> IntArray:
     """Top-k columns (ordered) along the last axis of ``samples`` (..., m)."""
     if k == 1:
-        return samples.argmax(axis=-1)[..., None]
+        best: IntArray = samples.argmax(axis=-1)[..., None]
+        return best
     part = np.argpartition(-samples, k - 1, axis=-1)[..., :k]
     vals = np.take_along_axis(samples, part, axis=-1)
     return np.take_along_axis(part, np.argsort(-vals, axis=-1, kind="stable"), axis=-1)
 
 
-def sampled(
-    draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int
-) -> FloatArray:
+def sampled(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int) -> FloatArray:
     """Monte Carlo propensities for policies that rank by random scores.
 
     ``draw(s)`` returns ``s`` fresh independent score samples of shape (s, n, m) (masked = -inf),
@@ -109,3 +114,22 @@ def sampled(
             counts += (top == slots[None]).sum(axis=0)
             done += s
     return (counts + 1.0) / (n_draws + 1.0)
+
+
+def sampled_shared(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int, m: int) -> FloatArray:
+    """Like :func:`sampled` when every request has the same score distribution.
+
+    ``draw(s)`` returns (s, 1, m) samples. One table ``counts[item, position]`` from ``n_draws``
+    draws serves all requests; request i's own draw adds the +1 as in :func:`sampled`.
+    """
+    k = slots.shape[1]
+    counts = np.zeros((m, k), dtype=np.float64)
+    done = 0
+    per_chunk = max(1, _CHUNK_FLOATS // m)
+    while done < n_draws:
+        s = min(per_chunk, n_draws - done)
+        top = topk_of(draw(s)[:, 0, :], k)  # (s, k)
+        for j in range(k):
+            counts[:, j] += np.bincount(top[:, j], minlength=m)
+        done += s
+    return (counts[slots, np.arange(k)[None, :]] + 1.0) / (n_draws + 1.0)

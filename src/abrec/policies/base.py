@@ -12,6 +12,7 @@ ids to rows of that state, grows it as new items appear, and saves/loads it.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -32,13 +33,14 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Request:
     """A validated batch of requests, as policies see it internally.
 
-    ``candidates`` are the ids as given ((m,) or (n, m)); ``rows`` (same shape) are the rows of each candidate in the policy's item state; ``mask`` (n, m) marks
-    valid candidates (None: all valid); ``contexts`` (n, d) or None; ``item_features`` (m, p) or
-    (n, m, p) or None; ``valid`` (n,) the number of valid candidates per request.
+    ``candidates`` are the ids as given ((m,) or (n, m)); ``rows`` (same shape) are the rows of
+    each candidate in the policy's item state; ``mask`` (n, m) marks valid candidates (None: all
+    valid); ``contexts`` (n, d) or None; ``item_features`` (m, p) or (n, m, p) or None;
+    ``counts`` (n,) the number of valid candidates per request where a mask was given.
     """
 
     candidates: npt.NDArray[Any]
@@ -46,14 +48,22 @@ class Request:
     mask: npt.NDArray[np.bool_] | None
     contexts: FloatArray | None
     item_features: FloatArray | None
-    valid: IntArray
+    counts: IntArray | None
     n: int
     m: int
 
+    @property
+    def valid(self) -> IntArray:
+        """Number of valid candidates of each request, shape (n,)."""
+        return self.counts if self.counts is not None else np.full(self.n, self.m, dtype=np.int64)
+
 
 def _finite(a: FloatArray) -> bool:
+    """True when no element is NaN or infinite (fast for the one-request case)."""
+    if a.size <= 64:
+        return all(map(math.isfinite, a.ravel().tolist()))
     # A sum is finite only if every element is (NaN and inf propagate); overflow falls back to a full check.
-    return bool(np.isfinite(a.sum())) or bool(np.isfinite(a).all())
+    return math.isfinite(a.sum()) or bool(np.isfinite(a).all())
 
 
 class Policy(ABC):
@@ -78,6 +88,7 @@ class Policy(ABC):
         self._dim: int | None = None
         self._feature_dim: int | None = None
         self._initialised_rows = 0
+        self._last_lookup: tuple[npt.NDArray[Any], IntArray, bytes] | None = None
 
     # ----------------------------------------------------------------- parameters
     def get_params(self) -> dict[str, Any]:
@@ -114,32 +125,28 @@ class Policy(ABC):
         """Ids of the items the policy has seen, in the order of its state rows."""
         return self._items.ids
 
-    def _on_new_items(self, start: int, stop: int) -> None:
+    def _on_new_items(self, start: int, stop: int) -> None:  # noqa: B027 - an optional hook
         """Hook: rows ``start:stop`` were just created for new items (e.g. to set per-item priors)."""
 
     def _ensure_rows(self) -> None:
         """Grow the per-item arrays to cover every known item (new items get their prior)."""
         n_items = len(self._items)
+        if n_items == self._initialised_rows:
+            return
         spec = self._item_state()
         if not spec:
             return
         first = next(iter(spec))
         have = self._state[first].shape[0] if first in self._state else 0
-        if have >= n_items:
-            if n_items > self._initialised_rows:
-                self._on_new_items(self._initialised_rows, n_items)
-                self._initialised_rows = n_items
-            return
-        capacity = max(n_items, 2 * have, 16)
-        for key, (tail, init) in spec.items():
-            old = self._state.get(key)
-            new = np.empty((capacity, *tail), dtype=np.float64)
-            new[...] = init
-            if old is not None:
-                new[: old.shape[0]] = old
-            self._state[key] = new
-        if old is None:
-            self._initialised_rows = 0
+        if have < n_items:
+            capacity = max(n_items, 2 * have, 16)
+            for key, (tail, init) in spec.items():
+                old = self._state.get(key)
+                new = np.empty((capacity, *tail), dtype=np.float64)
+                new[...] = init
+                if old is not None:
+                    new[: old.shape[0]] = old
+                self._state[key] = new
         self._on_new_items(self._initialised_rows, n_items)
         self._initialised_rows = n_items
 
@@ -148,6 +155,7 @@ class Policy(ABC):
         if current is None:
             setattr(self, attr, d)
             self._state.clear()
+            self._initialised_rows = 0
             self._ensure_rows()
         elif current != d:
             raise InputError(
@@ -235,15 +243,19 @@ class Policy(ABC):
             valid_mask = np.asarray(mask, dtype=bool)
             if valid_mask.shape != (n, m):
                 raise InputError(f"mask must have shape ({n}, {m}) like the candidates. Got {valid_mask.shape}.")
-            valid = valid_mask.sum(axis=1).astype(np.int64)
+            valid: IntArray | None = valid_mask.sum(axis=1).astype(np.int64)
+            assert valid is not None
+            fewest = int(valid.min())
             if valid_mask.all():
-                valid_mask = None
+                valid_mask, valid = None, None
+            elif cand.ndim == 1:
+                cand = np.broadcast_to(cand, (n, m))
         else:
-            valid = np.full(n, m, dtype=np.int64)
-        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1 or k > int(valid.min()):
+            valid = None
+            fewest = m
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1 or k > fewest:
             raise InputError(
-                f"k (slate size) must be an int in [1, {int(valid.min())}] (the fewest valid candidates of a "
-                f"request). Got {k!r}."
+                f"k (slate size) must be an int in [1, {fewest}] (the fewest valid candidates of a request). Got {k!r}."
             )
         feats: FloatArray | None = None
         if item_features is not None:
@@ -258,8 +270,19 @@ class Policy(ABC):
                 self._set_dim(feats.shape[-1], "_feature_dim", "item features")
         elif self.uses_item_features:
             raise InputError(f"{type(self).__name__} reads item features: pass item_features of shape (m, p).")
-        if x is not None and self.contextual:
+        if x is not None and self.contextual and self._dim != x.shape[1]:
             self._set_dim(x.shape[1])
+        last = self._last_lookup
+        if (
+            valid_mask is None
+            and last is not None
+            and last[0].shape == cand.shape
+            and last[0].dtype == cand.dtype
+            and last[2] == cand.tobytes()
+        ):
+            # The same candidate list as last time (the common case): rows are already known and unique.
+            self._ensure_rows()
+            return Request(cand, last[1], None, x, feats, valid, n, m)
         if valid_mask is None:
             rows = self._items.lookup(cand, add=True)
             check = rows
@@ -272,6 +295,8 @@ class Policy(ABC):
             if (ordered[..., 1:] == ordered[..., :-1]).any():
                 raise InputError("candidates contain duplicate item ids in a request; each candidate must appear once.")
         self._ensure_rows()
+        if valid_mask is None and cand.size <= 4096:
+            self._last_lookup = (cand.copy(), rows, cand.tobytes())
         return Request(cand, rows, valid_mask, x, feats, valid, n, m)
 
     def _choose(self, req: Request, k: int) -> tuple[IntArray, FloatArray, FloatArray, int]:
@@ -301,7 +326,8 @@ class Policy(ABC):
         rewards = np.asarray(feedback.rewards, dtype=np.float64)
         if items.ndim != 1 or rewards.shape != items.shape:
             raise InputError(
-                f"feedback.items and feedback.rewards must be 1-D of equal length. Got {items.shape} and {rewards.shape}."
+                "feedback.items and feedback.rewards must be 1-D of equal length. "
+                f"Got {items.shape} and {rewards.shape}."
             )
         if not _finite(rewards):
             raise InputError("feedback.rewards contain NaN or infinite values.")
@@ -326,7 +352,7 @@ class Policy(ABC):
             if not _finite(f):
                 raise InputError("feedback.item_features contain NaN or infinite values.")
             self._set_dim(f.shape[1], "_feature_dim", "item features")
-        if x is not None and self.contextual:
+        if x is not None and self.contextual and self._dim != x.shape[1]:
             self._set_dim(x.shape[1])
         if items.shape[0] == 0:
             return
@@ -336,7 +362,11 @@ class Policy(ABC):
 
     @abstractmethod
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         """Fold validated feedback into the learned state (rows index the per-item arrays)."""

@@ -124,7 +124,11 @@ class HybridLinUCB(Policy):
         return np.einsum("aek,ael->kl", t, bm), np.einsum("aek,ae->k", t, bv)
 
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         assert contexts is not None and item_features is not None

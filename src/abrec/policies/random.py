@@ -45,7 +45,11 @@ class UniformRandom(Policy):
         return {}
 
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -15,9 +15,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Decision:
+class Decision(NamedTuple):
     """The slates a policy chose for a batch of ``n`` requests, ``k`` positions each.
+
+    An immutable record (a named tuple: cheap to build on the one-request hot path).
 
     Attributes
     ----------
@@ -86,9 +87,10 @@ class Decision:
         )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Feedback:
+class Feedback(NamedTuple):
     """A batch of ``N`` logged events, one per (request, shown item, position).
+
+    An immutable record (a named tuple).
 
     Attributes
     ----------
@@ -107,5 +109,7 @@ class Feedback:
     propensities: FloatArray | None = None
     item_features: FloatArray | None = None
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """Number of events."""
         return int(self.rewards.shape[0])

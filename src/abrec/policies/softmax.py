@@ -41,7 +41,11 @@ class Softmax(CountingPolicy):
     }
 
     def __init__(
-        self, temperature: float = 0.1, initial_value: float = 1.0, propensity_draws: int = 1000, *,
+        self,
+        temperature: float = 0.1,
+        initial_value: float = 1.0,
+        propensity_draws: int = 1000,
+        *,
         seed: Seed = None,
     ) -> None:
         self.temperature = temperature
@@ -59,7 +63,8 @@ class Softmax(CountingPolicy):
         logits = logits - logits.max(axis=1, keepdims=True)
 
         def draw(s: int) -> FloatArray:
-            return logits[None] + self._rng.gumbel(size=(s, req.n, req.m))
+            sample: FloatArray = logits[None] + self._rng.gumbel(size=(s, req.n, req.m))
+            return sample
 
         slots = _slates.topk_of(draw(1)[0], k)
         if k == 1:

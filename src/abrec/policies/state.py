@@ -86,7 +86,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
 
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             data = {key: z[key] for key in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise StateError(f"{path} is not a readable abrec policy file ({exc}).") from exc
@@ -102,7 +102,10 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
         raise StateError(
             f"{path} has format version {header.get('format_version')!r}; this abrec reads version {FORMAT_VERSION}."
         )
-    cls = policy_class(header["policy"])
+    try:
+        cls = policy_class(str(header.get("policy")))
+    except KeyError as exc:
+        raise StateError(f"{path} holds a policy this abrec does not know: {exc}") from exc
     if header["policy_version"] != cls.version:
         raise StateError(
             f"{path} holds {cls.__name__} version {header['policy_version']}; this abrec has version {cls.version}."
@@ -116,6 +119,7 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     policy._dim = header["dim"]
     policy._feature_dim = header["feature_dim"]
     policy._state.clear()
+    policy._initialised_rows = 0
     policy._ensure_rows()
     spec = policy._item_state()
     extra: dict[str, Any] = {}

@@ -20,11 +20,17 @@ __all__ = ["BernoulliThompson", "GaussianThompson"]
 
 
 class _SampledRanking(CountingPolicy):
-    """Rank by one posterior sample per candidate; propensities by Monte Carlo over fresh samples."""
+    """Rank by one posterior sample per candidate; propensities by Monte Carlo over fresh samples.
+
+    A context-free posterior is the same for every request that shares the candidate list, so
+    for 1-D candidates one table of ``propensity_draws`` slates serves the whole batch; per-request
+    candidates (2-D or masked) get their own draws.
+    """
 
     propensity_draws: int
 
     def _sample(self, req: Request, size: int) -> FloatArray:
+        """``size`` posterior draws of every candidate's score: shape (size, n, m) or (size, 1, m)."""
         raise NotImplementedError
 
     def _choose(self, req: Request, k: int) -> tuple[IntArray, FloatArray, FloatArray, int]:
@@ -32,8 +38,14 @@ class _SampledRanking(CountingPolicy):
             return self._masked(self._sample(req, s), req) if req.mask is not None else self._sample(req, s)
 
         first = draw(1)[0]
-        slots = _slates.topk_of(first, k)
-        props = _slates.sampled(draw, slots, self.propensity_draws)
+        if first.shape[0] != req.n:
+            # Shared candidates: the decisions need one draw per request, the propensities one table.
+            first = self._sample(req, req.n)[:, 0, :]
+            slots = _slates.topk_of(first, k)
+            props = _slates.sampled_shared(draw, slots, self.propensity_draws, req.m)
+        else:
+            slots = _slates.topk_of(first, k)
+            props = _slates.sampled(draw, slots, self.propensity_draws)
         return slots, props, self._posterior_mean(req), self.propensity_draws
 
     def _posterior_mean(self, req: Request) -> FloatArray:
@@ -85,6 +97,8 @@ class BernoulliThompson(_SampledRanking):
                     "The 'priors' parameter of BernoulliThompson must map item ids to (alpha, beta) pairs of "
                     f"positive floats. Got {pair!r} for item {item!r} instead."
                 )
+        if self.priors is not None:
+            self.priors = {item: (float(a), float(b)) for item, (a, b) in self.priors.items()}
 
     def _extra_params(self) -> tuple[str, ...]:
         return ("priors",)
@@ -102,7 +116,11 @@ class BernoulliThompson(_SampledRanking):
                 self._state["alpha0"][start + offset], self._state["beta0"][start + offset] = pair
 
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         if rewards.min() < 0.0 or rewards.max() > 1.0:
@@ -115,7 +133,7 @@ class BernoulliThompson(_SampledRanking):
 
     def _sample(self, req: Request, size: int) -> FloatArray:
         a, b = self._posterior(req.rows)
-        return self._rng.beta(a, b, size=(size, req.n, req.m))
+        return self._rng.beta(a, b, size=(size, *a.shape)) if a.ndim == 2 else self._rng.beta(a, b, (size, 1, req.m))
 
     def _posterior_mean(self, req: Request) -> FloatArray:
         a, b = self._posterior(req.rows)
@@ -168,7 +186,11 @@ class GaussianThompson(_SampledRanking):
         return {**super()._item_state(), "total_sq": ((), 0.0)}
 
     def _update(
-        self, rows: IntArray, rewards: FloatArray, contexts: FloatArray | None, item_features: FloatArray | None,
+        self,
+        rows: IntArray,
+        rewards: FloatArray,
+        contexts: FloatArray | None,
+        item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
         super()._update(rows, rewards, contexts, item_features, feedback)
@@ -189,7 +211,8 @@ class GaussianThompson(_SampledRanking):
 
     def _sample(self, req: Request, size: int) -> FloatArray:
         loc, scale, df = self._posterior(req.rows)
-        return loc + scale * self._rng.standard_t(df, size=(size, req.n, req.m))
+        shape = (size, *loc.shape) if loc.ndim == 2 else (size, 1, req.m)
+        return loc + scale * self._rng.standard_t(df, size=shape)
 
     def _posterior_mean(self, req: Request) -> FloatArray:
         return np.broadcast_to(self._posterior(req.rows)[0], (req.n, req.m)).copy()

@@ -1,0 +1,24 @@
+"""The ``abrec`` command line: one Typer module per command group, results on stdout,
+diagnostics and progress on stderr."""
+
+from __future__ import annotations
+
+import typer
+
+from . import demo, policies
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="abrec",
+    help="Learning recommenders on text embeddings, evaluated off-policy and proven with A/B tests.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("demo")(demo.demo)
+app.command("policies")(policies.list_policies)
+
+
+def main() -> None:
+    """Entry point of the ``abrec`` console script."""
+    app()
