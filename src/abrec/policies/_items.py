@@ -85,6 +85,14 @@ class ItemIndex:
         new[: self._table.shape[0]] = self._table
         self._table = new
 
+    def truncate(self, size: int) -> None:
+        """Forget every id added after the first ``size`` (undo the additions of a rejected request)."""
+        for value in self._ids[size:]:
+            del self._map[value]
+            if isinstance(value, int) and 0 <= value < self._table.shape[0]:
+                self._table[value] = -1
+        del self._ids[size:]
+
     @classmethod
     def from_ids(cls, ids: npt.NDArray[Any]) -> ItemIndex:
         index = cls()

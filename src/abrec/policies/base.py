@@ -283,6 +283,7 @@ class Policy(ABC):
             # The same candidate list as last time (the common case): rows are already known and unique.
             self._ensure_rows()
             return Request(cand, last[1], None, x, feats, valid, n, m)
+        known = len(self._items)
         if valid_mask is None:
             rows = self._items.lookup(cand, add=True)
             check = rows
@@ -293,6 +294,7 @@ class Policy(ABC):
         if m > 1:
             ordered = np.sort(check, axis=-1)
             if (ordered[..., 1:] == ordered[..., :-1]).any():
+                self._items.truncate(known)
                 raise InputError("candidates contain duplicate item ids in a request; each candidate must appear once.")
         self._ensure_rows()
         if valid_mask is None and cand.size <= 4096:

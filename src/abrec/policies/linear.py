@@ -162,7 +162,7 @@ class LinearThompson(_DisjointLinear):
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "v": Interval("float", 0.0, 1e308),
         "ridge": Interval("float", 0.0, 1e308, closed="neither"),
-        "propensity_draws": Interval("int", 0, 10_000_000),
+        "propensity_draws": Interval("int", 1, 10_000_000),
     }
 
     def __init__(

@@ -69,7 +69,9 @@ class Decision(NamedTuple):
             raise InputError(f"rewards must have shape ({n}, {k}) to match the decision. Got {r.shape}.")
         x = None
         if contexts is not None:
-            x = np.repeat(np.asarray(contexts, dtype=np.float64), k, axis=0) if k > 1 else np.asarray(contexts)
+            x = np.atleast_2d(np.asarray(contexts, dtype=np.float64))
+            if k > 1:
+                x = np.repeat(x, k, axis=0)
         f = None
         if item_features is not None:
             feats = np.asarray(item_features, dtype=np.float64)

@@ -52,7 +52,8 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
     from .. import __version__
 
     params = dict(policy.get_params())
-    seed = params.pop("seed", None)
+    params.pop("seed", None)
+    seed = policy.seed
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -60,7 +61,7 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
         "policy": policy.name,
         "policy_version": policy.version,
         "params": _encode(params),
-        "seed": seed if isinstance(seed, int) else None,
+        "seed": int(seed) if isinstance(seed, int | np.integer) and not isinstance(seed, bool) else None,
         "dim": policy._dim,
         "feature_dim": policy._feature_dim,
         "n_items": policy.n_items,

@@ -74,7 +74,7 @@ class BernoulliThompson(_SampledRanking):
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
         "prior_alpha": Interval("float", 0.0, 1e308, closed="neither"),
         "prior_beta": Interval("float", 0.0, 1e308, closed="neither"),
-        "propensity_draws": Interval("int", 0, 10_000_000),
+        "propensity_draws": Interval("int", 1, 10_000_000),
     }
 
     def __init__(
@@ -162,7 +162,7 @@ class GaussianThompson(_SampledRanking):
         "prior_count": Interval("float", 0.0, 1e308, closed="neither"),
         "prior_shape": Interval("float", 0.0, 1e308, closed="neither"),
         "prior_rate": Interval("float", 0.0, 1e308, closed="neither"),
-        "propensity_draws": Interval("int", 0, 10_000_000),
+        "propensity_draws": Interval("int", 1, 10_000_000),
     }
 
     def __init__(

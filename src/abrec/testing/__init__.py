@@ -1,0 +1,65 @@
+"""abrec's public conformance suite: check that a policy honours the policy protocol.
+
+Every abrec policy passes these checks, and so should yours (register it with
+:func:`abrec.policies.register` so that its saved state can be loaded by name).
+
+Examples
+--------
+Under pytest, one test per (policy, check), with ids such as ``linucb-check_propensities``:
+
+>>> from abrec.policies import registered_policies
+>>> from abrec.testing import parametrize_with_checks
+>>> @parametrize_with_checks(registered_policies().values())
+... def test_policy(policy, check):
+...     check(policy)
+
+Or all checks at once:
+
+>>> from abrec.policies import UniformRandom
+>>> from abrec.testing import check_policy
+>>> check_policy(UniformRandom)
+"""
+
+from __future__ import annotations
+
+from ._policy_checks import (
+    ExpectedFailures,
+    PolicyFactory,
+    check_bad_hyperparameters,
+    check_decide_rejects_bad_inputs,
+    check_decision_metadata,
+    check_empty_update_is_noop,
+    check_inputs_not_mutated,
+    check_new_and_vanished_items,
+    check_no_shared_arrays,
+    check_policy,
+    check_propensities,
+    check_same_seed_same_decisions,
+    check_single_request,
+    check_slates_are_valid,
+    check_state_round_trip,
+    check_update_rejects_bad_feedback,
+    parametrize_with_checks,
+    policy_checks,
+)
+
+__all__ = [
+    "ExpectedFailures",
+    "PolicyFactory",
+    "check_bad_hyperparameters",
+    "check_decide_rejects_bad_inputs",
+    "check_decision_metadata",
+    "check_empty_update_is_noop",
+    "check_inputs_not_mutated",
+    "check_new_and_vanished_items",
+    "check_no_shared_arrays",
+    "check_policy",
+    "check_propensities",
+    "check_same_seed_same_decisions",
+    "check_single_request",
+    "check_slates_are_valid",
+    "check_state_round_trip",
+    "check_update_rejects_bad_feedback",
+    "parametrize_with_checks",
+    "policy_checks",
+]
