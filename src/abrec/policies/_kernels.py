@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ParameterError
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -27,6 +29,17 @@ try:  # pragma: no cover - exercised whenever numba is installed (a core depende
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
+
+
+BACKENDS = ("auto", "numba", "numpy")
+
+
+def check_backend(owner: str, backend: str) -> None:
+    """Validate a policy's ``backend`` parameter ('auto', 'numba' or 'numpy')."""
+    if backend not in BACKENDS:
+        raise ParameterError(f"The 'backend' parameter of {owner} must be one of {BACKENDS}. Got {backend!r} instead.")
+    if backend == "numba" and not HAVE_NUMBA:
+        raise ParameterError("backend='numba' needs the numba package: pip install numba, or use backend='numpy'.")
 
 
 # ---------------------------------------------------------------------------- packed symmetric matrices

@@ -8,15 +8,12 @@ import numpy as np
 
 from .._params import Constraint, Interval
 from .._random import Seed
-from ..errors import ParameterError
-from . import _kernels, _slates
+from . import _gaussian_race, _kernels, _slates
 from .base import FloatArray, IntArray, Policy, Request
 from .records import Feedback
 from .registry import register
 
 __all__ = ["LinUCB", "LinearThompson"]
-
-_BACKENDS = ("auto", "numba", "numpy")
 
 
 class _DisjointLinear(Policy):
@@ -32,15 +29,6 @@ class _DisjointLinear(Policy):
     contextual: ClassVar[bool] = True
     ridge: float
     backend: str
-
-    def _check_backend(self) -> None:
-        if self.backend not in _BACKENDS:
-            raise ParameterError(
-                f"The 'backend' parameter of {type(self).__name__} must be one of {_BACKENDS}. "
-                f"Got {self.backend!r} instead."
-            )
-        if self.backend == "numba" and not _kernels.HAVE_NUMBA:
-            raise ParameterError("backend='numba' needs the numba package: pip install numba, or use backend='numpy'.")
 
     def _extra_params(self) -> tuple[str, ...]:
         return ("backend",)
@@ -124,7 +112,7 @@ class LinUCB(_DisjointLinear):
         self.alpha = alpha
         self.ridge = ridge
         self.backend = backend
-        self._check_backend()
+        _kernels.check_backend(type(self).__name__, backend)
         super().__init__(seed=seed)
 
     def _scores(self, req: Request) -> FloatArray:
@@ -148,7 +136,9 @@ class LinearThompson(_DisjointLinear):
     Item ``a``'s coefficients have posterior ``N(theta_a, v^2 A_a^-1)``, so its score for context
     ``x`` is Gaussian with mean ``x . theta_a`` and variance ``v^2 x' A_a^-1 x``, independent
     across items: the policy samples those scores directly. Propensities are Monte Carlo estimates
-    from ``propensity_draws`` further samples (``Decision.propensity_draws`` records the number).
+    from ``propensity_draws`` further samples (``Decision.propensity_draws`` records the number):
+    for k = 1 Rao-Blackwellised (each draw of the other items' best score contributes the exact
+    Gaussian tail probability of the chosen item; see ``_gaussian_race``), for slates by counting.
 
     Examples
     --------
@@ -178,12 +168,15 @@ class LinearThompson(_DisjointLinear):
         self.ridge = ridge
         self.propensity_draws = propensity_draws
         self.backend = backend
-        self._check_backend()
+        _kernels.check_backend(type(self).__name__, backend)
         super().__init__(seed=seed)
 
     def _choose(self, req: Request, k: int) -> tuple[IntArray, FloatArray, FloatArray, int]:
         mean, q = self._mean_width(req)
         scale = self.v * np.sqrt(q)
+        if k == 1:
+            slots, props = _gaussian_race.race(self._rng, mean, scale, req.mask, self.propensity_draws, self._use_numba)
+            return slots, props, mean, self.propensity_draws
 
         def draw(s: int) -> FloatArray:
             sample = mean + scale * self._rng.standard_normal((s, req.n, req.m))

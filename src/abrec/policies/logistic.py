@@ -26,7 +26,7 @@ import numpy as np
 
 from .._params import Constraint, Interval
 from .._random import Seed
-from ..errors import InputError, ParameterError
+from ..errors import InputError
 from . import _kernels
 from .base import FloatArray, IntArray, Policy, Request
 from .records import Feedback
@@ -34,7 +34,6 @@ from .registry import register
 
 __all__ = ["LogisticUCB"]
 
-_BACKENDS = ("auto", "numba", "numpy")
 # Observations between two empirical-Bayes steps (re-estimating the shared prior).
 _EB_EVERY = 100
 # Linear predictors are clipped to this range before the sigmoid (exp overflow).
@@ -193,12 +192,7 @@ class LogisticUCB(Policy):
         self.empirical_bayes = empirical_bayes
         self.learn_variance = learn_variance
         self.backend = backend
-        if backend not in _BACKENDS:
-            raise ParameterError(
-                f"The 'backend' parameter of LogisticUCB must be one of {_BACKENDS}. Got {backend!r} instead."
-            )
-        if backend == "numba" and not _kernels.HAVE_NUMBA:
-            raise ParameterError("backend='numba' needs the numba package: pip install numba, or use backend='numpy'.")
+        _kernels.check_backend("LogisticUCB", backend)
         super().__init__(seed=seed)
         self._prior_mean: FloatArray | None = None
         self._prior_var: FloatArray | None = None
