@@ -17,9 +17,10 @@ _DENSE_LIMIT = 1 << 22
 class ItemIndex:
     """Maps item ids (ints or strings) to dense row numbers 0, 1, 2, ... in order of first sight."""
 
-    __slots__ = ("_ids", "_map", "_table")
+    __slots__ = ("_ids", "_map", "_table", "size")
 
     def __init__(self) -> None:
+        self.size = 0  # len(self), as a plain attribute for the hot path
         self._ids: list[Any] = []
         self._map: dict[Any, int] = {}
         self._table = np.full(0, -1, dtype=np.int64)
@@ -73,6 +74,7 @@ class ItemIndex:
     def _add(self, value: Any) -> int:
         row = len(self._ids)
         self._ids.append(value)
+        self.size = row + 1
         self._map[value] = row
         if isinstance(value, int) and 0 <= value < _DENSE_LIMIT:
             if value >= self._table.shape[0]:
@@ -92,6 +94,7 @@ class ItemIndex:
             if isinstance(value, int) and 0 <= value < self._table.shape[0]:
                 self._table[value] = -1
         del self._ids[size:]
+        self.size = len(self._ids)
 
     @classmethod
     def from_ids(cls, ids: npt.NDArray[Any]) -> ItemIndex:

@@ -62,7 +62,7 @@ def packed_dim(d: int) -> int:
 def pack(full: FloatArray) -> FloatArray:
     """(..., d, d) symmetric -> (..., d (d + 1) / 2) upper triangles."""
     iu, ju = triu(full.shape[-1])
-    packed: FloatArray = full[..., iu, ju]
+    packed: FloatArray = np.ascontiguousarray(full[..., iu, ju])
     return packed
 
 
@@ -100,8 +100,20 @@ def mean_width_numpy(
 def mean_width_packed_numpy(
     x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`mean_width_numpy` on packed ``A^-1`` (unpacks only the candidates' matrices)."""
+    """:func:`mean_width_numpy` on packed ``A^-1``.
+
+    Shared candidates: ``x' A^-1 x`` for every (request, item) is one matrix product of the packed
+    outer products ``x x'`` (n, d (d + 1) / 2) with the items' packed matrices. Per-request
+    candidates: the candidates' matrices are unpacked and contracted.
+    """
     d = x.shape[1]
+    if rows.ndim == 1:
+        iu, ju = triu(d)
+        weights = x[:, iu] * x[:, ju]
+        weights[:, iu != ju] *= 2.0
+        q = weights @ packed[rows].T
+        mean = x @ theta[rows].T
+        return mean, np.maximum(q, 0.0)
     used, local = np.unique(rows, return_inverse=True)
     return mean_width_numpy(x, local.reshape(rows.shape), unpack(packed[used], d), theta[used])
 
@@ -186,49 +198,97 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
     def _ucb_top1_nb(x: Any, rows: Any, packed: Any, theta: Any, alpha: float, u: Any) -> Any:  # pragma: no cover
-        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask).
-        mean, q = _mean_width_packed_nb(x, rows, packed, theta)
-        scores = mean + alpha * np.sqrt(q)
-        slots, props = _top1_nb(scores, u)
+        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask): the same
+        # arithmetic as _mean_width_packed_nb followed by _top1_nb, without intermediate arrays.
+        n, d = x.shape
+        m = rows.shape[1]
+        shared = rows.shape[0] == 1
+        size = packed.shape[1]
+        weights = np.empty(size)
+        scores = np.empty((n, m))
+        slots = np.empty((n, 1), dtype=np.int64)
+        props = np.empty((n, 1))
+        for i in range(n):
+            e = 0
+            for a in range(d):
+                weights[e] = x[i, a] * x[i, a]
+                e += 1
+                for b in range(a + 1, d):
+                    weights[e] = 2.0 * x[i, a] * x[i, b]
+                    e += 1
+            r = 0 if shared else i
+            best = -np.inf
+            ties = 0
+            for j in range(m):
+                a = rows[r, j]
+                s = 0.0
+                for c in range(d):
+                    s += x[i, c] * theta[a, c]
+                w = 0.0
+                for e in range(size):
+                    w += packed[a, e] * weights[e]
+                score = s + alpha * np.sqrt(w if w > 0.0 else 0.0)
+                scores[i, j] = score
+                if score > best:
+                    best = score
+                    ties = 1
+                elif score == best:
+                    ties += 1
+            pick = min(int(u[i] * ties), ties - 1)
+            for j in range(m):
+                if scores[i, j] == best:
+                    if pick == 0:
+                        slots[i, 0] = j
+                        break
+                    pick -= 1
+            props[i, 0] = 1.0 / ties
         return slots, props, scores
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
     def _sherman_morrison_nb(packed: Any, b: Any, theta: Any, rows: Any, x: Any, r: Any) -> None:  # pragma: no cover
-        # Each step unpacks the item's A^-1 into a full scratch matrix (so the loops vectorise),
-        # applies the rank-one update there, and packs it back.
-        d = x.shape[1]
+        # Observations are taken item by item (in their original order within an item): each
+        # item's A^-1 is unpacked once into a full scratch matrix (so the loops vectorise), gets
+        # all its rank-one updates there, and is packed back with theta = A^-1 b recomputed once.
+        n, d = x.shape
+        order = np.argsort(rows, kind="mergesort")
         full = np.empty((d, d))
         v = np.empty(d)
-        for i in range(rows.shape[0]):
-            a = rows[i]
+        start = 0
+        while start < n:
+            a = rows[order[start]]
+            stop = start
+            while stop < n and rows[order[stop]] == a:
+                stop += 1
             e = 0
             for u in range(d):
                 for w in range(u, d):
                     full[u, w] = packed[a, e]
                     full[w, u] = packed[a, e]
                     e += 1
-            denom = 1.0
-            for u in range(d):
-                t = 0.0
-                for w in range(d):
-                    t += full[u, w] * x[i, w]
-                v[u] = t
-                denom += x[i, u] * t
-            for u in range(d):
-                b[a, u] += r[i] * x[i, u]
+            for o in range(start, stop):
+                i = order[o]
+                denom = 1.0
+                for u in range(d):
+                    t = 0.0
+                    for w in range(d):
+                        t += full[u, w] * x[i, w]
+                    v[u] = t
+                    denom += x[i, u] * t
+                for u in range(d):
+                    b[a, u] += r[i] * x[i, u]
+                    cu = v[u] / denom
+                    for w in range(d):
+                        full[u, w] -= cu * v[w]
             e = 0
             for u in range(d):
-                cu = v[u] / denom
-                for w in range(d):
-                    full[u, w] -= cu * v[w]
                 for w in range(u, d):
                     packed[a, e] = full[u, w]
                     e += 1
-            for u in range(d):
                 t = 0.0
                 for w in range(d):
                     t += full[u, w] * b[a, w]
                 theta[a, u] = t
+            start = stop
 
 
 def top1_numpy(scores: FloatArray, u: FloatArray) -> tuple[IntArray, FloatArray]:

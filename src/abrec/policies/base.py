@@ -58,6 +58,9 @@ class Request:
         return self.counts if self.counts is not None else np.full(self.n, self.m, dtype=np.int64)
 
 
+_INT_TYPES = (int, np.integer)
+
+
 def _finite(a: FloatArray) -> bool:
     """True when no element is NaN or infinite (fast for the one-request case)."""
     if a.size <= 64:
@@ -130,7 +133,7 @@ class Policy(ABC):
 
     def _ensure_rows(self) -> None:
         """Grow the per-item arrays to cover every known item (new items get their prior)."""
-        n_items = len(self._items)
+        n_items = self._items.size
         if n_items == self._initialised_rows:
             return
         spec = self._item_state()
@@ -253,7 +256,7 @@ class Policy(ABC):
         else:
             valid = None
             fewest = m
-        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1 or k > fewest:
+        if not isinstance(k, _INT_TYPES) or isinstance(k, bool) or k < 1 or k > fewest:
             raise InputError(
                 f"k (slate size) must be an int in [1, {fewest}] (the fewest valid candidates of a request). Got {k!r}."
             )
@@ -281,7 +284,8 @@ class Policy(ABC):
             and last[2] == cand.tobytes()
         ):
             # The same candidate list as last time (the common case): rows are already known and unique.
-            self._ensure_rows()
+            if self._items.size != self._initialised_rows:
+                self._ensure_rows()
             return Request(cand, last[1], None, x, feats, valid, n, m)
         known = len(self._items)
         if valid_mask is None:
@@ -359,7 +363,8 @@ class Policy(ABC):
         if items.shape[0] == 0:
             return
         rows = self._items.lookup(items, add=True)
-        self._ensure_rows()
+        if self._items.size != self._initialised_rows:
+            self._ensure_rows()
         self._update(rows, rewards, x, f, feedback)
 
     @abstractmethod
