@@ -16,7 +16,7 @@ from ..envs import make_linear_bandit, run_bandit
 from ..policies import make_policy, registered_policies
 from ._output import table
 
-DEFAULT_POLICIES = "uniform,epsilon_greedy,softmax,ucb1,bernoulli_ts,gaussian_ts,linucb,lin_ts"
+DEFAULT_POLICIES = "uniform,epsilon_greedy,softmax,ucb1,bernoulli_ts,gaussian_ts,linucb,lin_ts,logistic_ucb"
 
 
 class _Progress:

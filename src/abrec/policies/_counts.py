@@ -14,6 +14,14 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+def add_per_item(target: FloatArray, rows: IntArray, values: FloatArray | None) -> None:
+    """``target[rows] += values`` (1 where None), repeated rows accumulating; O(len(rows)) for small batches."""
+    if rows.shape[0] < 256:
+        np.add.at(target, rows, 1.0 if values is None else values)
+    else:
+        target += np.bincount(rows, weights=values, minlength=target.shape[0])
+
+
 class CountingPolicy(Policy):
     """A context-free policy whose state is, per item, the number of observations and their reward sum.
 
@@ -32,9 +40,8 @@ class CountingPolicy(Policy):
         item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
-        size = self._state["count"].shape[0]
-        self._state["count"] += np.bincount(rows, minlength=size)
-        self._state["total"] += np.bincount(rows, weights=rewards, minlength=size)
+        add_per_item(self._state["count"], rows, None)
+        add_per_item(self._state["total"], rows, rewards)
 
     def _stats(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
         return self._state["count"][rows], self._state["total"][rows]

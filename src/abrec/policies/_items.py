@@ -11,7 +11,7 @@ from ..errors import InputError
 
 # Non-negative integer ids below this bound are looked up in a dense table (one vectorised gather);
 # other ids (strings, large or negative ints) go through a dict.
-_DENSE_LIMIT = 1 << 22
+_DENSE_LIMIT = 1 << 20
 
 
 class ItemIndex:

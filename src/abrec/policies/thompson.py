@@ -11,7 +11,7 @@ from .._params import Constraint, Interval
 from .._random import Seed
 from ..errors import InputError, ParameterError
 from . import _slates
-from ._counts import CountingPolicy
+from ._counts import CountingPolicy, add_per_item
 from .base import FloatArray, IntArray, Request
 from .records import Feedback
 from .registry import register
@@ -194,8 +194,7 @@ class GaussianThompson(_SampledRanking):
         feedback: Feedback,
     ) -> None:
         super()._update(rows, rewards, contexts, item_features, feedback)
-        size = self._state["count"].shape[0]
-        self._state["total_sq"] += np.bincount(rows, weights=rewards * rewards, minlength=size)
+        add_per_item(self._state["total_sq"], rows, rewards * rewards)
 
     def _posterior(self, rows: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Location, scale and degrees of freedom of the Student-t posterior of each item's mean."""

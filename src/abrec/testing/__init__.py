@@ -22,26 +22,23 @@ Or all checks at once:
 
 from __future__ import annotations
 
-from ._policy_checks import (
-    ExpectedFailures,
-    PolicyFactory,
-    check_bad_hyperparameters,
-    check_decide_rejects_bad_inputs,
+from ._decision_checks import (
     check_decision_metadata,
-    check_empty_update_is_noop,
-    check_inputs_not_mutated,
-    check_new_and_vanished_items,
-    check_no_shared_arrays,
-    check_policy,
-    check_propensities,
     check_same_seed_same_decisions,
     check_single_request,
     check_slates_are_valid,
-    check_state_round_trip,
-    check_update_rejects_bad_feedback,
-    parametrize_with_checks,
-    policy_checks,
 )
+from ._harness import ExpectedFailures, PolicyFactory
+from ._input_checks import (
+    check_bad_hyperparameters,
+    check_decide_rejects_bad_inputs,
+    check_inputs_not_mutated,
+    check_no_shared_arrays,
+    check_update_rejects_bad_feedback,
+)
+from ._propensity_checks import check_propensities
+from ._runner import check_policy, parametrize_with_checks, policy_checks
+from ._state_checks import check_empty_update_is_noop, check_new_and_vanished_items, check_state_round_trip
 
 __all__ = [
     "ExpectedFailures",
