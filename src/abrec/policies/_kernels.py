@@ -198,50 +198,10 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
     def _ucb_top1_nb(x: Any, rows: Any, packed: Any, theta: Any, alpha: float, u: Any) -> Any:  # pragma: no cover
-        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask): the same
-        # arithmetic as _mean_width_packed_nb followed by _top1_nb, without intermediate arrays.
-        n, d = x.shape
-        m = rows.shape[1]
-        shared = rows.shape[0] == 1
-        size = packed.shape[1]
-        weights = np.empty(size)
-        scores = np.empty((n, m))
-        slots = np.empty((n, 1), dtype=np.int64)
-        props = np.empty((n, 1))
-        for i in range(n):
-            e = 0
-            for a in range(d):
-                weights[e] = x[i, a] * x[i, a]
-                e += 1
-                for b in range(a + 1, d):
-                    weights[e] = 2.0 * x[i, a] * x[i, b]
-                    e += 1
-            r = 0 if shared else i
-            best = -np.inf
-            ties = 0
-            for j in range(m):
-                a = rows[r, j]
-                s = 0.0
-                for c in range(d):
-                    s += x[i, c] * theta[a, c]
-                w = 0.0
-                for e in range(size):
-                    w += packed[a, e] * weights[e]
-                score = s + alpha * np.sqrt(w if w > 0.0 else 0.0)
-                scores[i, j] = score
-                if score > best:
-                    best = score
-                    ties = 1
-                elif score == best:
-                    ties += 1
-            pick = min(int(u[i] * ties), ties - 1)
-            for j in range(m):
-                if scores[i, j] == best:
-                    if pick == 0:
-                        slots[i, 0] = j
-                        break
-                    pick -= 1
-            props[i, 0] = 1.0 / ties
+        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask): one call.
+        mean, q = _mean_width_packed_nb(x, rows, packed, theta)
+        scores = mean + alpha * np.sqrt(q)
+        slots, props = _top1_nb(scores, u)
         return slots, props, scores
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
