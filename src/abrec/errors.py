@@ -7,6 +7,9 @@ user would expect to catch::
     ├── ParameterError (ValueError)    a hyperparameter is out of its declared range
     ├── InputError (ValueError)        decide/update got bad arrays (NaN, wrong shape, empty)
     ├── StateError (ValueError)        a saved policy file is corrupt, foreign or of another version
+    ├── DataError (ValueError)         a data file breaks its schema (names the file, row and column)
+    ├── CacheError (ValueError)        an embedding cache is corrupt or belongs to another encoder
+    ├── EncoderError (RuntimeError)    a text encoder could not be loaded or run
     └── UnknownNameError (KeyError)    a registry lookup by a name that does not exist
 """
 
@@ -17,6 +20,9 @@ from collections.abc import Iterable
 
 __all__ = [
     "AbrecError",
+    "CacheError",
+    "DataError",
+    "EncoderError",
     "InputError",
     "ParameterError",
     "StateError",
@@ -38,6 +44,18 @@ class InputError(AbrecError, ValueError):
 
 class StateError(AbrecError, ValueError):
     """A saved policy could not be loaded (corrupt, foreign, or of an unknown version)."""
+
+
+class DataError(AbrecError, ValueError):
+    """A data file (catalog, interaction log, dataset folder) does not match its schema."""
+
+
+class CacheError(AbrecError, ValueError):
+    """An embedding cache file is corrupt, or was written by another encoder; it is never reused silently."""
+
+
+class EncoderError(AbrecError, RuntimeError):
+    """A text encoder could not be loaded (missing model, missing extra) or failed to encode."""
 
 
 class UnknownNameError(AbrecError, KeyError):
