@@ -1,0 +1,120 @@
+"""Reading and writing tables as CSV (optionally gzip-compressed) or Parquet, chosen by suffix.
+
+Reads turn every parser failure into :class:`abrec.errors.DataError` naming the file; writes go
+to a temporary file in the same folder that replaces the target only once complete, so a failed
+write never leaves a truncated file behind. Parquet files carry abrec's own metadata (what kind of
+table it is and how to rebuild it) under the schema metadata key ``abrec``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import DataError
+from ._schema import Source
+
+__all__ = ["file_format", "read_csv", "read_parquet", "write_frame"]
+
+Format = Literal["csv", "parquet"]
+_METADATA_KEY = b"abrec"
+_SUFFIXES: dict[str, Format] = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def file_format(path: str | os.PathLike[str]) -> Format:
+    """The table format implied by a file name: ``.csv``/``.csv.gz`` or ``.parquet``/``.pq``.
+
+    Examples
+    --------
+    >>> file_format("log.csv.gz"), file_format("log.parquet")
+    ('csv', 'parquet')
+    """
+    name = Path(path).name.lower()
+    for suffix, fmt in sorted(_SUFFIXES.items(), key=lambda kv: -len(kv[0])):
+        if name.endswith(suffix):
+            return fmt
+    raise DataError(f"{path}: unknown table format; use one of the suffixes {', '.join(_SUFFIXES)}")
+
+
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    str_columns: Sequence[str] = (),
+    index_col: int | None = None,
+    sep: str = ",",
+    names: Sequence[str] | None = None,
+    encoding: str = "utf-8",
+    quoting: Literal[0, 1, 2, 3] = csv.QUOTE_MINIMAL,
+) -> tuple[pd.DataFrame, Source]:
+    """Read a CSV file (``.gz`` decompressed on the fly) into a frame and its error-reporting source.
+
+    Columns named in ``str_columns`` are kept as text; the others are inferred by pandas. Only empty
+    cells count as missing ("NA", "null" stay text). With ``names`` the file has no header line.
+    The returned :class:`Source` numbers rows as in :mod:`abrec.data._schema` (with a header,
+    row 1 = line 2).
+    """
+    source = Source(str(path), line_offset=0 if names is not None else 1)
+    options: dict[str, Any] = {"sep": sep, "encoding": encoding, "quoting": quoting, "index_col": index_col}
+    if names is not None:
+        options.update(header=None, names=list(names))
+    try:
+        header = pd.read_csv(path, nrows=0, **options)
+        dtypes = {name: "str" for name in str_columns if name in header.columns}
+        frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""], low_memory=False, **options)
+    except FileNotFoundError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise source.error("the file is empty (no header line)") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
+        raise source.error(f"cannot be read as CSV: {exc}") from exc
+    return frame, source
+
+
+def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any], Source]:
+    """Read a Parquet file into a frame, abrec's metadata (``{}`` if none) and its error-reporting source."""
+    source = Source(str(path))
+    if not Path(path).exists():
+        raise FileNotFoundError(f"No such file: {str(path)!r}")
+    try:
+        table = pq.read_table(path)
+        frame = table.to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise source.error(f"cannot be read as Parquet: {exc}") from exc
+    raw = (table.schema.metadata or {}).get(_METADATA_KEY)
+    try:
+        metadata = json.loads(raw) if raw else {}
+    except json.JSONDecodeError as exc:
+        raise source.error(f"corrupt abrec metadata: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise source.error("corrupt abrec metadata: not a JSON object")
+    return frame, metadata, source
+
+
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: Mapping[str, Any]) -> None:
+    """Write ``frame`` (without its index) to ``path``; ``metadata`` goes into Parquet files only."""
+    fmt = file_format(path)
+    target = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if fmt == "csv":
+            compression: Literal["gzip"] | None = "gzip" if target.name.lower().endswith(".gz") else None
+            frame.to_csv(tmp, index=False, compression=compression)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            merged = dict(table.schema.metadata or {})
+            merged[_METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+            pq.write_table(table.replace_schema_metadata(merged), tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
