@@ -17,12 +17,14 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import embed
 import w1
 
 Workload = Callable[[w1.Options], Iterator[dict[str, Any]]]
 
 WORKLOADS: dict[str, Workload] = {
     "w1": w1.run,
+    "embed": embed.run,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, policies
+from . import demo, embed, policies
 
 __all__ = ["app", "main"]
 
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("demo")(demo.demo)
+app.command("embed")(embed.embed)
 app.command("policies")(policies.list_policies)
 
 

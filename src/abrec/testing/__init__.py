@@ -18,6 +18,13 @@ Or all checks at once:
 >>> from abrec.policies import UniformRandom
 >>> from abrec.testing import check_policy
 >>> check_policy(UniformRandom)
+
+Text encoders have their own suite (:func:`check_encoder`, :func:`encoder_checks`), run on an
+encoder instance:
+
+>>> from abrec.embeddings import HashingEncoder
+>>> from abrec.testing import check_encoder
+>>> check_encoder(HashingEncoder(dim=32))
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from ._decision_checks import (
     check_single_request,
     check_slates_are_valid,
 )
+from ._encoder_checks import check_encoder, encoder_checks
 from ._harness import ExpectedFailures, PolicyFactory
 from ._input_checks import (
     check_bad_hyperparameters,
@@ -47,6 +55,7 @@ __all__ = [
     "check_decide_rejects_bad_inputs",
     "check_decision_metadata",
     "check_empty_update_is_noop",
+    "check_encoder",
     "check_inputs_not_mutated",
     "check_new_and_vanished_items",
     "check_no_shared_arrays",
@@ -57,6 +66,7 @@ __all__ = [
     "check_slates_are_valid",
     "check_state_round_trip",
     "check_update_rejects_bad_feedback",
+    "encoder_checks",
     "parametrize_with_checks",
     "policy_checks",
 ]

@@ -1,0 +1,287 @@
+"""An on-disk embedding cache: one SQLite file per encoder, addressed by the text's SHA-256.
+
+A cache file belongs to one encoder: its :attr:`~abrec.embeddings.base.Encoder.identity` and
+dimension are written into the file when it is created and checked every time it is opened. A
+vector is stored under ``sha256(text.encode("utf-8"))`` as ``dim`` little-endian float32 values,
+so the full address of a vector is (encoder identity, text hash), and a catalog is encoded once:
+later runs, restarts and other processes read it back.
+
+Several processes may read and write one file at once: SQLite runs in WAL mode (readers never
+block the writer) with a busy timeout (writers wait their turn), and every write is one
+transaction of ``INSERT OR IGNORE`` (the same text always has the same vector, so the first
+writer wins). A file that is not an abrec cache (garbage bytes, another SQLite database), a cache
+of another format version, or one written by another encoder raises
+:class:`~abrec.errors.CacheError`: cached vectors are never reused silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import CacheError
+from .base import Float32Array
+
+__all__ = ["EmbeddingCache", "text_key"]
+
+FORMAT = "abrec.embedding-cache"
+FORMAT_VERSION = 1
+_CHUNK = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
+_DTYPE = np.dtype("<f4")
+
+
+def text_key(text: str) -> bytes:
+    """The 32-byte address of ``text``: ``sha256(text.encode("utf-8"))`` (lone surrogates passed through).
+
+    Examples
+    --------
+    >>> text_key("abc").hex()[:16]
+    'ba7816bf8f01cfea'
+    """
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).digest()
+
+
+def _retry_while_locked(step: Callable[[], object], timeout: float) -> None:
+    """Run ``step``, retrying while SQLite says the file is locked (for up to ``timeout`` seconds).
+
+    SQLite's busy timeout covers ordinary reads and writes, but not every lock taken while two
+    processes open a new file at once (switching it to WAL, a first transaction racing a
+    checkpoint): those fail at once with "database is locked", so they are retried here.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(2 * pause, 0.2)
+
+
+class EmbeddingCache:
+    """The embedding cache of one encoder, in the SQLite file ``path`` (created if missing).
+
+    Parameters
+    ----------
+    path : the cache file; one file per encoder identity.
+    identity : the encoder's :attr:`~abrec.embeddings.base.Encoder.identity`.
+    dim : the encoder's dimension.
+    timeout : seconds a writer waits for another process's write to finish.
+
+    Raises
+    ------
+    abrec.errors.CacheError
+        The file is not an abrec embedding cache, is of another format version, or was written by
+        another encoder (identity or dimension).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "emb.sqlite")
+    >>> with EmbeddingCache(path, identity="demo-v1", dim=2) as cache:
+    ...     cache.put(["a"], np.array([[0.6, 0.8]], dtype=np.float32))
+    ...     vectors, found = cache.get(["a", "b"])
+    >>> vectors[0], found
+    (array([0.6, 0.8], dtype=float32), array([ True, False]))
+    >>> EmbeddingCache(path, identity="other-v1", dim=2)
+    Traceback (most recent call last):
+    ...
+    abrec.errors.CacheError: ... holds embeddings of the encoder 'demo-v1' (dim 2), not of 'other-v1' (dim 2)...
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, identity: str, dim: int, timeout: float = 60.0) -> None:
+        if not isinstance(identity, str) or not identity:
+            raise CacheError(f"An embedding cache needs a non-empty encoder identity. Got {identity!r}.")
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise CacheError(f"An embedding cache needs a dimension >= 1. Got {dim!r}.")
+        self.path = os.fspath(path)
+        self.identity = identity
+        self.dim = dim
+        self._lock = threading.Lock()
+        if os.path.isdir(self.path):
+            raise CacheError(f"{self.path} is a directory; an embedding cache is a file (e.g. embeddings.sqlite).")
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise CacheError(f"Cannot open the embedding cache {self.path}: {exc}.") from exc
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            _retry_while_locked(lambda: self._refuse_foreign(self._tables()), timeout)  # before WAL: never
+            _retry_while_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"), timeout)  # alter a foreign db
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            _retry_while_locked(self._check_or_create, timeout)
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            raise CacheError(f"Could not open the embedding cache {self.path} ({exc}) within {timeout} s.") from exc
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise CacheError(
+                f"{self.path} is not a readable abrec embedding cache ({exc}); delete it or pick another path."
+            ) from exc
+        except CacheError:
+            self._conn.close()
+            raise
+
+    # ------------------------------------------------------------------ schema
+    def _header(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "identity": self.identity,
+            "dim": self.dim,
+            "dtype": "float32-le",
+            "key": "sha256(utf-8 text)",
+            "abrec_version": __version__,
+        }
+
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def _refuse_foreign(self, tables: set[str]) -> None:
+        if tables and not {"abrec_meta", "vectors"} <= tables:
+            raise CacheError(
+                f"{self.path} is an SQLite database but not an abrec embedding cache (tables: {sorted(tables)}); "
+                "pick another path."
+            )
+
+    def _check_or_create(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            tables = self._tables()
+            if not tables:
+                conn.execute("CREATE TABLE abrec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                conn.execute("CREATE TABLE vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
+                conn.executemany(
+                    "INSERT INTO abrec_meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self._header().items()]
+                )
+                tables = {"abrec_meta", "vectors"}
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._refuse_foreign(tables)
+        try:
+            meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM abrec_meta")}
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise CacheError(f"{self.path} has a corrupt header ({exc}); delete it.") from exc
+        if meta.get("format") != FORMAT:
+            raise CacheError(f"{self.path} is not an abrec embedding cache (format {meta.get('format')!r}).")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CacheError(
+                f"{self.path} is an embedding cache of format version {meta.get('format_version')!r}; this abrec "
+                f"reads version {FORMAT_VERSION}. Delete it to rebuild it."
+            )
+        if (meta.get("identity"), meta.get("dim")) != (self.identity, self.dim):
+            raise CacheError(
+                f"{self.path} holds embeddings of the encoder {meta.get('identity')!r} (dim {meta.get('dim')}), "
+                f"not of {self.identity!r} (dim {self.dim}). A cache is never reused for another encoder: "
+                "use one cache file per encoder, or delete this one."
+            )
+
+    # ------------------------------------------------------------------ reading and writing
+    def _run(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self._lock:
+                return self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"Could not {what} the embedding cache {self.path}: {exc}.") from exc
+
+    def get_keys(self, keys: Sequence[bytes]) -> tuple[Float32Array, npt.NDArray[np.bool_]]:
+        """Vectors stored under ``keys`` (see :func:`text_key`): ``(len(keys), dim)`` and a found mask.
+
+        Rows that were not found are zero.
+        """
+        out = np.zeros((len(keys), self.dim), dtype=np.float32)
+        found = np.zeros(len(keys), dtype=bool)
+        if not keys:
+            return out, found
+        where: dict[bytes, list[int]] = {}
+        for i, key in enumerate(keys):
+            where.setdefault(bytes(key), []).append(i)
+        unique = list(where)
+        width = self.dim * _DTYPE.itemsize
+        for start in range(0, len(unique), _CHUNK):
+            chunk = unique[start : start + _CHUNK]
+            sql = f"SELECT key, vector FROM vectors WHERE key IN ({', '.join('?' * len(chunk))})"
+            for key, blob in self._run("read", sql, chunk):
+                if not isinstance(blob, bytes) or len(blob) != width:
+                    raise CacheError(
+                        f"{self.path} is corrupt: a vector has {len(blob) if isinstance(blob, bytes) else blob!r} "
+                        f"bytes, not {width}. Delete the file to rebuild it."
+                    )
+                rows = where[bytes(key)]
+                out[rows] = np.frombuffer(blob, dtype=_DTYPE)
+                found[rows] = True
+        return out, found
+
+    def get(self, texts: Sequence[str]) -> tuple[Float32Array, npt.NDArray[np.bool_]]:
+        """Cached vectors of ``texts``: ``(len(texts), dim)`` float32 (zero rows where missing) and a found mask."""
+        return self.get_keys([text_key(text) for text in texts])
+
+    def put_keys(self, keys: Sequence[bytes], vectors: npt.ArrayLike) -> None:
+        """Store ``vectors`` (``(len(keys), dim)``) under ``keys``, in one transaction; existing keys are kept."""
+        x = np.asarray(vectors)
+        if x.shape != (len(keys), self.dim) or not np.isfinite(x).all():
+            raise CacheError(
+                f"Cannot store vectors of shape {x.shape} (finite: {bool(np.isfinite(x).all())}) for {len(keys)} "
+                f"texts in a cache of dimension {self.dim}."
+            )
+        rows = [(bytes(key), row.tobytes()) for key, row in zip(keys, x.astype(_DTYPE), strict=True)]
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany("INSERT OR IGNORE INTO vectors VALUES (?, ?)", rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"Could not write to the embedding cache {self.path}: {exc}.") from exc
+
+    def put(self, texts: Sequence[str], vectors: npt.ArrayLike) -> None:
+        """Store ``vectors`` of ``texts`` (one row each)."""
+        self.put_keys([text_key(text) for text in texts], vectors)
+
+    def __len__(self) -> int:
+        return int(self._run("count", "SELECT COUNT(*) FROM vectors")[0][0])
+
+    def __contains__(self, text: object) -> bool:
+        if not isinstance(text, str):
+            return False
+        return bool(self._run("read", "SELECT 1 FROM vectors WHERE key = ?", [text_key(text)]))
+
+    def keys(self) -> Iterator[bytes]:
+        """Every stored key (in key order)."""
+        return iter([row[0] for row in self._run("read", "SELECT key FROM vectors ORDER BY key")])
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({self.path!r}, identity={self.identity!r}, dim={self.dim})"
