@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, embed, policies
+from . import demo, embed, envs, policies
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,7 @@ app = typer.Typer(
 )
 app.command("demo")(demo.demo)
 app.command("embed")(embed.embed)
+app.command("envs")(envs.list_envs)
 app.command("policies")(policies.list_policies)
 
 
