@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import embed
+import sim
 import w1
 
 Workload = Callable[[w1.Options], Iterator[dict[str, Any]]]
@@ -25,6 +26,7 @@ Workload = Callable[[w1.Options], Iterator[dict[str, Any]]]
 WORKLOADS: dict[str, Workload] = {
     "w1": w1.run,
     "embed": embed.run,
+    "sim": sim.run,
 }
 
 
