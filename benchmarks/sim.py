@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import w1
 
+import w1
 from abrec.embeddings import PCAReducer, make_encoder
 from abrec.envs import MovieLensWorld, RecBanditEnv, RecSessionEnv, SyntheticCatalog, World
 from abrec.policies import BernoulliThompson, HybridLinUCB, Policy
