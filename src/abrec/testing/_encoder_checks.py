@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import ParameterError, UnknownNameError
+from ._harness import run_all
 from ._runner import _expecting_failure
 
 __all__ = ["EncoderLike", "check_encoder", "encoder_checks"]
@@ -271,14 +272,4 @@ def check_encoder(encoder: EncoderLike, *, expected_failures: Mapping[str, str] 
     >>> check_encoder(FakeEncoder())
     >>> check_encoder(HashingEncoder(dim=32))
     """
-    failures: list[str] = []
-    pairs = list(encoder_checks(encoder, expected_failures=expected_failures))
-    for _, check in pairs:
-        try:
-            check()
-        except AssertionError as exc:
-            failures.append(str(exc))
-    if failures:
-        raise AssertionError(
-            f"{len(failures)} of {len(pairs)} encoder checks failed:\n" + "\n".join(f"- {f}" for f in failures)
-        )
+    run_all(list(encoder_checks(encoder, expected_failures=expected_failures)), "encoder")

@@ -218,3 +218,17 @@ def trained_twins(context: Context, problem: Problem, seed: int) -> tuple[Policy
     policy, twin = context.new(seed), context.new(seed)
     train(context, [policy, twin], training(problem))
     return policy, twin
+
+
+def run_all(pairs: list[tuple[str, Callable[[], None]]], what: str) -> None:
+    """Run every ``(name, check)``; raise one AssertionError listing all the failures, if any."""
+    failures: list[str] = []
+    for _, check in pairs:
+        try:
+            check()
+        except AssertionError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise AssertionError(
+            f"{len(failures)} of {len(pairs)} {what} checks failed:\n" + "\n".join(f"- {f}" for f in failures)
+        )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..errors import ParameterError, UnknownNameError
 from ..policies.base import Policy
 from . import _decision_checks, _input_checks, _propensity_checks, _state_checks
-from ._harness import ExpectedFailures, PolicyFactory, policy_label
+from ._harness import ExpectedFailures, PolicyFactory, policy_label, run_all
 
 if TYPE_CHECKING:
     import pytest
@@ -139,17 +139,7 @@ def check_policy(policy: PolicyFactory, *, expected_failures: ExpectedFailures |
     >>> from abrec.policies import UniformRandom
     >>> check_policy(UniformRandom)
     """
-    failures: list[str] = []
-    pairs = list(policy_checks(policy, expected_failures=expected_failures))
-    for _, check in pairs:
-        try:
-            check()
-        except AssertionError as exc:
-            failures.append(str(exc))
-    if failures:
-        raise AssertionError(
-            f"{len(failures)} of {len(pairs)} policy checks failed:\n" + "\n".join(f"- {f}" for f in failures)
-        )
+    run_all(list(policy_checks(policy, expected_failures=expected_failures)), "policy")
 
 
 def parametrize_with_checks(
