@@ -3,11 +3,13 @@
 - Throughput: user-steps per second of each world's bandit view with 1,000 users per step, 50
   candidates and slates of 3 (a user-step = one user getting one slate), a fixed action, after a
   warm-up; and of the session view (1,000 concurrent sessions, 20 candidates).
-- Cold start: in each world, ``hybrid_linucb`` reading the items' text embeddings (the ``auto``
-  encoder: MiniLM when installed, reduced by PCA to 8 dimensions) against context-free
-  ``bernoulli_ts``, both learning online over the same episode (200 users per step, 20 candidates,
-  slates of 3, 100 steps; new items arrive during it). Each line carries the cumulative clicks on
-  new items after every step (``cold_clicks_curve``), their click rate per impression, and all clicks.
+- Cold start: in each world, ``text_prior_ts`` (Thompson sampling whose per-item prior comes from
+  the items' text embeddings: the ``auto`` encoder, MiniLM when installed, reduced by PCA to 8
+  dimensions plus a constant) against context-free ``bernoulli_ts``, both learning online over the
+  same episode (200 users per step, 20 candidates, slates of 3, 100 steps; new items arrive during
+  it; 100 propensity draws each). Each line carries the cumulative clicks and impressions of new
+  items after every step (``cold_clicks_curve``, ``cold_impressions_curve``), their click rate per
+  impression, and all clicks.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import w1
 from abrec.embeddings import PCAReducer, make_encoder
 from abrec.envs import MovieLensWorld, RecBanditEnv, RecSessionEnv, SyntheticCatalog, World
-from abrec.policies import BernoulliThompson, HybridLinUCB, Policy
+from abrec.policies import BernoulliThompson, Policy, TextPriorThompson
 
 
 def _throughput(env: Any, steps: int) -> float:
@@ -45,7 +47,7 @@ def _throughput(env: Any, steps: int) -> float:
 def _cold_start(world: World, policy: Policy, features: np.ndarray, steps: int, seed: int) -> dict[str, Any]:
     env = RecBanditEnv(world, n_users=200, n_candidates=20, slate_size=3, horizon=steps, seed=seed)
     obs, _ = env.reset(seed=seed)
-    curve, cold_clicks, cold_shown, clicks = [], 0, 0, 0
+    curve, shown_curve, cold_clicks, cold_shown, clicks = [], [], 0, 0, 0
     start = time.perf_counter()
     for _ in range(steps):
         cands, contexts = obs["candidates"], obs["context"].astype(np.float64)
@@ -62,6 +64,7 @@ def _cold_start(world: World, policy: Policy, features: np.ndarray, steps: int, 
         cold_shown += int(new.sum())
         clicks += int(reward)
         curve.append(cold_clicks)
+        shown_curve.append(cold_shown)
     return {
         "cold_clicks": cold_clicks,
         "cold_impressions": cold_shown,
@@ -69,6 +72,7 @@ def _cold_start(world: World, policy: Policy, features: np.ndarray, steps: int, 
         "clicks": clicks,
         "seconds": round(time.perf_counter() - start, 2),
         "cold_clicks_curve": curve,
+        "cold_impressions_curve": shown_curve,
     }
 
 
@@ -103,9 +107,14 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
     encoder = make_encoder("auto", notify=lambda line: print(f"[sim] {line}", file=sys.stderr))
     for name, world in worlds.items():
         vectors = encoder.encode(world.item_texts())
-        features = PCAReducer(8).fit(vectors).transform(vectors).astype(np.float64)
+        reduced = PCAReducer(8).fit(vectors).transform(vectors).astype(np.float64)
+        features = np.hstack([reduced, np.ones((reduced.shape[0], 1))])
         for seed in options.seeds:
-            for policy in (HybridLinUCB(alpha=1.0, seed=seed), BernoulliThompson(propensity_draws=100, seed=seed)):
+            policies: tuple[Policy, ...] = (
+                TextPriorThompson(propensity_draws=100, seed=seed),
+                BernoulliThompson(propensity_draws=100, seed=seed),
+            )
+            for policy in policies:
                 print(f"[sim] cold start: {name} {policy.name} seed {seed}", file=sys.stderr, flush=True)
                 result = _cold_start(world, policy, features, steps=100, seed=seed)
                 yield {

@@ -4,7 +4,8 @@ Context-free: :class:`UniformRandom`, :class:`EpsilonGreedy`, :class:`Softmax`, 
 :class:`BernoulliThompson`, :class:`GaussianThompson`. Contextual (per item):
 :class:`LinUCB`, :class:`LinearThompson`, :class:`LogisticUCB` (Bayesian logistic regression with a
 prior learned across items). Shared model on user x item features (cold start from
-item text embeddings): :class:`HybridLinUCB`.
+item text embeddings): :class:`HybridLinUCB`, :class:`TextPriorThompson` (Thompson sampling with per-item priors
+predicted from item features).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .records import Decision, Feedback
 from .registry import make_policy, policy_class, register, registered_policies
 from .softmax import Softmax
 from .state import load_policy, save_policy
+from .text_prior import TextPriorThompson
 from .thompson import BernoulliThompson, GaussianThompson
 from .ucb import UCB1
 
@@ -35,6 +37,7 @@ __all__ = [
     "Policy",
     "Request",
     "Softmax",
+    "TextPriorThompson",
     "UCB1",
     "UniformRandom",
     "load_policy",
