@@ -1,0 +1,101 @@
+"""The Bernoulli TS action distribution: agrees with OBP's within Monte Carlo error, is reproducible."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abrec.errors import ParameterError, UnknownNameError
+from abrec.ope import ActionDistribution, bts_action_distribution, zozotown_bts_action_distribution
+from abrec.ope import bts as bts_module
+
+N_OBP = 1_000_000  # draws behind OBP's arrays (README of the shared OBD folder)
+N_ABREC = 200_000
+
+
+def _obd_dir() -> Path:
+    root = Path(os.environ.get("ABREC_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
+    folder = root / "data" / "obd"
+    if not (folder / "bts_action_dist_all.npy").is_file():
+        pytest.skip(f"OBP's reference arrays not found in {folder} (set ABREC_SHARED to the folder holding data/)")
+    return folder
+
+
+@pytest.mark.parametrize("campaign", ["all", "men", "women"])
+def test_agrees_with_obp_within_monte_carlo_error(campaign: str) -> None:
+    # Reference: OBP 0.5.7, BernoulliTS(is_zozotown_prior=True, campaign=..., random_state=12345)
+    # .compute_batch_action_dist(n_rounds=1, n_sim=1_000_000), stored as bts_action_dist_{campaign}.npy.
+    obp = np.load(_obd_dir() / f"bts_action_dist_{campaign}.npy")
+    ours = zozotown_bts_action_distribution(campaign, n_draws=N_ABREC, seed=2024)
+    p = ours.probability
+    assert p.shape == obp.shape
+    np.testing.assert_allclose(p.sum(axis=0), 1.0, rtol=0, atol=1e-12)
+    pooled = (p * N_ABREC + obp * N_OBP) / (N_ABREC + N_OBP)
+    tolerance = 5 * np.sqrt(pooled * (1 - pooled) * (1 / N_ABREC + 1 / N_OBP)) + 1e-12
+    assert (np.abs(p - obp) <= tolerance).all(), np.max(np.abs(p - obp) / tolerance)
+
+
+def test_columns_sum_to_one_and_slots_are_distinct_items() -> None:
+    dist = bts_action_distribution(np.ones(5), np.ones(5), n_positions=5, n_draws=5000, seed=3)
+    np.testing.assert_allclose(dist.probability.sum(axis=0), 1.0, atol=1e-12)
+    # Each draw shows every item exactly once when the slate holds all items.
+    np.testing.assert_allclose(dist.probability.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_symmetric_posteriors_give_uniform_slots() -> None:
+    n = 200_000
+    dist = bts_action_distribution(np.full(4, 2.0), np.full(4, 3.0), n_positions=2, n_draws=n, seed=5)
+    assert (np.abs(dist.probability - 0.25) <= 5 * np.sqrt(0.25 * 0.75 / n)).all()
+
+
+def test_seed_reproduces_and_chunk_does_not_change_the_result() -> None:
+    a, b = bts_module._zozotown_prior("women")
+    first = bts_action_distribution(a, b, n_draws=10_007, seed=11)
+    again = bts_action_distribution(a, b, n_draws=10_007, seed=np.random.default_rng(11), chunk=333)
+    other = bts_action_distribution(a, b, n_draws=10_007, seed=12)
+    np.testing.assert_array_equal(first.probability, again.probability)
+    assert not np.array_equal(first.probability, other.probability)
+
+
+def test_numba_and_numpy_backends_agree_exactly() -> None:
+    a, b = bts_module._zozotown_prior("all")
+    fast = bts_action_distribution(a, b, n_draws=20_000, seed=1, backend="numba")
+    reference = bts_action_distribution(a, b, n_draws=20_000, seed=1, backend="numpy")
+    np.testing.assert_array_equal(fast.probability, reference.probability)
+
+
+def test_standard_error_is_binomial() -> None:
+    dist = ActionDistribution(probability=np.array([[0.5], [0.5]]), n_draws=100)
+    np.testing.assert_allclose(dist.standard_error, 0.05)
+
+
+def test_inputs_are_not_mutated() -> None:
+    a, b = np.full(3, 2.0), np.full(3, 5.0)
+    bts_action_distribution(a, b, n_positions=2, n_draws=100)
+    np.testing.assert_array_equal(a, 2.0)
+    np.testing.assert_array_equal(b, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"alpha": [1.0, 0.0], "beta": [1.0, 1.0]}, "'alpha' parameter"),
+        ({"alpha": [1.0, 1.0], "beta": [1.0]}, "same non-zero length"),
+        ({"alpha": [1.0, 1.0], "beta": [1.0, 1.0], "n_positions": 3}, "'n_positions' parameter"),
+        ({"alpha": [1.0], "beta": [1.0], "n_draws": 0}, "'n_draws' parameter"),
+        ({"alpha": [1.0], "beta": [1.0], "chunk": 0}, "'chunk' parameter"),
+        ({"alpha": [1.0], "beta": [1.0], "n_positions": 1, "backend": "gpu"}, "'backend' parameter"),
+    ],
+)
+def test_bad_parameters_are_refused(kwargs: dict[str, object], match: str) -> None:
+    kwargs.setdefault("n_positions", 1)
+    with pytest.raises(ParameterError, match=match):
+        bts_action_distribution(**kwargs)  # type: ignore[arg-type]
+
+
+def test_unknown_campaign_suggests_a_name() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'men'"):
+        zozotown_bts_action_distribution("mens", n_draws=10)
