@@ -61,6 +61,12 @@ class Request:
 _INT_TYPES = (int, np.integer)
 
 
+def require_unit_rewards(rewards: FloatArray, owner: str, hint: str) -> None:
+    """Raise InputError unless every reward lies in [0, 1] (clicks, or fractional soft labels)."""
+    if rewards.min() < 0.0 or rewards.max() > 1.0:
+        raise InputError(f"{owner} needs rewards in [0, 1]; {hint}")
+
+
 def _finite(a: FloatArray) -> bool:
     """True when no element is NaN or infinite (fast for the one-request case)."""
     if a.size <= 64:

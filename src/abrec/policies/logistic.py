@@ -26,9 +26,8 @@ import numpy as np
 
 from .._params import Constraint, Interval
 from .._random import Seed
-from ..errors import InputError
 from . import _kernels
-from .base import FloatArray, IntArray, Policy, Request
+from .base import FloatArray, IntArray, Policy, Request, require_unit_rewards
 from .records import Feedback
 from .registry import register
 
@@ -273,8 +272,7 @@ class LogisticUCB(Policy):
         feedback: Feedback,
     ) -> None:
         assert contexts is not None
-        if rewards.min() < 0.0 or rewards.max() > 1.0:
-            raise InputError("LogisticUCB needs rewards in [0, 1] (clicks); rescale other rewards first.")
+        require_unit_rewards(rewards, "LogisticUCB", "rescale other rewards first.")
         st = self._state
         newton_updates(
             st["mean"],

@@ -16,8 +16,7 @@ import numpy as np
 
 from .._params import Constraint, Interval
 from .._random import Seed
-from ..errors import InputError
-from .base import FloatArray, IntArray, Request
+from .base import FloatArray, IntArray, Request, require_unit_rewards
 from .records import Feedback
 from .registry import register
 from .thompson import _SampledRanking
@@ -138,8 +137,7 @@ class TextPriorThompson(_SampledRanking):
         feedback: Feedback,
     ) -> None:
         assert item_features is not None
-        if rewards.min() < 0.0 or rewards.max() > 1.0:
-            raise InputError("TextPriorThompson needs rewards in [0, 1] (clicks).")
+        require_unit_rewards(rewards, "TextPriorThompson", "it models click rates.")
         super()._update(rows, rewards, contexts, item_features, feedback)
         gram, f_reward, f_sum = self._shared()
         gram += item_features.T @ item_features

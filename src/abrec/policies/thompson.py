@@ -9,10 +9,10 @@ import numpy as np
 
 from .._params import Constraint, Interval
 from .._random import Seed
-from ..errors import InputError, ParameterError
+from ..errors import ParameterError
 from . import _slates
 from ._counts import CountingPolicy, add_per_item
-from .base import FloatArray, IntArray, Request
+from .base import FloatArray, IntArray, Request, require_unit_rewards
 from .records import Feedback
 from .registry import register
 
@@ -123,8 +123,7 @@ class BernoulliThompson(_SampledRanking):
         item_features: FloatArray | None,
         feedback: Feedback,
     ) -> None:
-        if rewards.min() < 0.0 or rewards.max() > 1.0:
-            raise InputError("BernoulliThompson needs rewards in [0, 1]; use GaussianThompson for other rewards.")
+        require_unit_rewards(rewards, "BernoulliThompson", "use GaussianThompson for other rewards.")
         super()._update(rows, rewards, contexts, item_features, feedback)
 
     def _posterior(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
