@@ -6,11 +6,16 @@ user would expect to catch::
     AbrecError (Exception)
     ├── ParameterError (ValueError)    a hyperparameter is out of its declared range
     ├── InputError (ValueError)        decide/update got bad arrays (NaN, wrong shape, empty)
+    │   └── SupportError               the target policy takes actions the logging policy never takes
     ├── StateError (ValueError)        a saved policy file is corrupt, foreign or of another version
     ├── DataError (ValueError)         a data file breaks its schema (names the file, row and column)
     ├── CacheError (ValueError)        an embedding cache is corrupt or belongs to another encoder
     ├── EncoderError (RuntimeError)    a text encoder could not be loaded or run
     └── UnknownNameError (KeyError)    a registry lookup by a name that does not exist
+
+Warnings (not errors)::
+
+    ExtremeWeightsWarning (UserWarning)  importance weights so uneven that few rows carry the estimate
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ __all__ = [
     "CacheError",
     "DataError",
     "EncoderError",
+    "ExtremeWeightsWarning",
     "InputError",
     "ParameterError",
     "StateError",
+    "SupportError",
     "UnknownNameError",
 ]
 
@@ -40,6 +47,15 @@ class ParameterError(AbrecError, ValueError):
 
 class InputError(AbrecError, ValueError):
     """The arrays given to ``decide`` or ``update`` do not fit the protocol."""
+
+
+class SupportError(InputError):
+    """The target policy puts probability on (action, position) pairs the logging policy never takes.
+
+    Importance weighting cannot see those actions' rewards; the message names them and the target
+    mass they carry, and says what to do (a reward-model estimator, a restricted target, or logs
+    collected with exploration).
+    """
 
 
 class StateError(AbrecError, ValueError):
@@ -70,3 +86,7 @@ class UnknownNameError(AbrecError, KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ExtremeWeightsWarning(UserWarning):
+    """The importance weights' effective sample size is a tiny fraction of the rows: the estimate is fragile."""

@@ -1,20 +1,69 @@
 """Off-policy evaluation: estimate a target policy's value from another policy's logs.
 
-:mod:`abrec.ope.bts` gives the action distribution of a Bernoulli Thompson sampling slate
-policy (the Open Bandit Dataset's ``bts`` policy); the functions :func:`ipw` and :func:`snipw` the slate-position-wise
-inverse propensity weighting estimators (IPW and self-normalised IPW) as in OBP.
+:mod:`abrec.ope.bts` gives the action distribution of a Bernoulli Thompson sampling slate policy (the
+Open Bandit Dataset's ``bts`` policy); the functions :func:`ipw` and :func:`snipw` the slate-position-wise
+inverse propensity weighting estimators as in OBP. :class:`LoggedFeedback` holds logged rows;
+every estimator (:class:`Estimator`: ``dm``, ``ipw``, ``snipw``, ``dr``, ``sndr``, ``switch_dr``,
+``dros``, ``replay``) answers ``estimate(feedback, action_dist, estimated_rewards=None)`` with an
+:class:`EstimateResult` (value, standard error, bootstrap interval, effective sample size).
+
+Support: importance-weighting estimators (ipw, snipw, replay) raise :class:`~abrec.errors.SupportError`
+when the target puts mass where the logging policy has none. The check is exact with
+``logging_dist=`` (the logging policy's ``(n_actions, n_positions)`` table); without it, it reads the
+support from the log only where the log is uniform at a position (one propensity there).
 """
 
 from __future__ import annotations
 
 from ._ipw import importance_weights, ipw, snipw
+from .base import Estimator, Rows, estimate_all, make_estimator, register_estimator, registered_estimators
 from .bts import ActionDistribution, bts_action_distribution, zozotown_bts_action_distribution
+from .direct import DirectMethod
+from .doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
+from .feedback import LoggedFeedback, at_logged_positions
+from .importance import IPW, SNIPW
+from .learning import ReplayResult, replay_learning, replay_slates
+from .replay import Replay
+from .result import EstimateResult
+from .reward_model import RewardEstimates, cross_fit_rewards, default_reward_model
+from .selection import EstimatorSelection, select_estimator
+from .shrinkage import DoublyRobustWithShrinkage
+from .switch import SwitchDoublyRobust
+from .target import policy_action_dist
+from .zozotown import zozotown_bts_policy
 
 __all__ = [
     "ActionDistribution",
+    "DirectMethod",
+    "DoublyRobust",
+    "DoublyRobustWithShrinkage",
+    "EstimateResult",
+    "Estimator",
+    "EstimatorSelection",
+    "IPW",
+    "LoggedFeedback",
+    "Replay",
+    "ReplayResult",
+    "RewardEstimates",
+    "Rows",
+    "SNIPW",
+    "SelfNormalizedDoublyRobust",
+    "SwitchDoublyRobust",
+    "at_logged_positions",
     "bts_action_distribution",
+    "cross_fit_rewards",
+    "default_reward_model",
+    "estimate_all",
     "importance_weights",
     "ipw",
+    "make_estimator",
+    "policy_action_dist",
+    "register_estimator",
+    "registered_estimators",
+    "replay_learning",
+    "replay_slates",
+    "select_estimator",
     "snipw",
     "zozotown_bts_action_distribution",
+    "zozotown_bts_policy",
 ]

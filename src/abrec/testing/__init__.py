@@ -25,6 +25,10 @@ encoder instance:
 >>> from abrec.embeddings import HashingEncoder
 >>> from abrec.testing import check_encoder
 >>> check_encoder(HashingEncoder(dim=32))
+
+Off-policy estimators have theirs too (:func:`check_estimator`, :func:`estimator_checks`,
+:func:`parametrize_estimator_checks`), run on an estimator instance or class; hypothesis strategies
+for logged feedback are in :mod:`abrec.testing.strategies`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from ._decision_checks import (
     check_slates_are_valid,
 )
 from ._encoder_checks import check_encoder, encoder_checks
+from ._estimator_checks import check_estimator, estimator_checks, parametrize_estimator_checks
 from ._harness import ExpectedFailures, PolicyFactory
 from ._input_checks import (
     check_bad_hyperparameters,
@@ -56,6 +61,7 @@ __all__ = [
     "check_decision_metadata",
     "check_empty_update_is_noop",
     "check_encoder",
+    "check_estimator",
     "check_inputs_not_mutated",
     "check_new_and_vanished_items",
     "check_no_shared_arrays",
@@ -67,6 +73,8 @@ __all__ = [
     "check_state_round_trip",
     "check_update_rejects_bad_feedback",
     "encoder_checks",
+    "estimator_checks",
+    "parametrize_estimator_checks",
     "parametrize_with_checks",
     "policy_checks",
 ]

@@ -1,0 +1,257 @@
+"""Choose an off-policy estimator for a given log and target policy, and say why.
+
+No estimator wins everywhere: the direct method has little variance but the reward model's bias;
+IPS and DR are unbiased (given support) but their variance grows with the importance weights. Two
+data-driven choices are offered, both from one paired bootstrap of the log (every candidate is
+computed on the same resamples, with the reward predictions held fixed):
+
+``"mse"`` (default)
+    Estimated mean squared error ``bias^2 + variance`` of each candidate. The variance is its
+    bootstrap variance; the bias is measured against an unbiased reference (DR when a reward model
+    is given, else IPS): ``bias^2 = max(0, (V_c - V_ref)^2 - Var(V_c - V_ref))``, the squared
+    difference minus what noise alone explains (Thomas & Brunskill 2016, "MAGIC"; the same
+    de-biased bias estimate as OBP's ``_estimate_mse_score``). The reference itself counts as
+    unbiased. Pessimistic where the data say little: a difference within the noise costs nothing
+    only because it is within the noise.
+``"slope"``
+    SLOPE (Su, Srinath & Krishnamurthy 2020; Lepski's method): order candidates from the largest
+    standard error to the smallest and keep walking down while each one's interval
+    ``V +- 2 SE`` still intersects the intervals of all before it; choose the last one kept.
+
+Either way the result names the winner, its estimate (with the candidate's own CI) and a sentence
+giving the reason, plus the table of every candidate's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .._random import Seed, as_generator
+from ..errors import AbrecError, InputError, ParameterError
+from .base import make_estimator, registered_estimators
+from .feedback import LoggedFeedback
+from .result import EstimateResult
+
+__all__ = ["EstimatorSelection", "select_estimator"]
+
+FloatArray = npt.NDArray[np.float64]
+METHODS = ("mse", "slope")
+
+
+@dataclass(frozen=True)
+class EstimatorSelection:
+    """Which estimator was chosen, its result, why, and every candidate's numbers.
+
+    Attributes
+    ----------
+    chosen : str
+        The chosen estimator's name.
+    result : EstimateResult
+        The chosen estimator's full result on the whole log.
+    method : str
+        ``"mse"`` or ``"slope"``.
+    reason : str
+        One sentence with the numbers behind the choice.
+    candidates : tuple of dict
+        Per candidate: ``name``, ``value``, ``standard_error`` (bootstrap), ``bias`` (estimated,
+        ``mse`` only), ``mse`` (estimated), ``kept`` (``slope`` only).
+    n_bootstrap, seed
+        The paired bootstrap behind the variances.
+    """
+
+    chosen: str
+    result: EstimateResult
+    method: str
+    reason: str
+    candidates: tuple[dict[str, Any], ...]
+    n_bootstrap: int
+    seed: int | None
+
+
+def _default_candidates(has_rewards: bool, uniform_logging: bool) -> list[str]:
+    names = sorted(registered_estimators())
+    out = []
+    for name in names:
+        cls = registered_estimators()[name]
+        if cls.needs_reward_model and not has_rewards:
+            continue
+        if name == "replay" and not uniform_logging:
+            continue
+        out.append(name)
+    return out
+
+
+def _uniform_logging(feedback: LoggedFeedback) -> bool:
+    for pos in range(feedback.n_positions):
+        p = feedback.propensity[feedback.position == pos]
+        if p.size and not np.allclose(p, p[0], rtol=1e-9, atol=0.0):
+            return False
+    return True
+
+
+def select_estimator(
+    feedback: LoggedFeedback,
+    action_dist: Any,
+    estimated_rewards: npt.ArrayLike | None = None,
+    *,
+    candidates: Sequence[str] | None = None,
+    method: str = "mse",
+    n_bootstrap: int = 100,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+) -> EstimatorSelection:
+    """Choose among off-policy estimators for this log and target policy; see the module docstring.
+
+    Parameters
+    ----------
+    feedback : LoggedFeedback
+    action_dist : array_like
+        The target policy: ``(n_actions, n_positions)`` or ``(n_rows, n_actions)``.
+    estimated_rewards : array_like of shape (n_rows, n_actions), optional
+        Cross-fitted reward predictions (:func:`~abrec.ope.cross_fit_rewards`); without them the
+        estimators that need a reward model are not candidates.
+    candidates : sequence of str, optional
+        Registered estimator names; default every applicable one.
+    method : {"mse", "slope"}, default "mse"
+    n_bootstrap : int, default 100
+        Paired bootstrap resamples for the variances (at least 10).
+    seed : int, numpy.random.Generator or None, default 0
+    alpha : float, default 0.05
+        Level of the chosen estimator's confidence interval.
+
+    Returns
+    -------
+    EstimatorSelection
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> action = rng.integers(0, 4, 3000)
+    >>> reward = (rng.random(3000) < 0.1 + 0.05 * action).astype(float)
+    >>> fb = LoggedFeedback.from_arrays(action=action, reward=reward, propensity=0.25)
+    >>> target = np.array([[0.1], [0.1], [0.1], [0.7]])
+    >>> choice = select_estimator(fb, target, candidates=["ipw", "snipw"], n_bootstrap=50)
+    >>> choice.chosen in {"ipw", "snipw"}, len(choice.candidates)
+    (True, 2)
+    """
+    if method not in METHODS:
+        raise ParameterError(f"The 'method' parameter of select_estimator must be one of {METHODS}. Got {method!r}.")
+    if not isinstance(n_bootstrap, int) or n_bootstrap < 10:
+        raise ParameterError(
+            f"The 'n_bootstrap' parameter of select_estimator must be an int >= 10. Got {n_bootstrap!r} instead."
+        )
+    q = None if estimated_rewards is None else np.asarray(estimated_rewards, dtype=np.float64)
+    names = (
+        list(candidates) if candidates is not None else _default_candidates(q is not None, _uniform_logging(feedback))
+    )
+    if not names:
+        raise InputError("select_estimator needs at least one candidate estimator.")
+    estimators = {name: make_estimator(name, n_bootstrap=0, alpha=alpha) for name in names}
+    for name, est in estimators.items():
+        if est.needs_reward_model and q is None:
+            raise InputError(f"The candidate {name!r} needs estimated_rewards (see abrec.ope.cross_fit_rewards).")
+    full: dict[str, float] = {}
+    usable = []
+    for name, est in estimators.items():
+        try:
+            full[name] = est.value(feedback, action_dist, q)
+            usable.append(name)
+        except AbrecError:
+            if candidates is not None:
+                raise
+    if not usable:
+        raise InputError(f"None of the candidates {names} applies to this log and target.")
+    rng = as_generator(seed)
+    n = feedback.n_rows
+    boot = np.empty((n_bootstrap, len(usable)))
+    dist = np.asarray(getattr(action_dist, "probability", action_dist), dtype=np.float64)
+    per_row = dist.ndim == 2 and dist.shape[0] == n and dist.shape != (feedback.n_actions, feedback.n_positions)
+    for b in range(n_bootstrap):
+        rows = rng.integers(0, n, n)
+        sample = feedback.take(rows)
+        target = dist[rows] if per_row else dist
+        q_b = None if q is None else q[rows]
+        for j, name in enumerate(usable):
+            boot[b, j] = estimators[name].value(sample, target, q_b)
+    se = boot.std(axis=0, ddof=1)
+    values = np.array([full[name] for name in usable])
+    if method == "mse":
+        chosen, table, reason = _by_mse(usable, values, boot, se, q is not None)
+    else:
+        chosen, table, reason = _by_slope(usable, values, se)
+    result = make_estimator(chosen, alpha=alpha, seed=0).estimate(feedback, action_dist, q)
+    return EstimatorSelection(
+        chosen=chosen,
+        result=result,
+        method=method,
+        reason=reason,
+        candidates=tuple(table),
+        n_bootstrap=n_bootstrap,
+        seed=seed if isinstance(seed, int) else None,
+    )
+
+
+def _by_mse(
+    names: list[str], values: FloatArray, boot: FloatArray, se: FloatArray, has_rewards: bool
+) -> tuple[str, list[dict[str, Any]], str]:
+    preferred = ("dr", "ipw") if has_rewards else ("ipw", "dr")
+    reference = next((r for r in preferred if r in names), None)
+    table = []
+    if reference is None:
+        bias2 = np.zeros(len(names))
+        ref_note = "no unbiased reference (dr or ipw) among the candidates: bias taken as 0, variance alone decides"
+    else:
+        r = names.index(reference)
+        diff = values - values[r]
+        var_diff = (boot - boot[:, [r]]).var(axis=0, ddof=1)
+        bias2 = np.maximum(0.0, diff**2 - var_diff)
+        ref_note = f"bias measured against the unbiased {reference} ({values[r]:.6g})"
+    mse = bias2 + se**2
+    best = int(np.argmin(mse))
+    for j, name in enumerate(names):
+        table.append(
+            {
+                "name": name,
+                "value": float(values[j]),
+                "standard_error": float(se[j]),
+                "bias": float(np.sqrt(bias2[j])),
+                "mse": float(mse[j]),
+            }
+        )
+    runner = sorted(range(len(names)), key=lambda j: mse[j])
+    second = f"; next {names[runner[1]]} (MSE {mse[runner[1]]:.3g})" if len(names) > 1 else ""
+    reason = (
+        f"{names[best]}: smallest estimated MSE {mse[best]:.3g} = bias^2 {bias2[best]:.3g} + variance "
+        f"{se[best] ** 2:.3g} among {len(names)} candidates{second}; {ref_note}."
+    )
+    return names[best], table, reason
+
+
+def _by_slope(names: list[str], values: FloatArray, se: FloatArray) -> tuple[str, list[dict[str, Any]], str]:
+    order = np.argsort(-se, kind="stable")
+    low, high = -np.inf, np.inf
+    kept = []
+    stop_note = "every candidate's interval overlaps all wider ones"
+    for j in order:
+        lo, hi = values[j] - 2 * se[j], values[j] + 2 * se[j]
+        if lo > high or hi < low:
+            stop_note = f"{names[j]}'s interval [{lo:.4g}, {hi:.4g}] leaves the common range [{low:.4g}, {high:.4g}]"
+            break
+        low, high = max(low, lo), min(high, hi)
+        kept.append(int(j))
+    chosen = kept[-1]
+    table = [
+        {"name": name, "value": float(values[j]), "standard_error": float(se[j]), "kept": j in kept}
+        for j, name in enumerate(names)
+    ]
+    reason = (
+        f"{names[chosen]}: the lowest-variance candidate (SE {se[chosen]:.3g}) whose +-2 SE interval still "
+        f"intersects those of all higher-variance candidates (SLOPE); stopped because {stop_note}."
+    )
+    return names[chosen], table, reason
