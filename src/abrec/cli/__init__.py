@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, embed, envs, policies
+from . import analyze, demo, embed, envs, policies, simulate
 
 __all__ = ["app", "main"]
 
@@ -15,10 +15,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.command("analyze")(analyze.analyze)
 app.command("demo")(demo.demo)
 app.command("embed")(embed.embed)
 app.command("envs")(envs.list_envs)
 app.command("policies")(policies.list_policies)
+app.command("simulate")(simulate.simulate)
 
 
 def main() -> None:

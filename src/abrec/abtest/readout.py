@@ -1,0 +1,351 @@
+"""The per-variant readout of an experiment: every treatment against the control, with all the statistics.
+
+For each treatment: absolute and relative lift with confidence intervals (Welch t, or a z test on
+period-weighted means when the allocation changed over time), Holm-adjusted p-values across the
+treatments, the always-valid (mSPRT) interval and p-value, and the Bayesian chance to beat control and
+expected loss; for the whole experiment a sample ratio mismatch test against the weights that were in
+force. :func:`analyze_log` reads an :class:`~abrec.data.InteractionLog` (one value per unit: never the
+per-impression test); :func:`analyze_periods` reads per-period statistics (what
+:func:`~abrec.abtest.simulation.run_simulation` records), and :func:`sequential_path` gives the
+always-valid interval after every period (for the plot of the interval narrowing over time).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..data.interactions import InteractionLog
+from ..errors import InputError, ParameterError, UnknownNameError
+from .allocation import PeriodStats
+from .bayesian import gaussian_test
+from .frequentist import TestResult, welch_ttest, ztest
+from .metrics import aggregate_units
+from .multiple import benjamini_hochberg, holm
+from .sequential import sequential_test
+from .srm import SRMResult, srm_test
+from .stats import Moments
+
+__all__ = ["Readout", "VariantReadout", "analyze_log", "analyze_periods", "sequential_path"]
+
+FloatArray = npt.NDArray[np.float64]
+CORRECTIONS = ("holm", "bh", "none")
+
+
+@dataclass(frozen=True)
+class VariantReadout:
+    """One variant's numbers; the lift fields are NaN for the control.
+
+    Attributes
+    ----------
+    variant : str
+    units : int
+    mean, ci : the variant's mean per unit and its ``1 - alpha`` interval
+    effect, effect_ci : absolute lift over control and its interval
+    relative, relative_ci : relative lift (delta method; NaN with ``note`` when undefined)
+    p_value, p_adjusted : the test's p-value and after the multiple-comparison correction
+    significant : ``p_adjusted < alpha``
+    sequential_ci, sequential_p : always-valid interval and p-value of the lift (mSPRT)
+    chance_to_win, expected_loss : Bayesian (flat prior): ``P(lift > 0)`` and ``E[max(-lift, 0)]``
+    note : str
+    """
+
+    variant: str
+    units: int
+    mean: float
+    ci: tuple[float, float]
+    effect: float = math.nan
+    effect_ci: tuple[float, float] = (math.nan, math.nan)
+    relative: float = math.nan
+    relative_ci: tuple[float, float] = (math.nan, math.nan)
+    p_value: float = math.nan
+    p_adjusted: float = math.nan
+    significant: bool = False
+    sequential_ci: tuple[float, float] = (math.nan, math.nan)
+    sequential_p: float = math.nan
+    chance_to_win: float = math.nan
+    expected_loss: float = math.nan
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Readout:
+    """Every variant against the control.
+
+    Attributes
+    ----------
+    control : str
+    metric : str
+        What was measured, e.g. ``"reward per unit (mean)"``.
+    method : str
+        The fixed-horizon test: ``"welch-t"`` or ``"period-weighted z"``.
+    alpha : float
+    correction : str
+        ``"holm"``, ``"bh"`` (Benjamini-Hochberg) or ``"none"``.
+    variants : tuple of VariantReadout
+        Control first.
+    srm : SRMResult
+    tuning_parameter : float
+        The mSPRT's ``n*``.
+    """
+
+    control: str
+    metric: str
+    method: str
+    alpha: float
+    correction: str
+    variants: tuple[VariantReadout, ...]
+    srm: SRMResult
+    tuning_parameter: float
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per variant (for tables and JSON)."""
+        out = []
+        for v in self.variants:
+            out.append(
+                {
+                    "variant": v.variant,
+                    "units": v.units,
+                    "mean": v.mean,
+                    "ci_low": v.ci[0],
+                    "ci_high": v.ci[1],
+                    "lift": v.effect,
+                    "lift_low": v.effect_ci[0],
+                    "lift_high": v.effect_ci[1],
+                    "relative_lift": v.relative,
+                    "relative_low": v.relative_ci[0],
+                    "relative_high": v.relative_ci[1],
+                    "p_value": v.p_value,
+                    "p_adjusted": v.p_adjusted,
+                    "significant": v.significant,
+                    "sequential_low": v.sequential_ci[0],
+                    "sequential_high": v.sequential_ci[1],
+                    "sequential_p": v.sequential_p,
+                    "chance_to_win": v.chance_to_win,
+                    "expected_loss": v.expected_loss,
+                    "note": v.note,
+                }
+            )
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame."""
+        return pd.DataFrame(self.rows())
+
+
+def _z(alpha: float) -> float:
+    from scipy import special
+
+    return float(special.ndtri(1 - alpha / 2))
+
+
+def _adjust(p: FloatArray, correction: str) -> FloatArray:
+    if correction == "none" or p.size == 0:
+        return p
+    finite = np.isfinite(p)
+    out = p.copy()
+    if finite.any():
+        out[finite] = holm(p[finite]) if correction == "holm" else benjamini_hochberg(p[finite])
+    return out
+
+
+def _compare(
+    summaries: Mapping[str, Any],
+    control: str,
+    tests: Mapping[str, TestResult],
+    *,
+    alpha: float,
+    correction: str,
+    tuning_parameter: float,
+) -> list[VariantReadout]:
+    z = _z(alpha)
+    treatments = [v for v in summaries if v != control]
+    p = np.array([tests[v].p_value for v in treatments], dtype=np.float64)
+    adjusted = _adjust(p, correction)
+    rows = []
+    for name in [control, *treatments]:
+        s = summaries[name]
+        se = math.sqrt(s.variance / s.n) if s.n > 0 else math.nan
+        mean = float(s.mean)
+        ci = (mean - z * se, mean + z * se)
+        units = int(np.rint(s.n))
+        if name == control:
+            rows.append(VariantReadout(name, units, mean, ci))
+            continue
+        t = tests[name]
+        j = treatments.index(name)
+        c = summaries[control]
+        notes = [t.note] if t.note else []
+        try:
+            seq = sequential_test(c, s, alpha=alpha, tuning_parameter=tuning_parameter)
+            seq_ci, seq_p = seq.ci, seq.p_value
+        except InputError as exc:
+            seq_ci, seq_p = (math.nan, math.nan), math.nan
+            notes.append(f"sequential: {exc}")
+        try:
+            bayes = gaussian_test(c, s)
+            win, loss = bayes.chance_to_win, bayes.expected_loss_treatment
+        except InputError as exc:
+            win, loss = math.nan, math.nan
+            notes.append(f"bayesian: {exc}")
+        rows.append(
+            VariantReadout(
+                name,
+                units,
+                mean,
+                ci,
+                effect=t.effect,
+                effect_ci=t.ci,
+                relative=t.relative_effect,
+                relative_ci=t.relative_ci,
+                p_value=t.p_value,
+                p_adjusted=float(adjusted[j]),
+                significant=bool(adjusted[j] < alpha),
+                sequential_ci=seq_ci,
+                sequential_p=seq_p,
+                chance_to_win=win,
+                expected_loss=loss,
+                note="; ".join(notes),
+            )
+        )
+    return rows
+
+
+def _check(alpha: float, correction: str) -> None:
+    if not 0 < alpha < 1:
+        raise ParameterError(f"The 'alpha' parameter of the readout must be a float in (0, 1). Got {alpha!r} instead.")
+    if correction not in CORRECTIONS:
+        raise ParameterError(f"The 'correction' parameter must be one of {CORRECTIONS}. Got {correction!r} instead.")
+
+
+def _moments(pw: Any) -> dict[str, Moments]:
+    out = {}
+    for i, name in enumerate(pw.variants):
+        n = int(pw.counts[:, i].sum())
+        se = float(pw.standard_errors[i])
+        out[name] = Moments(n=n, mean=float(pw.means[i]), variance=se * se * n)
+    return out
+
+
+def analyze_periods(
+    periods: PeriodStats,
+    weights: npt.ArrayLike,
+    *,
+    control: str,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    tuning_parameter: float | None = None,
+    metric: str = "reward per unit",
+) -> Readout:
+    """Readout from per-period statistics under an allocation that changed between periods.
+
+    Each variant's mean is its period-weighted mean (the periods' shares of all units as weights,
+    common to all variants), compared with a z test; the SRM test uses the weights in force in each
+    period. ``weights`` is ``(n_periods, n_variants)``.
+    """
+    _check(alpha, correction)
+    if control not in periods.variants:
+        raise UnknownNameError("variant", control, periods.variants)
+    pw = periods.period_weighted()
+    summaries = _moments(pw)
+    tests = {v: ztest(summaries[control], summaries[v], alpha=alpha) for v in summaries if v != control}
+    n_star = float(periods.n.sum()) if tuning_parameter is None else float(tuning_parameter)
+    rows = _compare(summaries, control, tests, alpha=alpha, correction=correction, tuning_parameter=n_star)
+    order = [control] + [v for v in periods.variants if v != control]
+    rows.sort(key=lambda r: order.index(r.variant))
+    srm = srm_test(np.rint(periods.n).astype(np.int64), np.asarray(weights, dtype=np.float64))
+    return Readout(control, metric, "period-weighted z", alpha, correction, tuple(rows), srm, n_star)
+
+
+def sequential_path(
+    periods: PeriodStats, *, control: str, treatment: str, alpha: float = 0.05, tuning_parameter: float | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The period-weighted lift and its always-valid interval after each period: ``(effect, low, high)``.
+
+    Periods where an arm has fewer than two units give NaN.
+    """
+    n_star = float(periods.n.sum()) if tuning_parameter is None else float(tuning_parameter)
+    t_count = periods.n_periods
+    effect, low, high = (np.full(t_count, np.nan) for _ in range(3))
+    for t in range(t_count):
+        head = PeriodStats(periods.n[: t + 1], periods.sum[: t + 1], periods.sum_sq[: t + 1], periods.variants)
+        if (head.n < 2).any():
+            continue
+        summaries = _moments(head.period_weighted())
+        res = sequential_test(summaries[control], summaries[treatment], alpha=alpha, tuning_parameter=n_star)
+        effect[t], (low[t], high[t]) = res.effect, res.ci
+    return effect, low, high
+
+
+def analyze_log(
+    log: InteractionLog | pd.DataFrame,
+    *,
+    control: str | None = None,
+    metric: str = "mean",
+    column: str = "reward",
+    alpha: float = 0.05,
+    experiment: str | None = None,
+    weights: Mapping[str, float] | Sequence[float] | None = None,
+    correction: str = "holm",
+    tuning_parameter: float | None = None,
+) -> Readout:
+    """Readout of a logged experiment: one value per unit (``metric`` over its rows), per variant.
+
+    Parameters
+    ----------
+    log : InteractionLog or DataFrame
+        With ``unit``, ``variant`` and ``column``.
+    control : str, optional
+        The control variant; default the first in sorted order (say it explicitly).
+    metric : {"mean", "proportion", "ratio"}
+        Per unit: its total ``column`` (``mean``: the mean over units of that total), whether any row
+        has a positive ``column`` (``proportion``), or its total over its rows (``ratio``: e.g. CTR,
+        with a delta-method variance).
+    weights : mapping or sequence, optional
+        Intended traffic split for the SRM test; default equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> n = 4000
+    >>> variant = np.where(rng.random(n) < 0.5, "A", "B")
+    >>> reward = (rng.random(n) < np.where(variant == "B", 0.12, 0.10)).astype(float)
+    >>> log = InteractionLog.from_arrays(unit=[f"u{i}" for i in range(n)], item=0, timestamp=0,
+    ...                                  reward=reward, variant=variant)
+    >>> r = analyze_log(log, control="A")
+    >>> [v.variant for v in r.variants], r.method, bool(r.variants[1].effect > 0)
+    (['A', 'B'], 'welch-t', True)
+    """
+    _check(alpha, correction)
+    stats = aggregate_units(log, metric, column=column, experiment=experiment)  # type: ignore[arg-type]
+    names = list(stats)
+    if len(names) < 2:
+        raise InputError(f"An experiment readout needs at least two variants in the log; found {names}.")
+    control = names[0] if control is None else control
+    if control not in stats:
+        raise UnknownNameError("variant", control, names)
+    tests = {v: welch_ttest(stats[control], stats[v], alpha=alpha) for v in names if v != control}
+    n_total = float(sum(s.n for s in stats.values()))
+    n_star = n_total if tuning_parameter is None else float(tuning_parameter)
+    rows = _compare(stats, control, tests, alpha=alpha, correction=correction, tuning_parameter=n_star)
+    if weights is None:
+        w = np.full(len(names), 1.0 / len(names))
+    elif isinstance(weights, Mapping):
+        missing = set(names) - set(weights)
+        if missing:
+            raise InputError(f"weights must give every variant a weight; missing {sorted(missing)}.")
+        w = np.array([float(weights[v]) for v in names])
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+    srm = srm_test(np.array([int(stats[v].n) for v in names]), w)
+    label = {"mean": "per unit (mean)", "proportion": "units with any (proportion)", "ratio": "per row (ratio)"}
+    return Readout(
+        control, f"{column} {label.get(metric, metric)}", "welch-t", alpha, correction, tuple(rows), srm, n_star
+    )
