@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import embed
+import ope
 import sim
 import w1
 
@@ -27,6 +28,7 @@ WORKLOADS: dict[str, Workload] = {
     "w1": w1.run,
     "embed": embed.run,
     "sim": sim.run,
+    "ope": ope.run,
 }
 
 

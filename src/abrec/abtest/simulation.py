@@ -120,21 +120,39 @@ class ExperimentConfig:
         for key in ("env", "variants"):
             if key not in config:
                 raise InputError(f"The experiment config needs an {key!r} entry (see abrec.abtest.simulation).")
+        if not isinstance(config["env"], Mapping):
+            raise InputError(f"The experiment config's 'env' must be a mapping. Got {config['env']!r}.")
+        allocation = config.get("allocation") or {"method": "fixed"}
+        if not isinstance(allocation, Mapping):
+            raise InputError(f"The experiment config's 'allocation' must be a mapping. Got {allocation!r}.")
+        if isinstance(config["variants"], str | bytes | Mapping) or not isinstance(config["variants"], Sequence):
+            raise InputError(f"The experiment config's 'variants' must be a list. Got {config['variants']!r}.")
         variants = []
         for i, entry in enumerate(config["variants"]):
-            if not isinstance(entry, Mapping) or "name" not in entry or "policy" not in entry:
+            if (
+                not isinstance(entry, Mapping)
+                or "name" not in entry
+                or "policy" not in entry
+                or not isinstance(entry.get("params") or {}, Mapping)
+            ):
                 raise InputError(f"variants[{i}] must be a mapping with 'name' and 'policy' (and optional 'params').")
             variants.append(VariantSpec(str(entry["name"]), str(entry["policy"]), dict(entry.get("params") or {})))
+        try:
+            feature_dim = int(config.get("feature_dim", 8))
+            alpha = float(config.get("alpha", 0.05))
+            seed = int(config.get("seed", 0))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"feature_dim and seed must be integers and alpha a number: {exc}") from exc
         return cls(
             name=str(config.get("name", "experiment")),
             env=dict(config["env"]),
             variants=tuple(variants),
             control=str(config.get("control", variants[0].name if variants else "")),
-            allocation=dict(config.get("allocation") or {"method": "fixed"}),
+            allocation=dict(allocation),
             encoder=str(config.get("encoder", "auto")),
-            feature_dim=int(config.get("feature_dim", 8)),
-            alpha=float(config.get("alpha", 0.05)),
-            seed=int(config.get("seed", 0)),
+            feature_dim=feature_dim,
+            alpha=alpha,
+            seed=seed,
         )
 
 

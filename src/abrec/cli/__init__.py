@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyze, demo, embed, envs, policies, simulate
+from . import analyze, demo, embed, envs, evaluate, policies, simulate
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ app.command("analyze")(analyze.analyze)
 app.command("demo")(demo.demo)
 app.command("embed")(embed.embed)
 app.command("envs")(envs.list_envs)
+app.command("evaluate")(evaluate.evaluate)
 app.command("policies")(policies.list_policies)
 app.command("simulate")(simulate.simulate)
 

@@ -20,6 +20,7 @@ from .base import Estimator, Rows, estimate_all, make_estimator, register_estima
 from .bts import ActionDistribution, bts_action_distribution, zozotown_bts_action_distribution
 from .direct import DirectMethod
 from .doubly_robust import DoublyRobust, SelfNormalizedDoublyRobust
+from .evaluation import Evaluation, EvaluationRow, PolicyEvaluation, evaluate_policies, evaluation_report
 from .feedback import LoggedFeedback, at_logged_positions
 from .importance import IPW, SNIPW
 from .learning import ReplayResult, replay_learning, replay_slates
@@ -40,8 +41,11 @@ __all__ = [
     "EstimateResult",
     "Estimator",
     "EstimatorSelection",
+    "Evaluation",
+    "EvaluationRow",
     "IPW",
     "LoggedFeedback",
+    "PolicyEvaluation",
     "Replay",
     "ReplayResult",
     "RewardEstimates",
@@ -54,6 +58,8 @@ __all__ = [
     "cross_fit_rewards",
     "default_reward_model",
     "estimate_all",
+    "evaluate_policies",
+    "evaluation_report",
     "importance_weights",
     "ipw",
     "make_estimator",

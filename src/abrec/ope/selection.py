@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from .._random import Seed, as_generator
 from ..errors import AbrecError, InputError, ParameterError
-from .base import make_estimator, registered_estimators
+from .base import _MAX_CELLS, Estimator, make_estimator, registered_estimators
 from .feedback import LoggedFeedback
 from .result import EstimateResult
 
@@ -156,36 +156,40 @@ def select_estimator(
     for name, est in estimators.items():
         if est.needs_reward_model and q is None:
             raise InputError(f"The candidate {name!r} needs estimated_rewards (see abrec.ope.cross_fit_rewards).")
-    full: dict[str, float] = {}
-    usable = []
+    # Every estimator is a function of per-row terms (see abrec.ope.base): build them once on the whole log;
+    # a resample's estimate is then the estimator's own resample formula applied to resample counts.
+    terms: dict[str, FloatArray] = {}
+    skipped: list[str] = []
     for name, est in estimators.items():
         try:
-            full[name] = est.value(feedback, action_dist, q)
-            usable.append(name)
+            terms[name] = est._terms(est.rows(feedback, action_dist, q))
         except AbrecError:
             if candidates is not None:
                 raise
+            skipped.append(name)
+    usable = list(terms)
     if not usable:
         raise InputError(f"None of the candidates {names} applies to this log and target.")
-    rng = as_generator(seed)
-    n = feedback.n_rows
-    boot = np.empty((n_bootstrap, len(usable)))
-    dist = np.asarray(getattr(action_dist, "probability", action_dist), dtype=np.float64)
-    per_row = dist.ndim == 2 and dist.shape[0] == n and dist.shape != (feedback.n_actions, feedback.n_positions)
-    for b in range(n_bootstrap):
-        rows = rng.integers(0, n, n)
-        sample = feedback.take(rows)
-        target = dist[rows] if per_row else dist
-        q_b = None if q is None else q[rows]
-        for j, name in enumerate(usable):
-            boot[b, j] = estimators[name].value(sample, target, q_b)
-    se = boot.std(axis=0, ddof=1)
+    full = {name: estimators[name]._point(terms[name]) for name in usable}
+    boot = _paired_bootstrap([estimators[name] for name in usable], [terms[name] for name in usable], n_bootstrap, seed)
+    finite = np.isfinite(boot)
+    stable = [j for j in range(len(usable)) if finite[:, j].sum() >= 2 and np.isfinite(full[usable[j]])]
+    if not stable:
+        raise InputError(f"No candidate among {usable} has a finite estimate on this log and its resamples.")
+    skipped += [usable[j] for j in range(len(usable)) if j not in stable]
+    usable = [usable[j] for j in stable]
+    boot = boot[:, stable]
+    se = np.array([np.std(col[np.isfinite(col)], ddof=1) for col in boot.T])
     values = np.array([full[name] for name in usable])
     if method == "mse":
         chosen, table, reason = _by_mse(usable, values, boot, se, q is not None)
     else:
         chosen, table, reason = _by_slope(usable, values, se)
-    result = make_estimator(chosen, alpha=alpha, seed=0).estimate(feedback, action_dist, q)
+    if skipped:
+        reason += f" Not candidates here: {', '.join(skipped)} (not applicable, or not finite on the resamples)."
+    result = make_estimator(chosen, alpha=alpha, seed=seed if isinstance(seed, int) else 0).estimate(
+        feedback, action_dist, q
+    )
     return EstimatorSelection(
         chosen=chosen,
         result=result,
@@ -195,6 +199,22 @@ def select_estimator(
         n_bootstrap=n_bootstrap,
         seed=seed if isinstance(seed, int) else None,
     )
+
+
+def _paired_bootstrap(estimators: list[Estimator], terms: list[FloatArray], n_bootstrap: int, seed: Seed) -> FloatArray:
+    """``(n_bootstrap, n_candidates)`` estimates, every candidate on the same resamples of the rows."""
+    rng = as_generator(seed)
+    n = terms[0].shape[0]
+    chunk = max(1, _MAX_CELLS // n)
+    out = np.empty((n_bootstrap, len(estimators)))
+    for start in range(0, n_bootstrap, chunk):
+        b = min(chunk, n_bootstrap - start)
+        idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+        counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for j, (est, t) in enumerate(zip(estimators, terms, strict=True)):
+                out[start : start + b, j] = est._resample(t, counts)
+    return out
 
 
 def _by_mse(
@@ -209,7 +229,8 @@ def _by_mse(
     else:
         r = names.index(reference)
         diff = values - values[r]
-        var_diff = (boot - boot[:, [r]]).var(axis=0, ddof=1)
+        paired = boot - boot[:, [r]]
+        var_diff = np.array([np.var(c[np.isfinite(c)], ddof=1) if np.isfinite(c).sum() > 1 else 0.0 for c in paired.T])
         bias2 = np.maximum(0.0, diff**2 - var_diff)
         ref_note = f"bias measured against the unbiased {reference} ({values[r]:.6g})"
     mse = bias2 + se**2

@@ -1,0 +1,184 @@
+"""``abrec evaluate``: the counterfactual A/B test of one or more policies from a log.
+
+The log is an Open Bandit Dataset folder (or ``obd`` for the sample packaged with abrec: its ``random``
+log of ``--campaign``) or an InteractionLog file (CSV or Parquet with item, position, reward and
+propensity; items are mapped to actions in sorted order; no context unless ``--context-columns``).
+Estimates go to stdout as a table; progress, notes and warnings to stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+import yaml
+
+from ..errors import AbrecError, InputError, UnknownNameError
+from ..ope import LoggedFeedback, zozotown_bts_policy
+from ..ope.evaluation import LOGGING, evaluate_policies, evaluation_report
+from ..policies import Policy, make_policy, registered_policies
+from ._output import table
+
+ZOZOTOWN = "zozotown_bts"
+
+
+def _parse_params(items: list[str], policies: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        name, dot, param = key.partition(".")
+        if not sep or not dot or not name or not param:
+            raise InputError(f"--param must look like policy.key=value (e.g. linucb.alpha=0.5); got {item!r}.")
+        if name not in policies:
+            raise UnknownNameError("policy in --param", name, policies)
+        out.setdefault(name, {})[param] = yaml.safe_load(raw)
+    return out
+
+
+def _make(name: str, params: dict[str, Any], campaign: str, seed: int) -> Policy:
+    if name == ZOZOTOWN:
+        return zozotown_bts_policy(campaign, seed=seed, **params)
+    known = [*registered_policies(), ZOZOTOWN]
+    if name not in registered_policies():
+        raise UnknownNameError("policy", name, known)
+    return make_policy(name, seed=seed, **params)
+
+
+def _split_context(path: Path, columns: list[str]) -> tuple[Any, np.ndarray[Any, np.dtype[np.float64]]]:
+    """The InteractionLog of ``path`` without ``columns``, and those columns as a context matrix."""
+    import pandas as pd
+
+    from ..data import io
+    from ..data.interactions import InteractionLog
+
+    if io.file_format(path) == "parquet":
+        frame, _, _ = io.read_parquet(path)
+    else:
+        frame, _ = io.read_csv(path, str_columns=["unit", "policy", "experiment", "variant", "item"])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: no context column(s) {missing}; columns are {list(frame.columns)}.")
+    ctx = frame[columns]
+    numeric = ctx.select_dtypes("number")
+    other = ctx.drop(columns=numeric.columns)
+    parts = [numeric.to_numpy(dtype=np.float64)]
+    if not other.empty:
+        parts.append(pd.get_dummies(other.astype(str), drop_first=True).to_numpy(dtype=np.float64))
+    return InteractionLog(frame.drop(columns=columns)), np.hstack(parts)
+
+
+def load_feedback(log: str, campaign: str, context_columns: list[str] | None) -> tuple[LoggedFeedback, str]:
+    """The feedback of ``log`` (``obd``, an OBD folder or an InteractionLog file) and a description of it."""
+    from ..data.interactions import InteractionLog
+    from ..data.obd import load_obd
+
+    path = Path(log)
+    if log == "obd" or path.is_dir():
+        obd = load_obd(None if log == "obd" else path, campaign=campaign, policy="random")
+        where = "the packaged sample" if log == "obd" else str(path)
+        return LoggedFeedback.from_obd(obd), f"Open Bandit Dataset ({where}), random/{campaign}"
+    if not path.is_file():
+        raise InputError(f"No such log: {log!r}. Give an OBD folder, the word 'obd', or a CSV/Parquet log file.")
+    if context_columns:
+        interactions, context = _split_context(path, context_columns)
+    else:
+        interactions, context = InteractionLog.read(path), None
+    return LoggedFeedback.from_log(interactions, context=context), str(path)
+
+
+def evaluate(
+    log: Annotated[str, typer.Argument(help="OBD folder, 'obd' (packaged sample), or an InteractionLog CSV/Parquet.")],
+    policy: Annotated[
+        list[str], typer.Option("--policy", help="Policy to evaluate (registered name or zozotown_bts); repeat.")
+    ],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Policy parameter, policy.key=value (YAML value); repeat.")
+    ] = None,
+    campaign: Annotated[str, typer.Option(help="OBD campaign: all, men or women.")] = "all",
+    context_columns: Annotated[
+        str | None, typer.Option(help="Comma-separated context columns of a log file (text columns one-hot).")
+    ] = None,
+    estimators: Annotated[
+        str | None, typer.Option(help="Comma-separated estimators (default: every one that applies).")
+    ] = None,
+    select: Annotated[str, typer.Option(help="Estimator selection: mse, slope or none.")] = "mse",
+    report: Annotated[Path | None, typer.Option(help="Write the HTML report here.", dir_okay=False)] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write all results as JSON here.", dir_okay=False)
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples per interval.")] = 200,
+    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="1 - confidence level.")] = 0.05,
+    draws: Annotated[
+        int, typer.Option(min=1, help="Monte Carlo slates for a sampling policy's distribution.")
+    ] = 100_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of folds, Monte Carlo, bootstrap and replay.")] = 0,
+) -> None:
+    """Estimate what each policy would have earned on the log (off-policy), with intervals and a chosen estimator."""
+    try:
+        if select not in ("mse", "slope", "none"):
+            raise InputError(f"--select must be mse, slope or none; got {select!r}.")
+        names = list(dict.fromkeys(policy))
+        params = _parse_params(param or [], names)
+        policies = {name: _make(name, params.get(name, {}), campaign, seed) for name in names}
+        feedback, where = load_feedback(log, campaign, _split(context_columns))
+        typer.echo(
+            f"Log: {where}: {feedback.n_rows:,} rows, {feedback.n_actions} actions, {feedback.n_positions} positions.",
+            err=True,
+        )
+        ev = evaluate_policies(
+            feedback,
+            policies,
+            estimators=_split(estimators),
+            n_bootstrap=bootstrap,
+            alpha=alpha,
+            seed=seed,
+            select=select != "none",
+            select_method=select if select != "none" else "mse",
+            n_draws=draws,
+        )
+    except AbrecError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    rows = []
+    for r in ev.table():
+        label = r.policy if r.policy != LOGGING else "(logging)"
+        rows.append([label, r.estimator + (" *" if r.chosen else ""), r.value, r.ci_low, r.ci_high, r.se, r.ess])
+    typer.echo(
+        table(
+            ["policy", "estimator", "value", "ci_low", "ci_high", "se", "ess"],
+            [[*r[:2], *map(_num, r[2:])] for r in rows],
+        )
+    )
+    typer.echo(
+        f"* chosen estimator ({select}); intervals at {100 * (1 - alpha):g}%; reward model held-out Brier "
+        f"{ev.heldout_brier:.6g}."
+    )
+    for note in ev.notes:
+        typer.echo(f"note: {note}", err=True)
+    for p in ev.policies:
+        if p.selection is not None:
+            typer.echo(f"{p.name}: {p.selection.reason}", err=True)
+        for name, why in p.skipped.items():
+            typer.echo(f"{p.name}: {name} skipped: {why}", err=True)
+        for note in p.notes:
+            typer.echo(f"{p.name}: {note}", err=True)
+    if report is not None:
+        evaluation_report(ev, f"Counterfactual A/B test: {where}").write(report)
+        typer.echo(f"Report: {report}", err=True)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(ev.to_json(), encoding="utf-8")
+        typer.echo(f"JSON: {json_out}", err=True)
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _num(value: object) -> object:
+    """Six significant digits as text (click rates are small); NaN as n/a."""
+    if isinstance(value, float):
+        return "n/a" if np.isnan(value) else f"{value:.6g}"
+    return value

@@ -1,0 +1,182 @@
+"""HTML readouts of experiments: well-formed, self-contained pages holding the readout table."""
+
+from __future__ import annotations
+
+import math
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from abrec.abtest.offline import replay_variants
+from abrec.abtest.readout import Readout, analyze_log, analyze_periods
+from abrec.abtest.report import readout_report, readout_table, simulation_report
+from abrec.abtest.simulation import ExperimentConfig, SimulationResult, run_simulation
+from abrec.data import InteractionLog
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
+COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
+
+
+class Page(HTMLParser):
+    """Parse a page, checking that every element is closed in order; collect tags, attributes and text."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(html)
+        self.close()
+        assert self.stack == [], f"unclosed elements: {self.stack}"
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    def names(self) -> list[str]:
+        return [tag for tag, _ in self.tags]
+
+    def all_text(self) -> str:
+        return " ".join(self.text)
+
+
+def assert_self_contained(html: str) -> Page:
+    page = Page(html)
+    names = page.names()
+    assert names.count("html") == 1 and names.count("h1") == 1
+    assert "script" not in names and "iframe" not in names and "link" not in names
+    for tag, attrs in page.tags:
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            assert value is None or not re.match(r"^(https?:)?//", value), f"<{tag} {key}={value}> loads a resource"
+    assert "@import" not in html and "url(http" not in html
+    return page
+
+
+def headers(html: str) -> list[list[str]]:
+    """The header cells of every table of a rendered page."""
+    return [re.findall(r"<th>(.*?)</th>", head) for head in re.findall(r"<thead>(.*?)</thead>", html)]
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[SimulationResult, Readout]:
+    config = ExperimentConfig.from_mapping(
+        {
+            "name": "report-test",
+            "seed": 2,
+            "env": {
+                "env": "abrec/SyntheticCatalog-Bandit-v0",
+                "seed": 2,
+                "world": {"n_items": 60},
+                "view": {"n_users": 40, "n_candidates": 8, "slate_size": 2, "horizon": 6},
+            },
+            "encoder": "hashing",
+            "feature_dim": 4,
+            "variants": [
+                {"name": "random", "policy": "uniform"},
+                {"name": "ts", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
+                {"name": "<b>bold</b>", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
+            ],
+            "control": "random",
+            "allocation": {"method": "top_two", "min_share": 0.2, "period": 2, "draws": 2000},
+        }
+    )
+    result = run_simulation(config)
+    readout = analyze_periods(result.periods, result.weights, control="random", metric="clicks per user")
+    return result, readout
+
+
+def test_simulation_report_is_well_formed_and_self_contained(
+    simulated: tuple[SimulationResult, Readout], tmp_path: Path
+) -> None:
+    result, readout = simulated
+    offline = [e.as_row() for e in replay_variants(result)]
+    report = simulation_report(result, readout, offline=offline, offline_note="Replay on the control's logs.")
+    html = report.render()
+    page = assert_self_contained(html)
+    text = page.all_text()
+    assert "Simulated A/B test: report-test" in text
+    assert "Readout (clicks per user)" in text and "Off-policy evaluation on the control's logs" in text
+    assert "Replay on the control's logs." in text
+    # the readout table: the compact columns, one row per variant, control first and marked
+    all_headers = headers(html)
+    assert COLUMNS in all_headers
+    assert list(offline[0]) in all_headers
+    assert "random (control)" in text and "ts" in text
+    # a variant name is escaped, never markup
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "b" not in page.names()
+    # charts: allocation, curves, one always-valid path per treatment, the lift and the offline estimates
+    assert page.names().count("svg") >= 7
+    path = report.write(tmp_path / "sub" / "report.html")
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_simulation_report_without_offline_rows(simulated: tuple[SimulationResult, Readout]) -> None:
+    result, readout = simulated
+    html = simulation_report(result, readout, title="Custom title").render()
+    page = assert_self_contained(html)
+    assert "Custom title" in page.all_text()
+    assert "Off-policy evaluation" not in html
+
+
+def test_readout_table_matches_the_readout(simulated: tuple[SimulationResult, Readout]) -> None:
+    _, readout = simulated
+    columns, rows = readout_table(readout)
+    assert columns == COLUMNS
+    assert [r[0] for r in rows] == ["random (control)", "ts", "<b>bold</b>"]
+    assert rows[0][3:] == [""] * 6  # the control has no lift
+    for row, v in zip(rows[1:], readout.variants[1:], strict=True):
+        assert row[1] == v.units and row[2] == v.mean
+        assert row[3] == f"{v.effect:+.4g}"
+        assert row[6].startswith(f"{v.p_adjusted:.3g}")
+
+
+def make_log(seed: int = 0, n: int = 2000) -> InteractionLog:
+    rng = np.random.default_rng(seed)
+    variant = np.array(["control", "treatment"])[rng.integers(0, 2, n)]
+    reward = (rng.random(n) < np.where(variant == "treatment", 0.2, 0.1)).astype(np.float64)
+    return InteractionLog.from_arrays(
+        unit=[f"u{i}" for i in range(n)], item=0, timestamp=np.arange(n), reward=reward, variant=variant
+    )
+
+
+def test_readout_report_for_a_logged_experiment(tmp_path: Path) -> None:
+    readout = analyze_log(make_log(), control="control")
+    report = readout_report(readout, title="Readout of log.csv", source="log.csv")
+    html = report.render()
+    page = assert_self_contained(html)
+    text = page.all_text()
+    assert "Readout of log.csv" in text and "Per-variant readout" in text and "All numbers" in text
+    assert "control (control)" in text and "log.csv" in text
+    all_headers = headers(html)
+    assert all_headers[0] == COLUMNS
+    assert list(readout.to_frame().columns) in all_headers
+    treatment = readout.variants[1]
+    assert treatment.significant and f"{treatment.p_adjusted:.3g} *" in text
+    assert "Sample ratio check" in text
+    assert math.isfinite(treatment.chance_to_win)
+    assert report.write(tmp_path / "r.html").exists()
+
+
+def test_a_sample_ratio_mismatch_is_a_warning() -> None:
+    log = make_log()
+    keep = ~((log.frame["variant"] == "treatment").to_numpy() & (np.arange(len(log)) % 3 == 0))
+    readout = analyze_log(log.frame[keep], control="control")
+    assert readout.srm.mismatch()
+    html = readout_report(readout).render()
+    assert 'class="note warning"' in html and "mismatch: the split is broken" in html
