@@ -4,54 +4,19 @@ from __future__ import annotations
 
 import math
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _html_page import Page
 from abrec.abtest.offline import replay_variants
 from abrec.abtest.readout import Readout, analyze_log, analyze_periods
 from abrec.abtest.report import readout_report, readout_table, simulation_report
 from abrec.abtest.simulation import ExperimentConfig, SimulationResult, run_simulation
 from abrec.data import InteractionLog
 
-VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
 COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
-
-
-class Page(HTMLParser):
-    """Parse a page, checking that every element is closed in order; collect tags, attributes and text."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(html)
-        self.close()
-        assert self.stack == [], f"unclosed elements: {self.stack}"
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def names(self) -> list[str]:
-        return [tag for tag, _ in self.tags]
-
-    def all_text(self) -> str:
-        return " ".join(self.text)
 
 
 def assert_self_contained(html: str) -> Page:

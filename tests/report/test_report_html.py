@@ -4,50 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import abrec
+from _html_page import Page
 from abrec.errors import InputError, ParameterError, UnknownNameError
 from abrec.report import Report, bar_chart, interval_chart, line_chart, stacked_area_chart
 
 EVIL = '<script>alert("x")</script><link href="https://evil.example/x.css">'
 WHEN = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
-VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "embed", "source", "track", "wbr"}
-
-
-class Page(HTMLParser):
-    """Parse a page, checking that every element is closed in order, and collect tags and text."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(html)
-        self.close()
-        assert self.stack == [], f"unclosed elements: {self.stack}"
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def names(self) -> list[str]:
-        return [tag for tag, _ in self.tags]
 
 
 def full_report(text: str = "plain") -> Report:

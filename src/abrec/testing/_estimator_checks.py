@@ -21,12 +21,13 @@ from typing import Any, NoReturn
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import ExtremeWeightsWarning, InputError, ParameterError, UnknownNameError
+from ..errors import ExtremeWeightsWarning, InputError
 from ..ope.base import Estimator
 from ..ope.feedback import LoggedFeedback
 from ..ope.result import EstimateResult
 from ._harness import run_all
-from ._runner import _expecting_failure
+from ._runner import _expected as _validate_expected
+from ._runner import _expecting_failure, _parametrize
 
 __all__ = [
     "EstimatorLike",
@@ -377,22 +378,7 @@ _CHECKS: tuple[Callable[[EstimatorLike], None], ...] = (
 # ---------------------------------------------------------------------------------------------- runners
 def _expected(expected_failures: Mapping[tuple[str, str], str] | None, where: str) -> dict[tuple[str, str], str]:
     known = [check.__name__ for check in _CHECKS]
-    out: dict[tuple[str, str], str] = {}
-    for key, reason in (expected_failures or {}).items():
-        if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(p, str) for p in key)):
-            raise ParameterError(
-                f"The 'expected_failures' parameter of {where} must map (estimator_name, check_name) pairs to "
-                f"reasons. Got the key {key!r} instead."
-            )
-        if key[1] not in known:
-            raise UnknownNameError("estimator check", key[1], known)
-        if not isinstance(reason, str) or not reason.strip():
-            raise ParameterError(
-                f"The 'expected_failures' parameter of {where} must give a written reason for each expected "
-                f"failure. Got {reason!r} for {key!r} instead."
-            )
-        out[key] = reason
-    return out
+    return _validate_expected(expected_failures, where, kind="estimator", known=known)
 
 
 def _instance(estimator: EstimatorLike) -> Estimator:
@@ -456,18 +442,7 @@ def parametrize_estimator_checks(
     ... def test_estimator(estimator, check):
     ...     check(estimator)
     """
-    import pytest
-
     expected = _expected(expected_failures, "parametrize_estimator_checks")
     instances = [_instance(e) for e in estimators]
     names = [e.name for e in instances]
-    for name, _ in expected:
-        if name not in names:
-            raise UnknownNameError("estimator", name, names)
-    params = []
-    for est in instances:
-        for check in _CHECKS:
-            reason = expected.get((est.name, check.__name__))
-            marks = [pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError)] if reason else []
-            params.append(pytest.param(est, check, id=f"{est.name}-{check.__name__}", marks=marks))
-    return pytest.mark.parametrize(("estimator", "check"), params)
+    return _parametrize(("estimator", "check"), instances, names, _CHECKS, expected, "estimator")

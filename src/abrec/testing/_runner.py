@@ -8,8 +8,8 @@ listed as ``{(policy_name, check_name): "reason"}``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ParameterError, UnknownNameError
 from ..policies.base import Policy
@@ -38,7 +38,7 @@ _CHECKS: tuple[Callable[[PolicyFactory], None], ...] = (
 )
 
 
-def _check_name(check: Callable[[PolicyFactory], None]) -> str:
+def _check_name(check: Callable[..., None]) -> str:
     return str(getattr(check, "__name__", repr(check)))
 
 
@@ -48,18 +48,20 @@ def _describe(policy: PolicyFactory) -> tuple[str, str]:
     return built.name, policy_label(built)
 
 
-def _expected(expected_failures: ExpectedFailures | None, where: str) -> dict[tuple[str, str], str]:
-    """Validate ``expected_failures``: known check names, a written reason for each."""
-    known = [_check_name(check) for check in _CHECKS]
+def _expected(
+    expected_failures: ExpectedFailures | None, where: str, *, kind: str = "policy", known: Iterable[str] | None = None
+) -> dict[tuple[str, str], str]:
+    """Validate ``expected_failures`` of ``kind`` checks: known check names, a written reason for each."""
+    names = [_check_name(check) for check in _CHECKS] if known is None else list(known)
     out: dict[tuple[str, str], str] = {}
     for key, reason in (expected_failures or {}).items():
         if not (isinstance(key, tuple) and len(key) == 2 and all(isinstance(part, str) for part in key)):
             raise ParameterError(
-                f"The 'expected_failures' parameter of {where} must map (policy_name, check_name) pairs to "
+                f"The 'expected_failures' parameter of {where} must map ({kind}_name, check_name) pairs to "
                 f"reasons. Got the key {key!r} instead."
             )
-        if key[1] not in known:
-            raise UnknownNameError("policy check", key[1], known)
+        if key[1] not in names:
+            raise UnknownNameError(f"{kind} check", key[1], names)
         if not isinstance(reason, str) or not reason.strip():
             raise ParameterError(
                 f"The 'expected_failures' parameter of {where} must give a written reason for each expected "
@@ -67,6 +69,30 @@ def _expected(expected_failures: ExpectedFailures | None, where: str) -> dict[tu
             )
         out[key] = reason
     return out
+
+
+def _parametrize(
+    argnames: tuple[str, str],
+    subjects: Sequence[Any],
+    names: Sequence[str],
+    checks: Sequence[Callable[..., None]],
+    expected: Mapping[tuple[str, str], str],
+    kind: str,
+) -> pytest.MarkDecorator:
+    """``pytest.mark.parametrize`` over (subject, check) with ids ``"<name>-<check>"``; strict xfail where expected."""
+    import pytest
+
+    for subject_name, _ in expected:
+        if subject_name not in names:
+            raise UnknownNameError(kind, subject_name, list(names))
+    params = []
+    for subject, name in zip(subjects, names, strict=True):
+        for check in checks:
+            check_name = _check_name(check)
+            reason = expected.get((name, check_name))
+            marks = [pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError)] if reason else []
+            params.append(pytest.param(subject, check, id=f"{name}-{check_name}", marks=marks))
+    return pytest.mark.parametrize(argnames, params)
 
 
 def _expecting_failure(check: Callable[[], None], label: str, name: str, reason: str) -> Callable[[], None]:
@@ -167,19 +193,7 @@ def parametrize_with_checks(
     ... def test_policy(policy, check):
     ...     check(policy)
     """
-    import pytest
-
     expected = _expected(expected_failures, "parametrize_with_checks")
     policies = list(policies)
     names = [_describe(policy)[0] for policy in policies]
-    for policy_name, _ in expected:
-        if policy_name not in names:
-            raise UnknownNameError("policy", policy_name, names)
-    params = []
-    for policy, name in zip(policies, names, strict=True):
-        for check in _CHECKS:
-            check_name = _check_name(check)
-            reason = expected.get((name, check_name))
-            marks = [pytest.mark.xfail(reason=reason, strict=True, raises=AssertionError)] if reason else []
-            params.append(pytest.param(policy, check, id=f"{name}-{check_name}", marks=marks))
-    return pytest.mark.parametrize(("policy", "check"), params)
+    return _parametrize(("policy", "check"), policies, names, _CHECKS, expected, "policy")
