@@ -6,13 +6,17 @@ Lines (``"part"``):
 - ``obp_reference``: per campaign, abrec's IPW and SNIPW on OBP's own action distributions
   (``shared/data/obd/bts_action_dist_{campaign}.npy``) next to OBP's values, with the absolute differences;
 - ``end_to_end``: per campaign, seconds for: load the random log, a 100,000-draw BTS action distribution,
-  the cross-fitted reward model, every estimator with 200-resample bootstrap intervals, the selection
-  (median of 3 warm runs; the first, cold run of the process reported apart); speedup vs OBP's ~13 s;
+  the cross-fitted reward model (with its influence terms), every estimator with 200-resample bootstrap
+  intervals, the selection (median of 5 warm runs, each from cleared caches; the first, cold run of
+  the process reported apart); speedup vs OBP's ~13 s;
 - ``estimates``: campaign all, abrec's estimates next to OBP's;
 - ``resamples``: the 30-resample protocol of ``shared/data/obd/README.md`` (rows drawn with
   ``np.random.RandomState(b)``, reward model refitted with seed b, BTS distribution of 1,000,000 draws
-  computed once): mean and sd of relative errors per estimator and for the selected one ("mse" and
-  "slope"), how often each was selected, next to OBP's figures.
+  computed once): mean and sd of relative errors per estimator and for the selected one (``slope``, the
+  default, and ``mse``, both given the fitted reward model; ``slope_fixed_model`` given only its
+  predictions, which holds the model fixed in the bootstrap), how often each was selected, next to
+  OBP's figures; and the direct method's standard error (with the model's influence, and with the
+  model fixed) next to its actual spread over the 30 resamples.
 
 OBP 0.5.7 does not install on this Python (it requires Python < 3.11), so it is not run here: its
 figures are those of the issue and of ``shared/data/obd``.
@@ -35,6 +39,8 @@ import w1
 from abrec.data.obd import CAMPAIGNS, load_obd
 from abrec.ope import (
     LoggedFeedback,
+    base,
+    bts,
     cross_fit_rewards,
     make_estimator,
     registered_estimators,
@@ -93,6 +99,8 @@ def obp_reference() -> Iterator[dict[str, Any]]:
 
 
 def _end_to_end(campaign: str) -> tuple[float, Any]:
+    base._cached_counts.cache_clear()  # every run draws its own bootstrap resamples ...
+    bts._prior_file.cache_clear()  # ... and reads the BTS prior
     start = time.perf_counter()
     fb = LoggedFeedback.from_obd(load_obd(campaign=campaign, policy="random"))
     with warnings.catch_warnings():
@@ -106,7 +114,7 @@ def _end_to_end(campaign: str) -> tuple[float, Any]:
 def end_to_end() -> Iterator[dict[str, Any]]:
     cold, _ = _end_to_end("all")  # the first run of the process: numba kernels, scikit-learn, lazy imports
     for campaign in CAMPAIGNS:
-        runs = [_end_to_end(campaign) for _ in range(3)]
+        runs = [_end_to_end(campaign) for _ in range(5)]
         seconds = statistics.median(s for s, _ in runs)
         ev = runs[0][1]
         p = ev.policies[0]
@@ -150,21 +158,29 @@ def resamples() -> Iterator[dict[str, Any]]:
     dist = zozotown_bts_action_distribution("all", n_draws=1_000_000, seed=0).probability
     _log(f"1,000,000-draw BTS distribution: {time.perf_counter() - start:.1f} s")
     names = [n for n in registered_estimators() if n != "replay"] + ["replay"]
-    errors: dict[str, list[float]] = {n: [] for n in [*names, "selected_mse", "selected_slope"]}
-    picks: dict[str, Counter[str]] = {"mse": Counter(), "slope": Counter()}
+    methods = ("slope", "mse", "slope_fixed_model")
+    errors: dict[str, list[float]] = {n: [] for n in [*names, *(f"selected_{m}" for m in methods)]}
+    picks: dict[str, Counter[str]] = {m: Counter() for m in methods}
+    dm_values, dm_se, dm_se_fixed = [], [], []
     n = fb.n_rows
     start = time.perf_counter()
     for b in range(N_RESAMPLES):
         rows = np.random.RandomState(b).choice(n, n, replace=True)
         sample = fb.take(rows)
-        q = cross_fit_rewards(sample, seed=b).values
+        fitted = cross_fit_rewards(sample, seed=b)
+        q = fitted.values
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for name in names:
                 value = make_estimator(name, n_bootstrap=0).value(sample, dist, q)
                 errors[name].append(abs(value - truth) / truth)
-            for method in ("mse", "slope"):
-                choice = select_estimator(sample, dist, q, method=method, seed=b)
+            dm = make_estimator("dm", n_bootstrap=0)
+            dm_values.append(dm.value(sample, dist, q))
+            dm_se.append(dm.estimate(sample, dist, fitted).standard_error)
+            dm_se_fixed.append(dm.estimate(sample, dist, q).standard_error)
+            for method in methods:
+                rewards = q if method.endswith("_fixed_model") else fitted
+                choice = select_estimator(sample, dist, rewards, method=method.split("_")[0], seed=b)
                 picks[method][choice.chosen] += 1
                 errors[f"selected_{method}"].append(abs(choice.result.value - truth) / truth)
         _log(f"resample {b + 1}/{N_RESAMPLES}")
@@ -183,7 +199,12 @@ def resamples() -> Iterator[dict[str, Any]]:
         "obp_relative_error": {k: {"mean": m, "sd": s} for k, (m, s) in OBP_RELATIVE_ERRORS.items()},
         "selected_counts": {m: dict(c.most_common()) for m, c in picks.items()},
         "target_selected_mean": 0.15,
-        "meets_target": {m: summary[f"selected_{m}"]["mean"] <= 0.15 for m in ("mse", "slope")},
+        "meets_target": {m: summary[f"selected_{m}"]["mean"] <= 0.15 for m in methods},
+        "dm_standard_error": {
+            "spread_over_resamples": float(np.std(dm_values, ddof=1)),
+            "with_model_influence_rms": float(np.sqrt(np.mean(np.square(dm_se)))),
+            "model_held_fixed_rms": float(np.sqrt(np.mean(np.square(dm_se_fixed)))),
+        },
         "seconds": round(seconds, 1),
     }
 

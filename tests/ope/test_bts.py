@@ -51,12 +51,15 @@ def test_symmetric_posteriors_give_uniform_slots() -> None:
     assert (np.abs(dist.probability - 0.25) <= 5 * np.sqrt(0.25 * 0.75 / n)).all()
 
 
-def test_seed_reproduces_and_chunk_does_not_change_the_result() -> None:
+def test_seed_reproduces_and_neither_chunk_nor_threads_change_the_result() -> None:
     a, b = bts_module._zozotown_prior("women")
     first = bts_action_distribution(a, b, n_draws=10_007, seed=11)
-    again = bts_action_distribution(a, b, n_draws=10_007, seed=np.random.default_rng(11), chunk=333)
+    again = bts_action_distribution(a, b, n_draws=10_007, seed=np.random.default_rng(11), chunk=333, n_jobs=1)
+    threads = bts_action_distribution(a, b, n_draws=10_007, seed=11, chunk=5000, n_jobs=3)
     other = bts_action_distribution(a, b, n_draws=10_007, seed=12)
     np.testing.assert_array_equal(first.probability, again.probability)
+    np.testing.assert_array_equal(first.probability, threads.probability)
+    assert first.n_draws == 10_007 and (np.rint(first.probability * 10_007).sum(axis=0) == 10_007).all()
     assert not np.array_equal(first.probability, other.probability)
 
 
@@ -87,6 +90,7 @@ def test_inputs_are_not_mutated() -> None:
         ({"alpha": [1.0, 1.0], "beta": [1.0, 1.0], "n_positions": 3}, "'n_positions' parameter"),
         ({"alpha": [1.0], "beta": [1.0], "n_draws": 0}, "'n_draws' parameter"),
         ({"alpha": [1.0], "beta": [1.0], "chunk": 0}, "'chunk' parameter"),
+        ({"alpha": [1.0], "beta": [1.0], "n_jobs": 0}, "'n_jobs' parameter"),
         ({"alpha": [1.0], "beta": [1.0], "n_positions": 1, "backend": "gpu"}, "'backend' parameter"),
     ],
 )

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from abrec.errors import InputError, ParameterError, UnknownNameError
-from abrec.ope import IPW, SNIPW, DoublyRobust, EstimateResult, LoggedFeedback, Rows
+from abrec.ope import IPW, SNIPW, DirectMethod, DoublyRobust, EstimateResult, LoggedFeedback, Rows
 from abrec.testing import check_estimator, estimator_checks, parametrize_estimator_checks
 
 # As in test_estimator_conformance.py: the broken estimators keep their parent's registry name.
@@ -89,6 +89,17 @@ class DropsTheCorrectionOnDeterministicRows(DoublyRobust):
         return (dm + keep * rows.weight * (rows.reward - q))[:, None]
 
 
+class KeepsANonlinearModelColumn(DirectMethod):
+    """Carries dm^2 in its terms (unused by the estimate) without excluding it from _model_columns."""
+
+    def _terms(self, rows: Rows) -> FloatArray:
+        _, dm = rows.model(self.name)
+        return np.column_stack([dm, dm * dm])
+
+    def _gradient(self, means: FloatArray) -> FloatArray | None:
+        return np.array([1.0, 0.0])
+
+
 BROKEN = [
     (UnseededBootstrap, "check_same_seed_same_result"),
     (LoggingDistInPercent, "check_inputs_not_mutated"),
@@ -97,6 +108,7 @@ BROKEN = [
     (IntervalOfTheMeanReward, "check_result_record"),
     (RaisesPlainValueError, "check_bad_inputs_raise"),
     (DropsTheCorrectionOnDeterministicRows, "check_on_policy_mean_reward"),
+    (KeepsANonlinearModelColumn, "check_fitted_reward_model"),
 ]
 
 
@@ -115,7 +127,7 @@ def test_broken_estimator_fails_exactly_its_check(cls: type[IPW], failing: str) 
 
 def test_check_estimator_lists_every_failure_and_passes_good_estimators() -> None:
     check_estimator(SNIPW(n_bootstrap=20))
-    with pytest.raises(AssertionError, match=r"1 of 9 estimator checks failed:\n- .*check_reward_shift"):
+    with pytest.raises(AssertionError, match=r"1 of 10 estimator checks failed:\n- .*check_reward_shift"):
         check_estimator(ForgetsToNormalise(n_bootstrap=20))
 
 

@@ -58,7 +58,7 @@ def test_a_perfect_reward_model_makes_dm_the_choice() -> None:
 def test_mse_table_reports_bias_against_the_reference() -> None:
     fb = _log(3000, 3)
     q = np.full((3000, 4), 0.9)
-    choice = select_estimator(fb, TARGET, q, candidates=["dm", "dr", "ipw"], n_bootstrap=40, seed=1)
+    choice = select_estimator(fb, TARGET, q, candidates=["dm", "dr", "ipw"], method="mse", n_bootstrap=40, seed=1)
     rows = {c["name"]: c for c in choice.candidates}
     assert rows["dr"]["bias"] == 0.0  # the reference
     assert rows["dm"]["bias"] > 0.3  # ~0.49, less what noise explains
@@ -124,3 +124,29 @@ def test_same_seed_same_choice() -> None:
     a = select_estimator(fb, TARGET, q, n_bootstrap=20, seed=7)
     b = select_estimator(fb, TARGET, q, n_bootstrap=20, seed=7)
     assert a.chosen == b.chosen and a.candidates == b.candidates and a.seed == 7
+
+
+def test_slope_walks_the_ladder_not_the_estimated_standard_errors() -> None:
+    from abrec.ope.selection import _by_slope
+
+    names = ["dm", "dr", "ipw", "switch_dr"]
+    ranks = [make_estimator(n).bias_rank for n in names]
+    assert ranks == [2, 0, 0, 1]
+    # DR's estimated SE happens to be below DM's (a resample that missed the rare high-weight clicks):
+    # the ladder still ends at DM, whose interval overlaps all others.
+    values, se = np.array([1.00, 0.78, 0.74, 0.80]), np.array([0.17, 0.16, 0.18, 0.17])
+    chosen, table, reason = _by_slope(names, values, se, ranks)
+    assert chosen == "dm", reason
+    assert "ipw > dr > switch_dr > dm" in reason
+    assert all(row["kept"] for row in table)
+    # A DM interval that misses the common range stops the walk one step before it.
+    chosen, table, reason = _by_slope(names, np.array([1.6, 0.78, 0.74, 0.80]), se, ranks)
+    assert chosen == "switch_dr" and "dm's interval" in reason
+    assert [row["kept"] for row in table] == [False, True, True, True]
+
+
+def test_default_method_is_slope() -> None:
+    fb = _log(1000, 8)
+    q = np.tile(MEANS + 0.02, (1000, 1))
+    choice = select_estimator(fb, TARGET, q, n_bootstrap=20)
+    assert choice.method == "slope" and "SLOPE" in choice.reason

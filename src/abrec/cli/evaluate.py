@@ -103,7 +103,7 @@ def evaluate(
     estimators: Annotated[
         str | None, typer.Option(help="Comma-separated estimators (default: every one that applies).")
     ] = None,
-    select: Annotated[str, typer.Option(help="Estimator selection: mse, slope or none.")] = "mse",
+    select: Annotated[str, typer.Option(help="Estimator selection: slope, mse or none.")] = "slope",
     report: Annotated[Path | None, typer.Option(help="Write the HTML report here.", dir_okay=False)] = None,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write all results as JSON here.", dir_okay=False)
@@ -135,7 +135,7 @@ def evaluate(
             alpha=alpha,
             seed=seed,
             select=select != "none",
-            select_method=select if select != "none" else "mse",
+            select_method=select if select != "none" else "slope",
             n_draws=draws,
         )
     except AbrecError as exc:

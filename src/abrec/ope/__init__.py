@@ -24,6 +24,7 @@ from .evaluation import Evaluation, EvaluationRow, PolicyEvaluation, evaluate_po
 from .feedback import LoggedFeedback, at_logged_positions
 from .importance import IPW, SNIPW
 from .learning import ReplayResult, replay_learning, replay_slates
+from .model_influence import ModelInfluence
 from .replay import Replay
 from .result import EstimateResult
 from .reward_model import RewardEstimates, cross_fit_rewards, default_reward_model
@@ -45,6 +46,7 @@ __all__ = [
     "EvaluationRow",
     "IPW",
     "LoggedFeedback",
+    "ModelInfluence",
     "PolicyEvaluation",
     "Replay",
     "ReplayResult",

@@ -38,6 +38,7 @@ class TunedDoublyRobust(Estimator):
     """Base of Switch-DR and DRos: a DR estimator with modified weights and an MSE-tuned hyperparameter."""
 
     needs_reward_model: ClassVar[bool] = True
+    bias_rank: ClassVar[int] = 1
     _hyper: ClassVar[str]
     bias_upper_bound: bool
     delta: float
@@ -84,6 +85,13 @@ class TunedDoublyRobust(Estimator):
         if h.shape[1] == 1:
             return t
         return np.hstack([t, t * t, (w - w_hat) * resid, w * w, w])
+
+    def _model_columns(self, k: int) -> npt.NDArray[np.intp]:
+        """``t_1..t_K`` and ``b_1..b_K`` are linear in the reward model (the squares are not)."""
+        n_h = len(self.candidates())
+        if n_h == 1:
+            return np.arange(k)
+        return np.concatenate([np.arange(n_h), np.arange(2 * n_h, 3 * n_h)])
 
     def _select(self, means: FloatArray, n: int, w_max: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
         k = len(self.candidates())

@@ -12,6 +12,12 @@ The point estimate is ``_combine`` of the column means; the bootstrap draws a ``
 row indices (in chunks that bound memory), turns it into resample counts and gets all ``B`` resample
 means with one matrix product, so 200 resamples of 10,000 rows cost a few milliseconds.
 
+Given the reward model as the :class:`~abrec.ope.RewardEstimates` of
+:func:`~abrec.ope.cross_fit_rewards` (not only its ``values``), the estimators that read it add
+each row's influence on the fitted model to their terms (:mod:`abrec.ope.model_influence`): their
+standard errors and intervals then include the model's own estimation error, as if it were refitted
+on every resample. With a bare array the model is taken as fixed.
+
 Slates are handled position-wise (as OBP does on the Open Bandit Dataset): each row is one
 (item, position) action and the target's distribution is read at the row's position.
 """
@@ -20,8 +26,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, ClassVar, TypeVar
 
@@ -33,7 +40,9 @@ from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError, UnknownNameError
 from ._support import check_support, logging_zeros, warn_extreme_weights
 from .feedback import LoggedFeedback, at_logged_positions
+from .model_influence import ModelInfluence
 from .result import EstimateResult
+from .reward_model import RewardEstimates
 
 __all__ = [
     "Estimator",
@@ -46,9 +55,13 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 E = TypeVar("E", bound="type[Estimator]")
+Rewards = npt.ArrayLike | RewardEstimates
+"""The reward model: an ``(n_rows, n_actions)`` array, or the :class:`RewardEstimates` that carry its influence."""
 
 #: Cells of one bootstrap chunk (``chunk x n_rows`` indices): bounds the memory at about 32 MB.
 _MAX_CELLS = 1 << 21
+#: Resample counts up to this many cells (32 MB of float64) are cached per (int seed, n_rows, resamples).
+_CACHED_CELLS = 1 << 22
 _NO_MODEL = (
     "{name} needs a reward model: pass estimated_rewards, an (n_rows, n_actions) array of q(x_i, a, position_i), "
     "cross-fitted so that no row's own reward trained its prediction."
@@ -68,6 +81,8 @@ class Rows:
     position : (n,) the positions
     q_logged : (n,) ``q(x_i, a_i)`` or None (no reward model given)
     dm : (n,) ``sum_a pi(a | x_i, pos_i) q(x_i, a)`` or None
+    pi : (n, n_actions) the target's distribution at each row, or None
+    action : (n,) the logged actions, or None
     """
 
     reward: FloatArray
@@ -77,6 +92,8 @@ class Rows:
     position: npt.NDArray[np.int64]
     q_logged: FloatArray | None
     dm: FloatArray | None
+    pi: FloatArray | None = None
+    action: npt.NDArray[np.int64] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -119,6 +136,10 @@ class Estimator(ABC):
     requires_support : whether a target outside the logging support raises SupportError.
     exact_on_policy : whether the estimate is the mean reward whenever the target equals the logging
         policy, whatever the reward model (checked by :func:`abrec.testing.check_estimator`).
+    bias_rank : where it sits on the bias-variance ladder that SLOPE walks
+        (:func:`~abrec.ope.select_estimator`): 0 = unbiased or consistent given the logging
+        propensities (IPW, SNIPW, DR, SNDR, replay), 1 = trades bias for variance through a tuned
+        hyperparameter (Switch-DR, DRos), 2 = the reward model alone (DM).
     """
 
     name: ClassVar[str]
@@ -126,6 +147,7 @@ class Estimator(ABC):
     uses_weights: ClassVar[bool] = True
     requires_support: ClassVar[bool] = False
     exact_on_policy: ClassVar[bool] = True
+    bias_rank: ClassVar[int] = 0
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     def __init__(
@@ -196,7 +218,7 @@ class Estimator(ABC):
         return float(np.sqrt(np.dot(influence, influence) / (n - 1) / n))
 
     @classmethod
-    def applies(cls, feedback: LoggedFeedback, estimated_rewards: npt.ArrayLike | None = None) -> bool:
+    def applies(cls, feedback: LoggedFeedback, estimated_rewards: Rewards | None = None) -> bool:
         """Whether the estimator can run on these inputs (what :func:`estimate_all` runs by default)."""
         return estimated_rewards is not None or not cls.needs_reward_model
 
@@ -205,7 +227,7 @@ class Estimator(ABC):
         self,
         feedback: LoggedFeedback,
         action_dist: npt.ArrayLike,
-        estimated_rewards: npt.ArrayLike | None = None,
+        estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
     ) -> Rows:
@@ -219,7 +241,10 @@ class Estimator(ABC):
         idx = np.arange(n)
         q_logged = dm = None
         if estimated_rewards is not None:
-            q = np.asarray(estimated_rewards, dtype=np.float64)
+            q = np.asarray(
+                estimated_rewards.values if isinstance(estimated_rewards, RewardEstimates) else estimated_rewards,
+                dtype=np.float64,
+            )
             if q.shape != (n, na):
                 raise InputError(
                     f"estimated_rewards must have shape (n_rows, n_actions) = ({n}, {na}): q(x_i, a, position_i) "
@@ -245,14 +270,38 @@ class Estimator(ABC):
             position=feedback.position,
             q_logged=q_logged,
             dm=dm,
+            pi=pi,
+            action=feedback.action,
         )
+
+    def _model_columns(self, k: int) -> npt.NDArray[np.intp]:
+        """The columns of ``_terms`` that are linear in the reward model's predictions (default: all)."""
+        return np.arange(k)
+
+    def _with_model_error(self, rows: Rows, terms: FloatArray, estimated_rewards: Any) -> FloatArray:
+        """``terms`` plus each row's influence through the refitted reward model (unchanged without one).
+
+        The derivatives of the terms with respect to ``q(x_i, a_i)`` and ``dm_i`` are read off the
+        terms themselves (they are linear in both on :meth:`_model_columns`).
+        """
+        influence = estimated_rewards.influence if isinstance(estimated_rewards, RewardEstimates) else None
+        if not (self.needs_reward_model and isinstance(influence, ModelInfluence)):
+            return terms
+        q_logged, dm = rows.model(self.name)
+        cols = self._model_columns(terms.shape[1])
+        d_logged = (self._terms(replace(rows, q_logged=q_logged + 1.0)) - terms)[:, cols]
+        d_dm = (self._terms(replace(rows, dm=dm + 1.0)) - terms)[:, cols]
+        assert rows.pi is not None and rows.action is not None
+        out = terms.copy()
+        out[:, cols] += influence.row_terms(rows.action, rows.pi, d_logged, d_dm)
+        return out
 
     # ------------------------------------------------------------------ public API
     def value(
         self,
         feedback: LoggedFeedback,
         action_dist: npt.ArrayLike,
-        estimated_rewards: npt.ArrayLike | None = None,
+        estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
     ) -> float:
@@ -269,7 +318,7 @@ class Estimator(ABC):
         self,
         feedback: LoggedFeedback,
         action_dist: npt.ArrayLike,
-        estimated_rewards: npt.ArrayLike | None = None,
+        estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
     ) -> EstimateResult:
@@ -281,9 +330,11 @@ class Estimator(ABC):
             The logged rows (action, position, reward, logging propensity).
         action_dist : array_like, ``(n_actions, n_positions)`` or ``(n_rows, n_actions)``
             The target policy: one table for every row, or ``pi(a | x_i, position_i)`` per row.
-        estimated_rewards : array_like ``(n_rows, n_actions)``, optional
+        estimated_rewards : array_like ``(n_rows, n_actions)`` or RewardEstimates, optional
             The reward model's ``q(x_i, a, position_i)`` (cross-fitted by the caller); required by
-            DM and the DR family, ignored by the others.
+            DM and the DR family, ignored by the others. Pass the
+            :class:`~abrec.ope.RewardEstimates` of :func:`~abrec.ope.cross_fit_rewards` itself for
+            intervals that include the model's estimation error (a bare array: the model is fixed).
         logging_dist : array_like ``(n_actions, n_positions)``, optional
             The logging policy's probabilities, for an exact support check (see :mod:`abrec.ope`).
 
@@ -308,10 +359,12 @@ class Estimator(ABC):
         ess = warn_extreme_weights(rows.weight, self.ess_threshold, self.name) if self.uses_weights else math.nan
         terms = self._terms(rows)
         value = self._point(terms)
+        params = self._params(terms, n)
+        terms = self._with_model_error(rows, terms, estimated_rewards)
         se = self._standard_error(terms, terms.mean(axis=0))
         z = NormalDist().inv_cdf(1.0 - self.alpha / 2.0)
         if self.n_bootstrap > 0:
-            boot = self._bootstrap(terms, as_generator(self.seed))
+            boot = self._bootstrap(terms, self.seed)
             finite = boot[np.isfinite(boot)]
             if math.isnan(se) and finite.size > 1:
                 se = float(np.std(finite, ddof=1))
@@ -332,22 +385,49 @@ class Estimator(ABC):
             seed=self.seed if isinstance(self.seed, int) else None,
             n_rows=n,
             effective_sample_size=ess,
-            params=self._params(terms, n),
+            params=params,
         )
 
-    def _bootstrap(self, terms: FloatArray, rng: np.random.Generator) -> FloatArray:
+    def _bootstrap(self, terms: FloatArray, seed: Seed) -> FloatArray:
         """``n_bootstrap`` resample estimates from one vectorised pass over a ``(B, n)`` index matrix."""
-        n, total = terms.shape[0], self.n_bootstrap
-        chunk = max(1, _MAX_CELLS // n)
-        out = np.empty(total)
-        for start in range(0, total, chunk):
-            b = min(chunk, total - start)
-            idx = rng.integers(0, n, size=(b, n))
-            idx += (np.arange(b) * n)[:, None]
-            counts = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        out = np.empty(self.n_bootstrap)
+        start = 0
+        for counts in resample_counts(seed, terms.shape[0], self.n_bootstrap):
+            b = counts.shape[0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[start : start + b] = self._resample(terms, counts)
+            start += b
         return out
+
+
+def _draw_counts(rng: np.random.Generator, n: int, total: int) -> Iterator[FloatArray]:
+    chunk = max(1, _MAX_CELLS // n)
+    for start in range(0, total, chunk):
+        b = min(chunk, total - start)
+        idx = rng.integers(0, n, size=(b, n))
+        idx += (np.arange(b) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+@lru_cache(maxsize=4)
+def _cached_counts(seed: int, n: int, total: int) -> tuple[FloatArray, ...]:
+    chunks = tuple(_draw_counts(np.random.default_rng(seed), n, total))
+    for c in chunks:
+        c.setflags(write=False)
+    return chunks
+
+
+def resample_counts(seed: Seed, n: int, total: int) -> Iterable[FloatArray]:
+    """Bootstrap resamples of ``n`` rows as ``(b, n)`` row-count chunks, ``total`` rows in all.
+
+    Resample ``k`` draws ``n`` row indices uniformly with replacement from ``seed``'s stream, in
+    order (so every estimator, and :func:`~abrec.ope.select_estimator`, given one int seed resamples
+    the same rows). For an int seed and at most :data:`_CACHED_CELLS` cells the counts are cached:
+    several estimators on one log draw them once.
+    """
+    if type(seed) is int and n * total <= _CACHED_CELLS:
+        return _cached_counts(seed, n, total)
+    return _draw_counts(as_generator(seed), n, total)
 
 
 # ---------------------------------------------------------------------- registry
@@ -405,7 +485,7 @@ def make_estimator(name: str, **params: Any) -> Estimator:
 def estimate_all(
     feedback: LoggedFeedback,
     action_dist: npt.ArrayLike,
-    estimated_rewards: npt.ArrayLike | None = None,
+    estimated_rewards: Rewards | None = None,
     names: Iterable[str] | None = None,
     *,
     logging_dist: npt.ArrayLike | None = None,

@@ -7,13 +7,19 @@ form; :func:`bts_action_distribution` estimates it from ``n_draws`` independent 
 OBP's ``BernoulliTS.compute_batch_action_dist`` does (Saito et al., NeurIPS 2021 Datasets and
 Benchmarks), but vectorised over chunks of draws rather than a Python loop over them.
 
-The draws come from one generator, consumed in order, so the estimate depends only on the seed
-and ``n_draws``: the chunk size bounds memory and never changes the result.
+The draws are cut into fixed blocks of :data:`BLOCK_DRAWS` slates; block ``k`` reads its own
+generator, the ``k``-th child spawned from the seed, in order. Blocks run on ``n_jobs`` threads
+(numpy's samplers and the compiled counting loop release the GIL, so two cores halve the time) and
+their integer counts are summed, so the estimate depends only on the seed and ``n_draws``: neither
+the thread count nor the chunk size (which bounds memory) changes the result.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -32,7 +38,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 CHUNK_BYTES = 16 * 2**20
-"""Memory budget of one chunk of posterior draws (float64), when ``chunk`` is not given."""
+"""Memory budget of one chunk of posterior draws (float64) per thread, when ``chunk`` is not given."""
+
+BLOCK_DRAWS = 4096
+"""Slates per block: each block has its own child generator (fixed, so results never depend on threads)."""
+
+MAX_JOBS = 8
+"""Default thread count: ``min(os.cpu_count(), MAX_JOBS)``."""
 
 BACKENDS = ("auto", "numba", "numpy")
 
@@ -153,6 +165,7 @@ def bts_action_distribution(
     seed: Seed = 0,
     chunk: int | None = None,
     backend: str = "auto",
+    n_jobs: int | None = None,
 ) -> ActionDistribution:
     """Estimate where Bernoulli Thompson sampling puts each item in its slate, by Monte Carlo.
 
@@ -171,12 +184,15 @@ def bts_action_distribution(
     seed : int, numpy.random.Generator or None, default 0
         Source of the draws; the result depends only on it and ``n_draws``.
     chunk : int, optional
-        Draws per vectorised chunk; by default as many as fit in 16 MiB of float64 posterior draws.
-        It bounds memory and does not change the result.
+        Draws per vectorised chunk (at most :data:`BLOCK_DRAWS`); by default as many as fit in 16 MiB
+        of float64 posterior draws. It bounds memory per thread and does not change the result.
     backend : {"auto", "numba", "numpy"}, default "auto"
         How the top items of each draw are counted: a compiled loop (``"numba"``, taken by
         ``"auto"`` when numba imports) or ``numpy.argpartition`` (the reference). Both give the
         same counts.
+    n_jobs : int, optional
+        Threads sampling blocks of draws in parallel; default ``min(os.cpu_count(), 8)``. It does
+        not change the result.
 
     Returns
     -------
@@ -205,8 +221,9 @@ def bts_action_distribution(
             "n_positions": Interval("int", 1, n_items),
             "n_draws": Interval("int", 1),
             "chunk": Constraint("int", 1, optional=True),
+            "n_jobs": Constraint("int", 1, optional=True),
         },
-        {"n_positions": n_positions, "n_draws": n_draws, "chunk": chunk},
+        {"n_positions": n_positions, "n_draws": n_draws, "chunk": chunk, "n_jobs": n_jobs},
     )
     if backend not in BACKENDS:
         raise ParameterError(
@@ -215,31 +232,52 @@ def bts_action_distribution(
     if backend == "numba" and not HAVE_NUMBA:  # pragma: no cover
         raise ParameterError("backend='numba' needs numba installed; use backend='numpy'.")
     use_numba = HAVE_NUMBA and backend != "numpy"
-    rng = as_generator(seed)
-    rows = chunk if chunk is not None else max(1, CHUNK_BYTES // (8 * n_items))
-    counts = np.zeros((n_items, n_positions), dtype=np.int64)
-    done = 0
-    while done < n_draws:
-        size = min(rows, n_draws - done)
-        draws = rng.beta(a, b, size=(size, n_items))
-        if use_numba:
-            _top_counts_nb(draws, counts)
-        else:
-            _top_counts_numpy(draws, counts)
-        done += size
+    count = _top_counts_nb if use_numba else _top_counts_numpy
+    rows = min(BLOCK_DRAWS, chunk if chunk is not None else max(1, CHUNK_BYTES // (8 * n_items)))
+    n_blocks = -(-n_draws // BLOCK_DRAWS)
+    generators = as_generator(seed).spawn(n_blocks)
+    jobs = min(n_blocks, n_jobs if n_jobs is not None else min(os.cpu_count() or 1, MAX_JOBS))
+
+    def run(first: int) -> IntArray:
+        """Counts of the blocks ``first, first + jobs, ...`` (one thread's share)."""
+        counts = np.zeros((n_items, n_positions), dtype=np.int64)
+        for block in range(first, n_blocks, jobs):
+            rng, todo = generators[block], min(BLOCK_DRAWS, n_draws - block * BLOCK_DRAWS)
+            while todo > 0:
+                size = min(rows, todo)
+                count(rng.beta(a, b, size=(size, n_items)), counts)
+                todo -= size
+        return counts
+
+    if jobs == 1:
+        counts = run(0)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="abrec-bts") as pool:
+            counts = sum(pool.map(run, range(jobs)), np.zeros((n_items, n_positions), dtype=np.int64))
     probability = counts / float(n_draws)
     probability.setflags(write=False)
     return ActionDistribution(probability=probability, n_draws=n_draws)
 
 
+@lru_cache(maxsize=1)
+def _prior_file() -> tuple[str, Any]:
+    """The packaged ``prior_bts.yaml``, parsed once per process (C loader when PyYAML has it)."""
+    path = resources.files("abrec.data").joinpath("_obd_sample", "prior_bts.yaml")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return str(path), yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML: {exc}") from exc
+
+
 def _zozotown_prior(campaign: str) -> tuple[FloatArray, FloatArray]:
     if campaign not in CAMPAIGNS:
         raise UnknownNameError("OBD campaign", campaign, CAMPAIGNS)
-    path = resources.files("abrec.data").joinpath("_obd_sample", "prior_bts.yaml")
+    path, data = _prior_file()
     try:
-        entry = yaml.safe_load(path.read_text(encoding="utf-8"))[campaign]
+        entry = data[campaign]
         return _check_prior(entry["alpha"], entry["beta"])
-    except (yaml.YAMLError, KeyError, TypeError, ParameterError) as exc:
+    except (KeyError, TypeError, ParameterError) as exc:
         raise DataError(f"{path}: no valid alpha/beta lists for campaign {campaign!r}: {exc}") from exc
 
 
@@ -250,6 +288,7 @@ def zozotown_bts_action_distribution(
     seed: Seed = 0,
     chunk: int | None = None,
     backend: str = "auto",
+    n_jobs: int | None = None,
 ) -> ActionDistribution:
     """The action distribution of ZOZOTOWN's Bernoulli TS policy in the Open Bandit Dataset.
 
@@ -275,5 +314,5 @@ def zozotown_bts_action_distribution(
     """
     a, b = _zozotown_prior(campaign)
     return bts_action_distribution(
-        a, b, n_positions=n_positions, n_draws=n_draws, seed=seed, chunk=chunk, backend=backend
+        a, b, n_positions=n_positions, n_draws=n_draws, seed=seed, chunk=chunk, backend=backend, n_jobs=n_jobs
     )

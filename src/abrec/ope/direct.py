@@ -30,6 +30,7 @@ class DirectMethod(Estimator):
 
     name: ClassVar[str] = "dm"
     needs_reward_model: ClassVar[bool] = True
+    bias_rank: ClassVar[int] = 2
     uses_weights: ClassVar[bool] = False
     exact_on_policy: ClassVar[bool] = False
 

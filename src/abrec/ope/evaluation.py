@@ -335,7 +335,7 @@ def evaluate_policies(
     alpha: float = 0.05,
     seed: int = 0,
     select: bool = True,
-    select_method: str = "mse",
+    select_method: str = "slope",
     replay_learning: bool = True,
     replay_batch_size: int = 1,
     n_draws: int = 100_000,
@@ -371,7 +371,7 @@ def evaluate_policies(
         Seeds the fold split, the Monte Carlo action distributions, the bootstraps and the replay.
     select : bool, default True
         Choose an estimator per policy (:func:`~abrec.ope.select_estimator`).
-    select_method : {"mse", "slope"}, default "mse"
+    select_method : {"slope", "mse"}, default "slope"
     replay_learning : bool, default True
         Replay learning policies on uniform logs (Li et al. 2011).
     replay_batch_size : int, default 1
@@ -478,7 +478,7 @@ def evaluate_policies(
         for name in names:
             try:
                 est = known[name](alpha=alpha, n_bootstrap=n_bootstrap, seed=seed)
-                estimates.append(_run(notes, est.estimate, feedback, dist, q))
+                estimates.append(_run(notes, est.estimate, feedback, dist, rewards))
             except AbrecError as exc:
                 skipped[name] = str(exc)
         selection = None
@@ -489,7 +489,7 @@ def evaluate_policies(
                     select_estimator,
                     feedback,
                     dist,
-                    q,
+                    rewards,
                     candidates=[r.estimator for r in estimates],
                     method=select_method,
                     n_bootstrap=max(10, n_bootstrap),

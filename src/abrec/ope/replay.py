@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from ..errors import InputError
 from ._support import uniform_propensity
-from .base import Estimator, Rows, register_estimator
+from .base import Estimator, Rewards, Rows, register_estimator
 from .feedback import LoggedFeedback
 
 __all__ = ["Replay"]
@@ -44,7 +44,7 @@ class Replay(Estimator):
     requires_support: ClassVar[bool] = True
 
     @classmethod
-    def applies(cls, feedback: LoggedFeedback, estimated_rewards: npt.ArrayLike | None = None) -> bool:
+    def applies(cls, feedback: LoggedFeedback, estimated_rewards: Rewards | None = None) -> bool:
         return uniform_propensity(feedback) is not None
 
     def _check_inputs(self, feedback: LoggedFeedback, pi: FloatArray) -> None:

@@ -27,6 +27,7 @@ from .._params import Interval, validate_params
 from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError
 from .feedback import LoggedFeedback
+from .model_influence import FoldInfluence, ModelInfluence, fit_influence, linear_model_penalty
 
 __all__ = ["RewardEstimates", "cross_fit_rewards", "default_reward_model"]
 
@@ -55,6 +56,10 @@ class RewardEstimates:
     heldout_brier : float
         Mean squared error of the held-out prediction of the logged action (the Brier score for
         clicks): a diagnostic of the model's quality.
+    influence : ModelInfluence or None
+        Each row's first-order effect on the models that used it (linear models only, see
+        :mod:`abrec.ope.model_influence`). Estimators given this object (rather than ``values``)
+        include the model's own estimation error in their standard errors and intervals.
     """
 
     values: FloatArray
@@ -63,6 +68,7 @@ class RewardEstimates:
     n_folds: int
     seed: int | None
     heldout_brier: float
+    influence: ModelInfluence | None = None
 
 
 def default_reward_model(binary: bool) -> Any:
@@ -146,6 +152,7 @@ def cross_fit_rewards(
     seed: Seed = 0,
     per_position: bool = True,
     action_features: str = "auto",
+    influence: bool = True,
 ) -> RewardEstimates:
     """Predict the reward of every action at every logged row with ``n_folds``-fold cross-fitting.
 
@@ -166,6 +173,10 @@ def cross_fit_rewards(
     action_features : {"auto", "context", "onehot", "both"}, default "auto"
         How an action is described: its ``action_context`` row, a one-hot code, or both.
         ``"auto"`` takes the action context when there is one, else one-hot.
+    influence : bool, default True
+        Also compute each row's influence on the fitted models (:mod:`abrec.ope.model_influence`),
+        for linear models (logistic regression with an L2 penalty or none, ridge, least squares):
+        the estimators then count the model's estimation error in their intervals.
 
     Returns
     -------
@@ -205,6 +216,8 @@ def cross_fit_rewards(
     groups = [g for g in groups if g.size] or [np.arange(n)]
     values = np.empty((n, feedback.n_actions))
     fold = np.empty(n, dtype=np.int64)
+    penalty = linear_model_penalty(base) if influence else None
+    parts: list[FoldInfluence] = []
     for rows in groups:
         where = "" if len(groups) == 1 else f" of position {int(feedback.position[rows[0]])}"
         if rows.size < n_folds:
@@ -225,7 +238,12 @@ def cross_fit_rewards(
                 )
             fitted = clone(base).fit(x, y)
             values[test] = _predict_all(fitted, context[test], actions, classifier)
+            if penalty is not None:
+                parts.append(fit_influence(fitted, x, y, train, test, penalty, logit=classifier))
     logged = values[np.arange(n), feedback.action]
+    model_influence = None
+    if penalty is not None:
+        model_influence = ModelInfluence.build(context, actions, values, classifier, tuple(parts))
     return RewardEstimates(
         values=values,
         fold=fold,
@@ -233,4 +251,5 @@ def cross_fit_rewards(
         n_folds=n_folds,
         seed=seed if isinstance(seed, int) else None,
         heldout_brier=float(np.mean((logged - feedback.reward) ** 2)),
+        influence=model_influence,
     )

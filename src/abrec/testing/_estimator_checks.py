@@ -16,6 +16,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any, NoReturn
 
 import numpy as np
@@ -25,6 +26,7 @@ from ..errors import ExtremeWeightsWarning, InputError
 from ..ope.base import Estimator
 from ..ope.feedback import LoggedFeedback
 from ..ope.result import EstimateResult
+from ..ope.reward_model import cross_fit_rewards
 from ._harness import run_all
 from ._runner import _expected as _validate_expected
 from ._runner import _expecting_failure, _parametrize
@@ -34,6 +36,7 @@ __all__ = [
     "SyntheticLog",
     "check_bad_inputs_raise",
     "check_estimator",
+    "check_fitted_reward_model",
     "check_inputs_not_mutated",
     "check_on_policy_mean_reward",
     "check_perfect_reward_model",
@@ -318,6 +321,52 @@ def check_perfect_reward_model(run: _Run) -> None:
 
 
 @_as_check
+def check_fitted_reward_model(run: _Run) -> None:
+    """Given the :class:`~abrec.ope.RewardEstimates` of a fitted model instead of its bare predictions, the
+    estimate and its hyperparameters do not move; the terms the model's error is carried through
+    (``_model_columns``) are linear in ``q(x_i, a_i)`` and ``dm_i``; an estimator that reads no
+    reward model returns the same result either way, and the direct method's interval widens."""
+    log = SyntheticLog(400, seed=9)
+    fb = log.feedback
+    fitted = cross_fit_rewards(fb, seed=0)
+    run.expect(fitted.influence is not None, "cross_fit_rewards gave no model influence to test with.")
+    est = run.estimator
+    a = run.estimate("estimating with the fitted model", fb, TARGET, fitted)
+    b = run.estimate("estimating with its bare predictions", fb, TARGET, fitted.values)
+    run.expect(
+        (a.value, a.params) == (b.value, b.params),
+        f"the estimate moved when given the fitted model: {a.value!r} {a.params} vs {b.value!r} {b.params}.",
+    )
+    if not est.needs_reward_model:
+        same = _same(a, b) if run.reproducible() else a.standard_error == b.standard_error
+        run.expect(same, f"an estimator without a reward model changed with the fitted model: {a} vs {b}.")
+        return
+    run.step = "probing the linearity of the model columns"
+    rows = est.rows(fb, TARGET, fitted)
+    q_logged, dm = rows.model(est.name)
+    terms = est._terms(rows)
+    cols = est._model_columns(terms.shape[1])
+    for field in ("q_logged", "dm"):
+
+        def moved(step: float, field: str = field) -> FloatArray:
+            shifted = replace(rows, q_logged=q_logged + step) if field == "q_logged" else replace(rows, dm=dm + step)
+            return est._terms(shifted)[:, cols] - terms[:, cols]
+
+        one, two = moved(1.0), moved(2.0)
+        run.expect(
+            np.allclose(two, 2.0 * one, rtol=1e-9, atol=1e-9),
+            f"the terms in _model_columns are not linear in {field}: override _model_columns to list only "
+            "the linear ones.",
+        )
+    if not est.uses_weights:
+        run.expect(
+            a.standard_error > b.standard_error,
+            f"a model-only estimator's standard error did not grow with the model's own error "
+            f"({a.standard_error!r} vs {b.standard_error!r} with fixed predictions).",
+        )
+
+
+@_as_check
 def check_unbiased(run: _Run) -> None:
     """Over 300 logs of 300 rows, the mean estimate is within 4.5 standard errors of the truth (a q right on
     average is given; self-normalised estimators' O(1/n) bias is far below that tolerance here)."""
@@ -370,6 +419,7 @@ _CHECKS: tuple[Callable[[EstimatorLike], None], ...] = (
     check_reward_scale,
     check_reward_shift,
     check_perfect_reward_model,
+    check_fitted_reward_model,
     check_unbiased,
     check_bad_inputs_raise,
 )
