@@ -70,7 +70,7 @@ def test_one_step_matches_a_weighted_refit(model: object, logit: bool) -> None:
         counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n)).astype(float)
         refit = type(model)(**model.get_params()).fit(x, y, sample_weight=counts)  # type: ignore[attr-defined]
         moved = np.r_[refit.coef_.ravel(), refit.intercept_] - theta
-        one_step = (counts - 1.0) @ infl.influence
+        one_step = (counts - 1.0) @ infl.coefficient_moves(np.hstack([x, np.ones((n, 1))]))
         # First order: the error is second order in the reweighting, a small fraction of the move.
         assert np.linalg.norm(one_step - moved) < 0.15 * np.linalg.norm(moved)
 

@@ -409,7 +409,7 @@ def _draw_counts(rng: np.random.Generator, n: int, total: int) -> Iterator[Float
         yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _cached_counts(seed: int, n: int, total: int) -> tuple[FloatArray, ...]:
     chunks = tuple(_draw_counts(np.random.default_rng(seed), n, total))
     for c in chunks:

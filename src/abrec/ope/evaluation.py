@@ -144,6 +144,9 @@ class Evaluation:
         The cross-fitted model (``repr``), or ``""`` when none could be fitted.
     heldout_brier : float
         Mean squared error of the held-out predictions of the logged rewards (NaN without a model).
+    model_error_in_intervals : bool
+        Whether the intervals of DM and the DR family include the reward model's own estimation error
+        (linear models, :mod:`abrec.ope.model_influence`) or hold the fitted model fixed.
     n_folds, n_bootstrap : int
     alpha : float
     seed : int
@@ -164,6 +167,7 @@ class Evaluation:
     alpha: float
     seed: int
     notes: tuple[str, ...] = field(default=())
+    model_error_in_intervals: bool = False
 
     def __getitem__(self, name: str) -> PolicyEvaluation:
         for policy in self.policies:
@@ -229,6 +233,7 @@ class Evaluation:
                 "model": self.reward_model,
                 "n_folds": self.n_folds,
                 "heldout_brier": _json_float(self.heldout_brier),
+                "model_error_in_intervals": self.model_error_in_intervals,
             },
             "settings": {"n_bootstrap": self.n_bootstrap, "alpha": self.alpha, "seed": self.seed},
             "notes": list(self.notes),
@@ -534,6 +539,7 @@ def evaluate_policies(
         n_positions=feedback.n_positions,
         reward_model=model,
         heldout_brier=brier,
+        model_error_in_intervals=rewards is not None and rewards.influence is not None,
         n_folds=n_folds,
         n_bootstrap=n_bootstrap,
         alpha=alpha,
@@ -582,6 +588,11 @@ def evaluation_report(evaluation: Evaluation, title: str = "Counterfactual A/B t
             "reward model": ev.reward_model or "none",
             "cross-fitting folds": ev.n_folds,
             "held-out Brier score": ev.heldout_brier,
+            "reward model's error in the intervals": (
+                "included (linear model: first-order refit on every resample)"
+                if ev.model_error_in_intervals
+                else "not included (model held fixed)"
+            ),
             "bootstrap resamples": ev.n_bootstrap,
             "confidence level": level,
             "seed": ev.seed,

@@ -76,7 +76,10 @@ def linear_model_penalty(model: Any) -> float | None:
 
 @dataclass(frozen=True, eq=False)
 class FoldInfluence:
-    """One fitted model of the cross-fit: the rows it predicts and the influence of the rows it was fitted on.
+    """One fitted model of the cross-fit: the rows it predicts and what its training rows did to it.
+
+    Stored in O(rows) memory: each training row's effect on the coefficients,
+    ``H^-1 (s_j - mean s)`` with ``s_j = residual_j x_j``, is rebuilt from its features when needed.
 
     Attributes
     ----------
@@ -84,14 +87,26 @@ class FoldInfluence:
         Rows predicted by this model.
     train : (n_train,) int array
         Rows it was fitted on.
-    influence : (n_train, n_features + 1) float array
-        ``H^-1 (s_j - mean s)`` for each training row: its first-order effect on the coefficients
-        (context, action features, intercept) when its weight grows by one.
+    residual : (n_train,) float array
+        ``y_j - fitted_j`` of each training row (the score is ``residual_j x_j``).
+    inverse_hessian : (n_features + 1, n_features + 1) float array
+        The (pseudo-)inverse of the penalised Hessian; the last coordinate is the intercept.
+    mean_score : (n_features + 1,) float array
+        The mean training score (scores are centred, so the point estimate does not move).
     """
 
     test: IntArray
     train: IntArray
-    influence: FloatArray
+    residual: FloatArray
+    inverse_hessian: FloatArray
+    mean_score: FloatArray
+
+    def coefficient_moves(self, design: FloatArray) -> FloatArray:
+        """``(n_train, n_features + 1)``: each training row's first-order effect on the coefficients
+        (context, action features, intercept) when its weight grows by one; ``design`` holds the training
+        rows' features with a final column of ones."""
+        out: FloatArray = (self.residual[:, None] * design - self.mean_score) @ self.inverse_hessian
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,8 +187,10 @@ class ModelInfluence:
             j_act = ag.T @ self.actions[action[rows]] + (b.T @ p) @ self.actions
             j_one = (ag + bp).sum(axis=0)[:, None]
             jac = np.hstack([j_ctx, j_act, j_one])  # (k, d_ctx + d_a + 1)
-            assert jac.shape[1] == d_ctx + self.actions.shape[1] + 1
-            out[fold.train] += fold.influence @ jac.T
+            v = fold.inverse_hessian @ jac.T  # (D, k): the estimate's move per unit of score
+            train = fold.train
+            x_v = self.context[train] @ v[:d_ctx] + (self.actions @ v[d_ctx:-1])[action[train]] + v[-1]
+            out[train] += fold.residual[:, None] * x_v - fold.mean_score @ v
         return out
 
 
@@ -197,15 +214,16 @@ def _fit_influence(
         curvature = fitted * (1.0 - fitted)
     else:
         fitted, curvature = z, np.ones_like(z)
-    scores = design * (y - fitted)[:, None]
-    scores -= scores.mean(axis=0)
+    residual = y - fitted
+    mean_score = design.T @ residual / design.shape[0]
     hessian = (design * curvature[:, None]).T @ design
     ridge = np.full(design.shape[1], penalty)
     ridge[-1] = 0.0  # the intercept is not penalised
     if not model.fit_intercept:  # no intercept: it neither moves nor takes part
         hessian[-1, :] = hessian[:, -1] = 0.0
         ridge[-1] = 1.0
-        scores[:, -1] = 0.0
     hessian[np.diag_indices_from(hessian)] += ridge
-    influence = scores @ np.linalg.pinv(hessian, hermitian=True)  # H is symmetric; pinv: collinear features
-    return FoldInfluence(test=test, train=train, influence=np.ascontiguousarray(influence))
+    inverse = np.asarray(np.linalg.pinv(hessian, hermitian=True), dtype=np.float64)  # symmetric; pinv: collinear
+    if not model.fit_intercept:
+        inverse[-1, :] = inverse[:, -1] = 0.0
+    return FoldInfluence(test=test, train=train, residual=residual, inverse_hessian=inverse, mean_score=mean_score)
