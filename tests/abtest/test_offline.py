@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _experiments import small_experiment
 from abrec.abtest.offline import OfflineEstimate, replay_variants
 from abrec.abtest.simulation import ExperimentConfig, SimulationResult, run_simulation
 from abrec.errors import InputError
@@ -16,25 +17,7 @@ K = 2
 
 
 def small_mapping() -> dict[str, Any]:
-    return {
-        "name": "offline",
-        "seed": 5,
-        "env": {
-            "env": "abrec/SyntheticCatalog-Bandit-v0",
-            "seed": 5,
-            "world": {"n_items": 60},
-            "view": {"n_users": 40, "n_candidates": 8, "slate_size": K, "horizon": 6},
-        },
-        "encoder": "hashing",
-        "feature_dim": 4,
-        "variants": [
-            {"name": "random", "policy": "uniform"},
-            {"name": "ts", "policy": "bernoulli_ts", "params": {"propensity_draws": 20}},
-            {"name": "text-prior", "policy": "text_prior_ts", "params": {"propensity_draws": 20}},
-        ],
-        "control": "random",
-        "allocation": {"method": "fixed"},
-    }
+    return small_experiment("offline", 5, allocation={"method": "fixed"}, view={"slate_size": K})
 
 
 @pytest.fixture(scope="module")

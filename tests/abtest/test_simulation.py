@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _experiments import small_experiment
 from abrec.abtest.allocation import PeriodStats
 from abrec.abtest.simulation import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
 from abrec.errors import InputError, ParameterError
@@ -18,26 +19,14 @@ N_USERS, N_CANDIDATES, K, HORIZON, PERIOD, MIN_SHARE = 40, 8, 2, 6, 2, 0.1
 
 def small_mapping(**overrides: Any) -> dict[str, Any]:
     """A small adaptive experiment: uniform control, Bernoulli TS, and TS with text priors (hashing encoder)."""
-    config: dict[str, Any] = {
-        "name": "small",
-        "seed": 3,
-        "env": {
-            "env": "abrec/SyntheticCatalog-Bandit-v0",
-            "seed": 3,
-            "world": {"n_items": 60},
-            "view": {"n_users": N_USERS, "n_candidates": N_CANDIDATES, "slate_size": K, "horizon": HORIZON},
-        },
-        "encoder": "hashing",
-        "feature_dim": 4,
-        "variants": [
-            {"name": "random", "policy": "uniform"},
-            {"name": "ts", "policy": "bernoulli_ts", "params": {"propensity_draws": 50}},
-            {"name": "text-prior", "policy": "text_prior_ts", "params": {"propensity_draws": 50}},
-        ],
-        "control": "random",
-        "allocation": {"method": "top_two", "min_share": MIN_SHARE, "period": PERIOD, "draws": 2000},
-        "alpha": 0.05,
-    }
+    config = small_experiment(
+        "small",
+        3,
+        draws=50,
+        view={"n_users": N_USERS, "n_candidates": N_CANDIDATES, "slate_size": K, "horizon": HORIZON},
+        allocation={"method": "top_two", "min_share": MIN_SHARE, "period": PERIOD, "draws": 2000},
+        alpha=0.05,
+    )
     config.update(overrides)
     return config
 

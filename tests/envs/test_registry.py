@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gymnasium
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _shared import shared_path
 from abrec.cli import app
 from abrec.envs import ENV_IDS, RecBanditEnv, RecSessionEnv, SyntheticCatalog, make_env
 from abrec.errors import InputError, UnknownNameError
@@ -57,9 +57,7 @@ def test_config_errors_are_clear() -> None:
 
 
 def test_movielens_env_from_config() -> None:
-    folder = Path(os.environ.get("ABREC_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "data" / "ml-100k"
-    if not folder.is_dir():
-        pytest.skip(f"MovieLens 100K is not at {folder}")
+    folder = shared_path("data", "ml-100k")
     env = make_env({"env": "abrec/MovieLens-Bandit-v0", "world": {"path": str(folder)}, "view": {"n_users": 4}})
     obs, _ = env.reset(seed=0)
     assert obs["candidates"].shape == (4, 50)

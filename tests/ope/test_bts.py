@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from _shared import shared_path
 from abrec.errors import ParameterError, UnknownNameError
 from abrec.ope import ActionDistribution, bts_action_distribution, zozotown_bts_action_distribution
 from abrec.ope import bts as bts_module
@@ -16,19 +14,11 @@ N_OBP = 1_000_000  # draws behind OBP's arrays (README of the shared OBD folder)
 N_ABREC = 200_000
 
 
-def _obd_dir() -> Path:
-    root = Path(os.environ.get("ABREC_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
-    folder = root / "data" / "obd"
-    if not (folder / "bts_action_dist_all.npy").is_file():
-        pytest.skip(f"OBP's reference arrays not found in {folder} (set ABREC_SHARED to the folder holding data/)")
-    return folder
-
-
 @pytest.mark.parametrize("campaign", ["all", "men", "women"])
 def test_agrees_with_obp_within_monte_carlo_error(campaign: str) -> None:
     # Reference: OBP 0.5.7, BernoulliTS(is_zozotown_prior=True, campaign=..., random_state=12345)
     # .compute_batch_action_dist(n_rounds=1, n_sim=1_000_000), stored as bts_action_dist_{campaign}.npy.
-    obp = np.load(_obd_dir() / f"bts_action_dist_{campaign}.npy")
+    obp = np.load(shared_path("data", "obd", f"bts_action_dist_{campaign}.npy"))
     ours = zozotown_bts_action_distribution(campaign, n_draws=N_ABREC, seed=2024)
     p = ours.probability
     assert p.shape == obp.shape

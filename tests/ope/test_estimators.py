@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 from hypothesis import assume, given, settings
 
+from _shared import shared_path
 from abrec.data import load_obd
 from abrec.errors import ExtremeWeightsWarning, InputError, ParameterError, SupportError, UnknownNameError
 from abrec.ope import (
@@ -40,17 +39,9 @@ FloatArray = npt.NDArray[np.float64]
 OBD = tuple[LoggedFeedback, FloatArray, FloatArray, dict[str, float]]
 
 
-def _obd_dir() -> Path:
-    root = Path(os.environ.get("ABREC_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
-    folder = root / "data" / "obd"
-    if not (folder / "bts_action_dist_all.npy").is_file():
-        pytest.skip(f"the BTS action distribution is not in {folder} (set ABREC_SHARED to the folder holding data/)")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def obd() -> tuple[LoggedFeedback, FloatArray, FloatArray, dict[str, float]]:
-    folder = _obd_dir()
+    folder = shared_path("data", "obd", needs="bts_action_dist_all.npy")
     feedback = LoggedFeedback.from_obd(load_obd(campaign="all", policy="random"))
     dist = np.load(folder / "bts_action_dist_all.npy")
     q = np.random.default_rng(0).uniform(0.0, 0.01, size=(feedback.n_rows, feedback.n_actions))

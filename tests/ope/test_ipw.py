@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from _shared import shared_path
 from abrec.data.obd import load_obd
 from abrec.errors import InputError
 from abrec.ope import importance_weights, ipw, snipw
 from abrec.ope.bts import ActionDistribution
-
-
-def _obd_dir() -> Path:
-    root = Path(os.environ.get("ABREC_SHARED") or Path(__file__).resolve().parents[2].parent / "shared")
-    folder = root / "data" / "obd"
-    if not (folder / "bts_action_dist_obp_reference.json").is_file():
-        pytest.skip(f"OBP's reference values not found in {folder} (set ABREC_SHARED to the folder holding data/)")
-    return folder
 
 
 @pytest.mark.parametrize("campaign", ["all", "men", "women"])
@@ -29,7 +20,7 @@ def test_matches_obp_on_the_open_bandit_dataset(campaign: str) -> None:
     # Reference: OBP 0.5.7 InverseProbabilityWeighting / SelfNormalizedInverseProbabilityWeighting on the
     # `random` log of the campaign, with OBP's BTS action distribution (bts_action_dist_{campaign}.npy)
     # for every round; values stored in bts_action_dist_obp_reference.json.
-    folder = _obd_dir()
+    folder = shared_path("data", "obd", needs="bts_action_dist_obp_reference.json")
     reference = json.loads((folder / "bts_action_dist_obp_reference.json").read_text(encoding="utf-8"))[campaign]
     action_dist = np.load(folder / f"bts_action_dist_{campaign}.npy")
     log = load_obd(campaign=campaign, policy="random").log  # the packaged sample equals the shared CSVs

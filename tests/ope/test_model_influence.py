@@ -116,6 +116,7 @@ def test_dm_standard_error_matches_a_refitting_bootstrap() -> None:
         sample = fb.take(rows)
         refits.append(dm.value(sample, TARGET[:, None], cross_fit_rewards(sample, seed=b, influence=False)))
     refit_sd = float(np.std(refits, ddof=1))
+    print(f"DM standard error: linearised {linearised:.5f}, model fixed {fixed:.5f}, 60 refits {refit_sd:.5f}")
     # 60 refits estimate an SD to about +-9% (1 / sqrt(2 * 59)); allow 3.5 of those.
     assert abs(linearised / refit_sd - 1.0) < 0.32, (linearised, refit_sd)
     assert fixed < 0.8 * refit_sd  # holding the model fixed understates it
@@ -131,6 +132,7 @@ def test_dm_interval_covers_the_true_value_over_logs() -> None:
         hits_model += low <= TRUTH <= high
         low, high = dm.estimate(fb, TARGET[:, None], q.values).confidence_interval()
         hits_fixed += low <= TRUTH <= high
+    print(f"DM 95% interval coverage over {seeds} logs: {hits_model / seeds:.3f} (fixed {hits_fixed / seeds:.3f})")
     se = math.sqrt(0.95 * 0.05 / seeds)
     assert hits_model / seeds >= 0.95 - 4.5 * se, hits_model / seeds
     assert hits_fixed / seeds < hits_model / seeds - 0.1, (hits_fixed / seeds, hits_model / seeds)

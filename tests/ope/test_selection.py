@@ -185,5 +185,6 @@ def test_slope_leaves_a_misspecified_reward_model_for_a_contextual_target() -> N
         chosen_err.append(abs(choice.result.value - truth))
         dr_err.append(abs(values["dr"] - truth))
         dm_err.append(abs(values["dm"] - truth))
+    print(f"mean error: DM {np.mean(dm_err):.4f}, chosen {np.mean(chosen_err):.4f}, DR {np.mean(dr_err):.4f}")
     assert np.mean(dm_err) > 5 * np.mean(chosen_err)
     assert np.mean(chosen_err) < 1.5 * np.mean(dr_err)

@@ -140,14 +140,6 @@ if HAVE_NUMBA:
                 counts[idx[j], j] += 1
 
 
-def _children(rng: np.random.Generator, n: int) -> list[np.random.Generator]:
-    """``n`` independent child generators of ``rng`` (spawned from its seed sequence where it has one)."""
-    try:
-        return rng.spawn(n)
-    except TypeError:  # a bit generator built without a SeedSequence: seed the children from its stream
-        return [np.random.default_rng(s) for s in rng.integers(0, 2**63, size=n)]
-
-
 def _check_prior(alpha: npt.ArrayLike, beta: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     a = np.asarray(alpha, dtype=np.float64)
     b = np.asarray(beta, dtype=np.float64)
@@ -243,7 +235,7 @@ def bts_action_distribution(
     count = _top_counts_nb if use_numba else _top_counts_numpy
     rows = min(BLOCK_DRAWS, chunk if chunk is not None else max(1, CHUNK_BYTES // (8 * n_items)))
     n_blocks = -(-n_draws // BLOCK_DRAWS)
-    generators = _children(as_generator(seed), n_blocks)
+    generators = as_generator(seed).spawn(n_blocks)
     jobs = min(n_blocks, n_jobs if n_jobs is not None else min(os.cpu_count() or 1, MAX_JOBS))
 
     def run(first: int) -> IntArray:
