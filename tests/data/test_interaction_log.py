@@ -47,6 +47,7 @@ def test_read_good_csv_types(tmp_path: Path) -> None:
     assert frame["variant"].tolist() == ["A", "B", ""]
     assert list(frame.columns) == [
         "unit", "item", "timestamp", "position", "reward", "propensity", "policy", "experiment", "variant",
+        "event_id", "request_id", "policy_version", "propensity_draws", "assignment_p", "period", "session_id", "step",
     ]  # fmt: skip
 
 
@@ -205,9 +206,14 @@ def test_reward_columns_must_be_declared_and_not_clash(tmp_path: Path) -> None:
     log = InteractionLog.from_arrays(unit=["a"], item=[1], timestamp=[0], reward=[1], extra_rewards={"buy": [0.5]})
     path = tmp_path / "log.csv"
     log.write(path)
-    with pytest.raises(DataError, match=r"unexpected column 'buy'.*reward_columns="):
-        InteractionLog.read(path)
+    assert InteractionLog.read(path) == log  # a CSV's extra columns are read as extra rewards
     assert InteractionLog.read(path, reward_columns=["buy"]) == log
+    with pytest.raises(DataError, match=r"unexpected column 'buy'.*reward_columns="):
+        InteractionLog.read(path, reward_columns=[])
+    typo = tmp_path / "typo.csv"
+    typo.write_text(path.read_text().replace("propensity", "propensty"))
+    with pytest.raises(DataError, match=r"unexpected column 'propensty' \(did you mean 'propensity'\?\)"):
+        InteractionLog.read(typo)
     with pytest.raises(DataError, match="clashes"):
         InteractionLog(log.frame, reward_columns=["propensity"])
 

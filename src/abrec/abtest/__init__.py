@@ -14,7 +14,10 @@
 - :mod:`~abrec.abtest.power`: power, sample size and minimum detectable effect.
 - :mod:`~abrec.abtest.assignment`: salted-hash assignment, layers, holdouts, minimal-movement reweighting.
 - :mod:`~abrec.abtest.allocation`: adaptive (top-two) Thompson allocation and period-weighted readouts.
-- :mod:`~abrec.abtest.simulation`: simulated experiments of abrec policies in an abrec environment.
+- :mod:`~abrec.abtest.readout`: the per-variant readout of an experiment (from a log or per-period statistics).
+
+Pure statistics: importing :mod:`abrec.abtest` loads neither policies nor numba. Simulated experiments
+of abrec policies live in :mod:`abrec.experiments`.
 
 Examples
 --------
@@ -28,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+from .._interval import ConfidenceInterval
 from .allocation import (
     PeriodStats,
     PeriodWeightedDifference,
@@ -52,7 +56,6 @@ from .power import (
     sample_size_proportions,
 )
 from .sequential import sequential_test
-from .simulation import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
 from .srm import SRMResult, srm_test
 from .stats import CupedStats, Moments, RatioStats, SampleStats
 
@@ -60,10 +63,10 @@ __all__ = [
     "Assigner",
     "BayesianResult",
     "BucketRange",
+    "ConfidenceInterval",
     "CupedResult",
     "CupedStats",
     "Experiment",
-    "ExperimentConfig",
     "GaussianPrior",
     "Layer",
     "Moments",
@@ -74,11 +77,9 @@ __all__ = [
     "RatioStats",
     "SRMResult",
     "SampleStats",
-    "SimulationResult",
     "TestResult",
     "ThompsonAllocator",
     "TopTwoThompsonAllocator",
-    "VariantSpec",
     "aggregate_units",
     "benjamini_hochberg",
     "beta_binomial_test",
@@ -87,14 +88,12 @@ __all__ = [
     "gaussian_test",
     "hash_units",
     "holm",
-    "load_config",
     "mde_means",
     "mde_proportions",
     "period_weighted_means",
     "power_means",
     "power_proportions",
     "proportions_ztest",
-    "run_simulation",
     "sample_size_means",
     "sample_size_proportions",
     "sequential_test",

@@ -6,8 +6,11 @@ treatments, the always-valid (mSPRT) interval and p-value, and the Bayesian chan
 expected loss; for the whole experiment a sample ratio mismatch test against the weights that were in
 force. :func:`analyze_log` reads an :class:`~abrec.data.InteractionLog` (one value per unit: never the
 per-impression test); :func:`analyze_periods` reads per-period statistics (what
-:func:`~abrec.abtest.simulation.run_simulation` records), and :func:`sequential_path` gives the
-always-valid interval after every period (for the plot of the interval narrowing over time).
+:func:`log_periods` derives from a log's ``period`` and ``assignment_p`` columns), and
+:func:`sequential_path` gives the always-valid interval after every period (for the plot of the interval
+narrowing over time). A log that records the assignment probabilities (what simulations and the service
+write) is read out period by period, so ``abrec analyze`` on an exported log gives exactly the in-process
+readout of the same run.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from .sequential import sequential_test
 from .srm import SRMResult, srm_test
 from .stats import Moments
 
-__all__ = ["Readout", "VariantReadout", "analyze_log", "analyze_periods", "sequential_path"]
+__all__ = ["Readout", "VariantReadout", "analyze_log", "analyze_periods", "log_periods", "sequential_path"]
 
 FloatArray = npt.NDArray[np.float64]
 CORRECTIONS = ("holm", "bh", "none")
@@ -263,6 +266,75 @@ def analyze_periods(
     return Readout(control, metric, "period-weighted z", alpha, correction, tuple(rows), srm, n_star)
 
 
+def log_periods(
+    log: InteractionLog,
+    *,
+    column: str = "reward",
+    metric: str = "mean",
+    experiment: str | None = None,
+    variants: Sequence[str] | None = None,
+) -> tuple[PeriodStats, FloatArray]:
+    """Per-period sufficient statistics of one value per unit, and the weights in force, from a log.
+
+    Each unit's value is its total ``column`` over its rows (``metric="mean"``) or whether any is
+    positive (``"proportion"``); it counts in the period of its first row. The weights of a period are
+    the logged ``assignment_p`` of each variant's rows; a variant with no units in a period gets an
+    equal share of what the others leave. Returns ``(periods, weights)``, weights ``(n_periods, n_variants)``.
+    """
+    if metric not in ("mean", "proportion"):
+        raise ParameterError(f"Period-weighted readouts take metric 'mean' or 'proportion'. Got {metric!r}.")
+    frame = log.frame
+    if experiment is not None:
+        frame = frame[frame["experiment"] == experiment]
+    if len(frame) == 0:
+        raise InputError("The log has no rows (check the experiment name).")
+    if column not in frame.columns:
+        raise InputError(f"The log has no column {column!r}; its columns are {list(frame.columns)}.")
+    names = sorted(set(frame["variant"])) if variants is None else list(variants)
+    code = pd.Categorical(frame["variant"], categories=names).codes
+    if (code < 0).any():
+        raise InputError(f"The log has variants outside {names}.")
+    rows = pd.DataFrame(
+        {
+            "unit": frame["unit"].to_numpy(),
+            "v": code,
+            "period": frame["period"].to_numpy(),
+            "y": frame[column].to_numpy(dtype=np.float64),
+        }
+    )
+    per_unit = rows.groupby("unit", sort=False).agg(
+        v=("v", "first"),
+        v_max=("v", "max"),
+        v_min=("v", "min"),
+        period=("period", "min"),
+        y=("y", "sum"),
+        y_max=("y", "max"),
+    )
+    leaked = per_unit["v_max"] != per_unit["v_min"]
+    if leaked.any():
+        raise InputError(
+            f"{int(leaked.sum())} unit(s) appear in more than one variant (e.g. {list(per_unit.index[leaked][:3])}); "
+            "units must stay in one variant."
+        )
+    y = per_unit["y"].to_numpy() if metric == "mean" else (per_unit["y_max"].to_numpy() > 0).astype(np.float64)
+    n_periods = int(frame["period"].max()) + 1
+    periods = PeriodStats.from_observations(
+        per_unit["period"].to_numpy(), per_unit["v"].to_numpy(), y, n_periods=n_periods, names=names
+    )
+    cells = pd.DataFrame({"period": frame["period"].to_numpy(), "v": code, "p": frame["assignment_p"].to_numpy()})
+    spread = cells.groupby(["period", "v"])["p"].agg(["min", "max"])
+    if (spread["max"] - spread["min"] > 1e-9).any():
+        raise InputError("assignment_p varies within a period and variant; weights may change only between periods.")
+    weights = np.full((n_periods, len(names)), np.nan)
+    weights[spread.index.get_level_values(0), spread.index.get_level_values(1)] = spread["min"].to_numpy()
+    missing = np.isnan(weights)
+    if missing.any():
+        left = np.clip(1.0 - np.nansum(weights, axis=1, keepdims=True), 0.0, None)
+        share = left / np.maximum(missing.sum(axis=1, keepdims=True), 1)
+        weights = np.where(missing, share, weights)
+    return periods, weights
+
+
 def sequential_path(
     periods: PeriodStats, *, control: str, treatment: str, alpha: float = 0.05, tuning_parameter: float | None = None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -302,13 +374,17 @@ def analyze_log(
     log : InteractionLog or DataFrame
         With ``unit``, ``variant`` and ``column``.
     control : str, optional
-        The control variant; default the first in sorted order (say it explicitly).
+        The control variant; default the first in sorted order (say it explicitly; required when the
+        log records assignment probabilities).
     metric : {"mean", "proportion", "ratio"}
         Per unit: its total ``column`` (``mean``: the mean over units of that total), whether any row
         has a positive ``column`` (``proportion``), or its total over its rows (``ratio``: e.g. CTR,
         with a delta-method variance).
     weights : mapping or sequence, optional
-        Intended traffic split for the SRM test; default equal.
+        Intended traffic split for the SRM test; default equal. When it is not given and every row
+        records its ``assignment_p`` (logs of abrec simulations and of the decision service), the
+        readout is period by period (:func:`log_periods`, :func:`analyze_periods`: period-weighted
+        means, z test, SRM against the weights in force in each period), ``method`` says so.
 
     Examples
     --------
@@ -324,6 +400,26 @@ def analyze_log(
     (['A', 'B'], 'welch-t', True)
     """
     _check(alpha, correction)
+    if isinstance(log, pd.DataFrame):
+        log = InteractionLog(log)
+    scope = log if experiment is None else log.for_experiment(experiment)
+    if weights is None and metric in ("mean", "proportion") and scope.assigned:
+        periods, in_force = log_periods(scope, column=column, metric=metric)
+        if control is None:
+            raise InputError(
+                f"Name the control variant (control=..., abrec analyze --control); the variants are "
+                f"{list(periods.variants)}."
+            )
+        label = "per unit (mean)" if metric == "mean" else "units with any (proportion)"
+        return analyze_periods(
+            periods,
+            in_force,
+            control=control,
+            alpha=alpha,
+            correction=correction,
+            tuning_parameter=tuning_parameter,
+            metric=f"{column} {label}",
+        )
     stats = aggregate_units(log, metric, column=column, experiment=experiment)  # type: ignore[arg-type]
     names = list(stats)
     if len(names) < 2:

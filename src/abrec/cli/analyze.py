@@ -9,15 +9,18 @@ from typing import Annotated
 import typer
 
 from ..abtest.readout import analyze_log
-from ..abtest.report import readout_report, readout_table
 from ..data.interactions import InteractionLog
 from ..errors import AbrecError
+from ..report.experiment import readout_report, readout_table
 from ._output import table
 
 
 def analyze(
     log: Annotated[Path, typer.Argument(help="Interaction log (.csv, .csv.gz or .parquet) with a 'variant' column.")],
-    control: Annotated[str | None, typer.Option(help="The control variant (default: first in sorted order).")] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(help="The control variant (required for logs with assignment probabilities; else first sorted)."),
+    ] = None,
     metric: Annotated[
         str, typer.Option(help="Per unit: mean (total per unit), proportion (any), ratio (per row).")
     ] = "mean",
@@ -50,8 +53,10 @@ def analyze(
     columns, rows = readout_table(readout)
     typer.echo(table(columns, rows))
     srm = readout.srm
+    against = "the weights in force" if readout.method == "period-weighted z" else "an equal split"
     typer.echo(
-        f"sample ratio check (equal split): p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
+        f"readout: {readout.metric}, {readout.method}; sample ratio check against {against}: "
+        f"p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
     )
     if report is not None:
         path = readout_report(readout, title=f"Experiment readout: {log.name}", source=str(log)).write(report)

@@ -19,8 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..abtest.simulation import ExperimentConfig
 from ..errors import AbrecError
+from ..experiments import ExperimentConfig
 from .simulate import run_and_report
 
 DEMO_CONFIG: dict[str, Any] = {

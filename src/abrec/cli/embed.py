@@ -6,7 +6,6 @@ where it stopped, and a second run over the same catalog makes no model calls.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ..data import Catalog
-from ..embeddings import CachedEncoder, EmbeddingCache, ItemFeatures, make_encoder
+from ..embeddings import CachedEncoder, EmbeddingCache, encoder_cache_path, item_features, make_encoder
 from ..embeddings.files import write_embeddings
 
 
@@ -72,19 +71,17 @@ def embed(
     items = Catalog.read(catalog, id_column=id_column, text_columns=columns)
     options = {"device": device} if device and encoder not in ("hashing", "fake") else {}
     model = make_encoder(encoder, notify=lambda line: typer.echo(line, err=True), **options)
-    if cache is None:
-        digest = hashlib.sha256(model.identity.encode()).hexdigest()[:16]
-        cache = default_cache_dir() / "embeddings" / f"{digest}.sqlite"
+    cache = cache or encoder_cache_path(default_cache_dir() / "embeddings", model)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    texts = items.texts()
     with EmbeddingCache(cache, identity=model.identity, dim=model.dim) as store:
         cached = CachedEncoder(model, store)
         progress = _MissesProgress()
         try:
-            vectors = cached.encode(texts, batch_size=batch_size, progress=progress)
+            features = item_features(items, cached, batch_size=batch_size, progress=progress)
         finally:
             progress.close()
-    write_embeddings(out, ItemFeatures(items.ids, vectors), model.identity)
+    texts = features.ids
+    write_embeddings(out, features, model.identity)
     typer.echo(
         f"Encoded {len(texts):,} items ({cached.texts_encoded:,} texts by the model in {cached.model_calls} calls, "
         f"{cached.hits:,} from the cache) with {model.identity} -> {out} ({model.dim}-d)."

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..abtest.offline import replay_variants
-from ..abtest.readout import Readout, analyze_periods
-from ..abtest.report import readout_table, simulation_report
-from ..abtest.simulation import ExperimentConfig, SimulationResult, load_config, run_simulation
+from ..abtest.readout import Readout
 from ..errors import AbrecError
+from ..experiments import ExperimentConfig, SimulationResult, load_config, run_simulation
+from ..experiments.offline import replay_variants
+from ..report.experiment import readout_table, simulation_report
 from ._output import table
 from .embed import default_cache_dir
 
@@ -38,13 +38,14 @@ def run_and_report(
         result = run_simulation(
             config, progress=progress, notify=_echo_err, cache_dir=default_cache_dir() / "embeddings"
         )
-    readout = analyze_periods(
-        result.periods, result.weights, control=config.control, alpha=config.alpha, metric="clicks per user"
-    )
+    readout = result.readout()
     columns, rows = readout_table(readout)
     typer.echo(table(columns, rows))
     srm = readout.srm
-    typer.echo(f"sample ratio check: p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)"))
+    typer.echo(
+        f"readout: {readout.metric}, {readout.method}; sample ratio check against the weights in force: "
+        f"p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
+    )
     estimates: list[dict[str, Any]] = []
     if offline and any(v.name == config.control and v.policy == "uniform" for v in config.variants):
         found = replay_variants(result)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from .base import Encoder
 from .cache import EmbeddingCache, text_key
-from .cached import CachedEncoder, Progress
+from .cached import CachedEncoder, Progress, encoder_cache_path
 from .fake import FakeEncoder
 from .features import CatalogLike, ItemFeatures, item_features
 from .files import read_embeddings, write_embeddings
@@ -53,6 +53,7 @@ __all__ = [
     "Progress",
     "SentenceTransformerEncoder",
     "directory_digest",
+    "encoder_cache_path",
     "item_features",
     "make_encoder",
     "minilm_path",

@@ -9,8 +9,10 @@ draw a progress bar.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -19,10 +21,25 @@ from ..errors import CacheError
 from .base import Encoder, Float32Array, check_batch_size, check_texts
 from .cache import EmbeddingCache, text_key
 
-__all__ = ["CachedEncoder", "Progress"]
+__all__ = ["CachedEncoder", "Progress", "encoder_cache_path"]
 
 #: ``progress(done, total)``: ``done`` of the ``total`` texts missing from the cache are encoded.
 Progress = Callable[[int, int], None]
+
+
+def encoder_cache_path(directory: str | os.PathLike[str], encoder: Encoder) -> Path:
+    """The cache file of ``encoder`` in ``directory`` (created): one SQLite file per encoder identity.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from abrec.embeddings import HashingEncoder
+    >>> encoder_cache_path(tempfile.mkdtemp(), HashingEncoder(dim=8)).suffix
+    '.sqlite'
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{hashlib.sha256(encoder.identity.encode()).hexdigest()[:16]}.sqlite"
 
 
 class CachedEncoder(Encoder):

@@ -98,7 +98,8 @@ def item_features(
     ----------
     catalog : any object with ``.ids`` (``(m,)`` array, unique) and ``.texts()`` (``m`` str).
     encoder : the text encoder.
-    cache : an embedding cache (or its path) of ``encoder``; only texts it lacks are encoded.
+    cache : an embedding cache (or its path, e.g. :func:`encoder_cache_path`) of ``encoder``; only texts it
+        lacks are encoded. (Or pass a :class:`CachedEncoder` as ``encoder``.)
     reducer : a :class:`PCAReducer`; an unfitted one is fitted on this catalog first (in place).
         Without it, ``p`` is the encoder's dimension.
     batch_size : texts per model call.
@@ -129,6 +130,8 @@ def item_features(
         raise InputError("catalog ids must be unique.")
     if cache is not None:
         vectors = CachedEncoder(encoder, cache).encode(texts, batch_size=batch_size, progress=progress)
+    elif isinstance(encoder, CachedEncoder):  # progress over the texts the cache lacks
+        vectors = encoder.encode(texts, batch_size=batch_size, progress=progress)
     else:
         vectors = _encode_with_progress(encoder, texts, batch_size, progress)
     if reducer is not None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..data.interactions import InteractionLog
 
 __all__ = ["Decision", "Feedback"]
 
@@ -86,6 +91,94 @@ class Decision(NamedTuple):
             positions=np.tile(np.arange(k, dtype=np.int64), n),
             propensities=self.propensities.reshape(-1),
             item_features=f,
+        )
+
+    def to_log(
+        self,
+        rewards: npt.ArrayLike,
+        *,
+        units: npt.ArrayLike,
+        timestamp: Any,
+        request_ids: npt.ArrayLike | None = None,
+        contexts: npt.ArrayLike | None = None,
+        extra_rewards: Mapping[str, npt.ArrayLike] | None = None,
+        experiment: str = "",
+        variant: str = "",
+        assignment_p: float = math.nan,
+        period: int = 0,
+        session_ids: npt.ArrayLike | str = "",
+        steps: npt.ArrayLike | int = 0,
+    ) -> InteractionLog:
+        """The decision's event records: one row per shown item (request x position), in request order.
+
+        Every field the downstream needs comes from the decision itself (item ids, positions, propensities and
+        how they were computed, the policy's name and version) or from the arguments: ``rewards`` ``(n, k)``
+        (or ``(n,)`` when k == 1), ``units`` and ``request_ids`` ``(n,)`` (request ids default to the units),
+        ``timestamp`` one time or ``(n,)`` times, ``contexts`` ``(n, d)`` (stored with every row),
+        ``extra_rewards`` name -> ``(n, k)``, the experiment, variant, assignment probability (the variant's
+        weight in force) and allocation period, and for agents ``session_ids`` and ``steps``. Event ids are
+        ``"<request id>/<position>"``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abrec.policies import UniformRandom
+        >>> d = UniformRandom(seed=0).decide(np.array(["a", "b", "c"]), np.zeros((2, 1)), k=2)
+        >>> log = d.to_log(np.array([[1, 0], [0, 0]]), units=["u1", "u2"], timestamp=0, variant="A")
+        >>> log.frame[["unit", "position", "propensity", "event_id", "policy"]].values.tolist()[:2]
+        [['u1', 0, 0.3333333333333333, 'u1/0', 'uniform'], ['u1', 1, 0.3333333333333333, 'u1/1', 'uniform']]
+        """
+        from ..data.interactions import InteractionLog
+
+        n, k = self.slots.shape
+
+        def per_slot(name: str, value: npt.ArrayLike) -> npt.NDArray[Any]:
+            a = np.asarray(value)
+            if a.shape == (n,) and k == 1:
+                a = a[:, None]
+            if a.shape != (n, k):
+                raise InputError(f"{name} must have shape ({n}, {k}) to match the decision. Got {a.shape}.")
+            return a.reshape(-1)
+
+        def per_request(name: str, value: Any) -> Any:
+            a = np.asarray(value)
+            if a.ndim == 0:
+                return value
+            if a.shape != (n,):
+                raise InputError(f"{name} must be one value or {n} values (one per request). Got shape {a.shape}.")
+            return np.repeat(a, k)
+
+        unit = per_request("units", units)
+        request = unit if request_ids is None else per_request("request_ids", request_ids)
+        position = np.tile(np.arange(k, dtype=np.int64), n)
+        columns: dict[str, Any] = {
+            "position": position,
+            "propensity": self.propensities.reshape(-1),
+            "policy": self.policy,
+            "experiment": experiment,
+            "variant": variant,
+            "event_id": np.char.add(np.char.add(np.asarray(request, dtype=str), "/"), position.astype(str)),
+            "request_id": np.asarray(request, dtype=str),
+            "policy_version": self.version,
+            "propensity_draws": self.propensity_draws,
+            "assignment_p": assignment_p,
+            "period": period,
+            "session_id": per_request("session_ids", session_ids),
+            "step": per_request("steps", steps),
+        }
+        if contexts is not None:
+            x = np.atleast_2d(np.asarray(contexts, dtype=np.float64))
+            if x.shape[0] != n:
+                raise InputError(f"contexts must have shape ({n}, d), one row per request. Got {x.shape}.")
+            columns["context"] = np.repeat(x, k, axis=0)
+        extra = {name: per_slot(name, value) for name, value in (extra_rewards or {}).items()}
+        return InteractionLog.from_arrays(
+            unit=unit,
+            item=self.items.reshape(-1),
+            timestamp=per_request("timestamp", timestamp),
+            reward=per_slot("rewards", rewards).astype(np.float64),
+            extra_rewards=extra,
+            **columns,
         )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from _experiments import small_experiment
 from abrec.abtest.allocation import PeriodStats
-from abrec.abtest.simulation import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
+from abrec.experiments import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
 from abrec.errors import InputError, ParameterError
 
 N_USERS, N_CANDIDATES, K, HORIZON, PERIOD, MIN_SHARE = 40, 8, 2, 6, 2, 0.1
@@ -178,11 +178,14 @@ def test_log_has_one_row_per_shown_item(result: SimulationResult) -> None:
     assert set(np.unique(frame["purchase"])) <= {0.0, 1.0}
     assert (frame["purchase"] <= frame["reward"]).all()  # purchases follow clicks
     assert frame["timestamp"].is_monotonic_increasing
-    assert result.slates.shape == (n_units, K)
+    slates = frame["item"].to_numpy().reshape(n_units, K)
     assert result.candidates.shape == (n_units, N_CANDIDATES)
-    assert result.contexts.shape[0] == n_units
-    # every shown item is one of its user's candidates, and the log names it
-    assert (result.slates[:, :, None] == result.candidates[:, None, :]).any(axis=2).all()
+    contexts = result.log.contexts()
+    assert contexts is not None and contexts.shape[0] == n_units * K
+    assert (frame["request_id"].to_numpy().reshape(n_units, K) == frame["unit"].to_numpy()[::K, None]).all()
+    assert frame["event_id"].is_unique and (frame["propensity_draws"][frame["variant"] == "ts"] == 50).all()
+    # every shown item is one of its user's candidates (public ids), and the log names it
+    assert (slates[:, :, None] == result.candidates[:, None, :]).any(axis=2).all()
     assert (result.log.frame["reward"].to_numpy().reshape(-1, K).sum(axis=1) == result.users["clicks"]).all()
 
 
@@ -201,7 +204,7 @@ def test_variant_policy_and_experiment_columns(result: SimulationResult) -> None
     assert (frame["policy"] == frame["variant"].map(policy_of)).all()
     assert (frame["experiment"] == "small").all()
     assert result.encoder.startswith("abrec-hashing")
-    assert result.item_features is not None and result.item_features.shape == (60, 5)  # 4 PCA dims + bias
+    assert result.item_features is not None and result.item_features.vectors.shape == (60, 5)  # 4 PCA dims + bias
 
 
 def test_each_unit_is_in_one_variant(result: SimulationResult) -> None:

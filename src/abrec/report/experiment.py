@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Report, interval_chart, line_chart, stacked_area_chart
-from .readout import Readout, sequential_path
-from .simulation import SimulationResult
+from ..abtest.readout import Readout, sequential_path
+from ..experiments.simulation import SimulationResult
+from .html import Report
+from .svg import interval_chart, line_chart, stacked_area_chart
 
 __all__ = ["readout_report", "readout_table", "simulation_report"]
 

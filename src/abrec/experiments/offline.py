@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..ope.learning import replay_slates
-from ..policies.registry import make_policy
+from ..ope import replay_slates
 from .simulation import SimulationResult
 
 __all__ = ["OfflineEstimate", "replay_variants"]
@@ -51,49 +50,62 @@ class OfflineEstimate:
 def replay_variants(
     result: SimulationResult, *, logging_variant: str | None = None, seed: int = 1
 ) -> list[OfflineEstimate]:
-    """Replay every variant's policy (fresh, same parameters) on the logs of ``logging_variant``.
+    """Replay every variant's policy (a fresh clone, same parameters) on the event log of ``logging_variant``.
 
-    ``logging_variant`` (default the control) must have run the ``uniform`` policy. Requests of one
-    simulator step are decided together, then the policy learns from them, as it did online.
+    ``logging_variant`` (default the control) must have run a policy that does not learn (its logs are then
+    an exploration dataset); the replay reads the propensities it logged. Requests of one simulator step are
+    decided together, then the policy learns from them, as it did online.
     """
     cfg = result.config
     name = cfg.control if logging_variant is None else logging_variant
-    spec = {v.name: v for v in cfg.variants}
-    if name not in spec:
-        raise InputError(f"Unknown logging variant {name!r}; the variants are {list(spec)}.")
-    if spec[name].policy != "uniform":
+    if name not in result.policies:
+        raise InputError(f"Unknown logging variant {name!r}; the variants are {list(result.policies)}.")
+    if result.policies[name].learns:
         raise InputError(
-            f"Replay needs uniformly random logs; the variant {name!r} ran {spec[name].policy!r}. "
-            "Use a uniform control (policy: uniform) to evaluate policies offline."
+            f"Replay needs logs of a policy that does not learn; the variant {name!r} ran "
+            f"{result.policies[name].name!r}. Use a uniform control (policy: uniform) to evaluate policies offline."
         )
-    users = result.users
-    mask = (users["variant"] == name).to_numpy()
+    frame = result.log.frame
+    k = result.slate_size
+    mask = (frame["variant"] == name).to_numpy()
     if not mask.any():
         raise InputError(f"The variant {name!r} received no users.")
-    k = result.slates.shape[1]
-    rewards = result.log.frame["reward"].to_numpy().reshape(-1, k)
-    steps = users["step"].to_numpy()
+    requests = mask[::k]
+    rows = frame[mask]
+    shown = rows["item"].to_numpy().reshape(-1, k)
+    rewards = rows["reward"].to_numpy(dtype=np.float64).reshape(-1, k)
+    steps = rows["step"].to_numpy()[::k]
+    contexts = result.log.take(np.flatnonzero(mask)[::k]).contexts()
+    assert contexts is not None
+    candidates = result.candidates[requests]
+    feats = result.item_features
+    if feats is not None:  # replay addresses items by their rows in the feature table
+        candidates, shown = feats.rows(candidates), feats.rows(shown)
+    online_frame = frame.groupby("variant", sort=False)["reward"].agg(["sum", "size"])
     out = []
-    for i, variant in enumerate(cfg.variants):
-        policy = make_policy(variant.policy, seed=cfg.seed + 1000 + i, **dict(variant.params))
+    for i, spec in enumerate(cfg.variants):
+        policy = result.policies[spec.name].clone(seed=cfg.seed + 1000 + i)
         rep = replay_slates(
             policy,
-            result.contexts[mask],
-            result.candidates[mask],
-            result.slates[mask],
-            rewards[mask],
-            batches=steps[mask],
-            item_features=result.item_features,
+            contexts,
+            candidates,
+            shown,
+            rewards,
+            batches=steps,
+            item_features=None if feats is None else feats.vectors,
             seed=seed + i,
         )
-        shown = float(result.step_users[:, i].sum() * k)
-        clicks = float(result.step_clicks[:, i].sum())
-        online = clicks / shown if shown else float("nan")
-        se = float(np.sqrt(online * (1 - online) / shown)) if shown else float("nan")
+        clicks, shown_n = (
+            (float(online_frame.loc[spec.name, "sum"]), float(online_frame.loc[spec.name, "size"]))
+            if spec.name in online_frame.index
+            else (0.0, 0.0)
+        )
+        online = clicks / shown_n if shown_n else float("nan")
+        se = float(np.sqrt(online * (1 - online) / shown_n)) if shown_n else float("nan")
         out.append(
             OfflineEstimate(
-                variant.name,
-                variant.policy,
+                spec.name,
+                spec.policy,
                 rep.value,
                 rep.ci[0],
                 rep.ci[1],

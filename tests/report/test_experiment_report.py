@@ -11,10 +11,10 @@ import pytest
 
 from _experiments import small_experiment, variant
 from _html_page import Page
-from abrec.abtest.offline import replay_variants
+from abrec.experiments.offline import replay_variants
 from abrec.abtest.readout import Readout, analyze_log, analyze_periods
-from abrec.abtest.report import readout_report, readout_table, simulation_report
-from abrec.abtest.simulation import ExperimentConfig, SimulationResult, run_simulation
+from abrec.report.experiment import readout_report, readout_table, simulation_report
+from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 from abrec.data import InteractionLog
 
 COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from _experiments import small_experiment
-from abrec.abtest.offline import OfflineEstimate, replay_variants
-from abrec.abtest.simulation import ExperimentConfig, SimulationResult, run_simulation
+from abrec.experiments.offline import OfflineEstimate, replay_variants
+from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 from abrec.errors import InputError
 
 K = 2

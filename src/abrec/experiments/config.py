@@ -1,0 +1,138 @@
+"""The configuration of a simulated experiment: its environment, its variants (policies) and its allocation.
+
+A config is a mapping (or YAML file) such as::
+
+    name: demo
+    seed: 0
+    env: {env: abrec/SyntheticCatalog-Bandit-v0, seed: 0, world: {n_items: 500},
+          view: {n_users: 200, n_candidates: 20, slate_size: 3, horizon: 60}}
+    encoder: auto              # text encoder for policies that read item features
+    feature_dim: 8             # PCA dimension of the item embeddings
+    variants:
+      - {name: random, policy: uniform}
+      - {name: thompson, policy: bernoulli_ts, params: {propensity_draws: 100}}
+      - {name: text-prior, policy: text_prior_ts, params: {propensity_draws: 100}}
+    control: random
+    allocation: {method: top_two, min_share: 0.1, period: 5}   # or {method: fixed, weights: {...}}
+    alpha: 0.05
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, ParameterError
+
+__all__ = ["ALLOCATION_METHODS", "ExperimentConfig", "VariantSpec", "load_config"]
+
+ALLOCATION_METHODS = ("fixed", "thompson", "top_two")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One arm of the experiment: a name and the registered policy (with its parameters) it runs."""
+
+    name: str
+    policy: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A simulated experiment (see the module docstring for the YAML form)."""
+
+    name: str
+    env: Mapping[str, Any]
+    variants: tuple[VariantSpec, ...]
+    control: str
+    allocation: Mapping[str, Any] = field(default_factory=lambda: {"method": "fixed"})
+    encoder: str = "auto"
+    feature_dim: int = 8
+    alpha: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        names = [v.name for v in self.variants]
+        if len(names) < 2 or len(set(names)) != len(names) or "" in names:
+            raise ParameterError(f"An experiment needs at least two distinct, non-empty variant names. Got {names}.")
+        if self.control not in names:
+            raise ParameterError(f"The control {self.control!r} must be one of the variants {names}.")
+        method = self.allocation.get("method", "fixed")
+        if method not in ALLOCATION_METHODS:
+            raise ParameterError(f"allocation.method must be one of {ALLOCATION_METHODS}. Got {method!r} instead.")
+        unknown = set(self.allocation) - {"method", "min_share", "period", "weights", "draws"}
+        if unknown:
+            raise ParameterError(
+                f"Unknown allocation keys {sorted(unknown)}; expected method, min_share, period, weights, draws."
+            )
+        period = self.allocation.get("period", 1)
+        if not isinstance(period, int) or period < 1:
+            raise ParameterError(f"allocation.period (steps per period) must be an int >= 1. Got {period!r}.")
+        if not 0 < self.alpha < 1:
+            raise ParameterError(f"alpha must be in (0, 1). Got {self.alpha!r}.")
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(v.name for v in self.variants)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> ExperimentConfig:
+        """Build and validate a config from a mapping (e.g. parsed YAML)."""
+        known = {"name", "env", "variants", "control", "allocation", "encoder", "feature_dim", "alpha", "seed"}
+        unknown = set(config) - known
+        if unknown:
+            raise InputError(f"Unknown experiment config keys {sorted(unknown)}; expected some of {sorted(known)}.")
+        for key in ("env", "variants"):
+            if key not in config:
+                raise InputError(f"The experiment config needs an {key!r} entry (see abrec.experiments.config).")
+        if not isinstance(config["env"], Mapping):
+            raise InputError(f"The experiment config's 'env' must be a mapping. Got {config['env']!r}.")
+        allocation = config.get("allocation") or {"method": "fixed"}
+        if not isinstance(allocation, Mapping):
+            raise InputError(f"The experiment config's 'allocation' must be a mapping. Got {allocation!r}.")
+        if isinstance(config["variants"], str | bytes | Mapping) or not isinstance(config["variants"], Sequence):
+            raise InputError(f"The experiment config's 'variants' must be a list. Got {config['variants']!r}.")
+        variants = []
+        for i, entry in enumerate(config["variants"]):
+            if (
+                not isinstance(entry, Mapping)
+                or "name" not in entry
+                or "policy" not in entry
+                or not isinstance(entry.get("params") or {}, Mapping)
+            ):
+                raise InputError(f"variants[{i}] must be a mapping with 'name' and 'policy' (and optional 'params').")
+            variants.append(VariantSpec(str(entry["name"]), str(entry["policy"]), dict(entry.get("params") or {})))
+        try:
+            feature_dim = int(config.get("feature_dim", 8))
+            alpha = float(config.get("alpha", 0.05))
+            seed = int(config.get("seed", 0))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"feature_dim and seed must be integers and alpha a number: {exc}") from exc
+        return cls(
+            name=str(config.get("name", "experiment")),
+            env=dict(config["env"]),
+            variants=tuple(variants),
+            control=str(config.get("control", variants[0].name if variants else "")),
+            allocation=dict(allocation),
+            encoder=str(config.get("encoder", "auto")),
+            feature_dim=feature_dim,
+            alpha=alpha,
+            seed=seed,
+        )
+
+
+def load_config(path: str | os.PathLike[str]) -> ExperimentConfig:
+    """Read an experiment config from a YAML file."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot read the experiment config: {exc}") from exc
+    if not isinstance(loaded, Mapping):
+        raise InputError(f"{path}: an experiment config must be a YAML mapping.")
+    return ExperimentConfig.from_mapping(loaded)

@@ -1,0 +1,347 @@
+"""Simulated A/B tests: abrec policies as variants, run against an abrec environment.
+
+Each step of a :class:`~abrec.envs.RecBanditEnv` brings a batch of fresh simulated users. Every user
+gets a unit id, is assigned to a variant by salted hashing (:class:`~abrec.abtest.assignment.Experiment`),
+and the variant's policy decides that user's slate over the user's candidates, named by their public item
+ids (what a policy trained here meets again in its exported log); the environment shows all slates at
+once (so every variant meets the same users, the same drift and the same new items), and each policy
+learns online from its own users' clicks.
+
+Every decision becomes event records through :meth:`~abrec.policies.Decision.to_log`: one row per shown
+item with its propensity (and how it was computed), the policy's name and version, the request's context,
+the variant's assignment probability (its weight in force) and the allocation period, ``reward`` = click
+and ``purchase`` as an extra reward. That log is the result: the per-period statistics, the weights in
+force, the per-step clicks and the readout are all derived from it, so ``abrec analyze`` on the exported
+log gives the numbers of the in-process readout exactly.
+
+Traffic is split by fixed weights or adaptively (:class:`~abrec.abtest.allocation.ThompsonAllocator` /
+top-two Thompson on clicks per user, with a minimum share per variant). Weights change only at period
+boundaries (every ``period`` steps) and the experiment's bucket ranges are edited in place, so
+assigned units keep their variant wherever possible. The readout compares variants with
+period-weighted means (see :mod:`abrec.abtest.allocation`). The config is described in
+:mod:`abrec.experiments.config`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..abtest.allocation import PeriodStats, ThompsonAllocator, TopTwoThompsonAllocator
+from ..abtest.assignment import Experiment
+from ..abtest.readout import Readout, analyze_log, log_periods
+from ..data.interactions import InteractionLog
+from ..embeddings.features import ItemFeatures
+from ..errors import InputError, ParameterError
+from ..policies.base import Policy
+from ..policies.registry import make_policy
+from .config import ExperimentConfig
+
+__all__ = ["SimulationResult", "run_simulation"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_START = pd.Timestamp("2026-01-05T00:00:00Z")
+_STEP_SECONDS = 3600
+
+
+@dataclass(frozen=True, eq=False)
+class SimulationResult:
+    """Everything a simulated experiment produced.
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    log : InteractionLog
+        The event records: one row per shown item, requests in the order the users arrived (see
+        :mod:`abrec.data.interactions`; ``reward`` = click, ``purchase`` an extra reward, the context of
+        each request, ``assignment_p``, ``period`` and ``step``).
+    candidates : (n_requests, m) array
+        The public ids of each request's candidates, requests in log order (what the log does not hold:
+        the items that could have been shown; offline replay needs them).
+    step_expected, step_oracle : (n_steps, n_variants) arrays
+        The simulator's ground truth per step and variant: expected clicks of the chosen slates and of the
+        best slates (for regret).
+    item_features : ItemFeatures or None
+        The item features (by public id) given to the policies that read them.
+    policies : dict of str to Policy
+        Each variant's policy in its final state.
+    encoder : str
+        The identity of the text encoder used (empty if none was needed).
+    seconds : float
+    """
+
+    config: ExperimentConfig
+    log: InteractionLog
+    candidates: npt.NDArray[Any]
+    step_expected: FloatArray
+    step_oracle: FloatArray
+    item_features: ItemFeatures | None
+    policies: dict[str, Policy]
+    encoder: str
+    seconds: float
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return self.config.variant_names
+
+    @property
+    def slate_size(self) -> int:
+        return int(len(self.log) // max(self.candidates.shape[0], 1))
+
+    def period_stats(self, column: str = "reward") -> tuple[PeriodStats, FloatArray]:
+        """Per-period statistics of ``column`` per user and the weights in force, derived from the log."""
+        return log_periods(self.log, column=column, variants=self.variants)
+
+    @property
+    def periods(self) -> PeriodStats:
+        """Per (period, variant): users, sum and sum of squares of clicks per user (from the log)."""
+        return self._periods[0]
+
+    @property
+    def weights(self) -> FloatArray:
+        """``(n_periods, n_variants)``: the allocation weights in force in each period (from the log)."""
+        return self._periods[1]
+
+    @cached_property
+    def _periods(self) -> tuple[PeriodStats, FloatArray]:
+        return self.period_stats()
+
+    def readout(self, column: str = "reward") -> Readout:
+        """The experiment's readout of ``column`` per user: exactly what ``abrec analyze`` gives on the log."""
+        return analyze_log(self.log, control=self.config.control, column=column, alpha=self.config.alpha)
+
+    def _per_step(self, values: FloatArray) -> FloatArray:
+        frame = self.log.frame
+        n_steps = self.step_expected.shape[0]
+        code = pd.Categorical(frame["variant"], categories=list(self.variants)).codes
+        cell = frame["step"].to_numpy() * len(self.variants) + code
+        total = np.bincount(cell, weights=values, minlength=n_steps * len(self.variants))
+        out: FloatArray = total.reshape(n_steps, len(self.variants))
+        return out
+
+    @cached_property
+    def step_clicks(self) -> FloatArray:
+        """``(n_steps, n_variants)``: clicks per step and variant (from the log)."""
+        return self._per_step(self.log.frame["reward"].to_numpy(dtype=np.float64))
+
+    @cached_property
+    def step_users(self) -> FloatArray:
+        """``(n_steps, n_variants)``: users per step and variant (from the log)."""
+        first = (self.log.frame["position"].to_numpy() == 0).astype(np.float64)
+        return self._per_step(first)
+
+    @cached_property
+    def users(self) -> pd.DataFrame:
+        """One row per simulated user (from the log): ``unit``, ``variant``, ``step``, ``period``, ``clicks``."""
+        frame = self.log.frame
+        grouped = frame.groupby("request_id", sort=False)
+        out = grouped.agg(
+            unit=("unit", "first"), variant=("variant", "first"), step=("step", "first"), period=("period", "first")
+        )
+        out["clicks"] = grouped["reward"].sum()
+        return out.reset_index(drop=True)
+
+
+def simulation_features(
+    env: Any, config: ExperimentConfig, notify: Callable[[str], None], cache_dir: Path | None
+) -> tuple[ItemFeatures, str]:
+    """The environment's item texts through abrec's one item-feature pipeline (encoder, cache, PCA), plus a bias."""
+    from ..embeddings import PCAReducer, encoder_cache_path, item_features, make_encoder
+
+    encoder = make_encoder(config.encoder, notify=notify)
+    world = env.world
+    if config.feature_dim > encoder.dim or config.feature_dim > world.n_items:
+        raise InputError(
+            f"feature_dim {config.feature_dim} is larger than the encoder's dimension ({encoder.dim}) or the "
+            f"number of items ({world.n_items}); choose feature_dim <= {min(encoder.dim, world.n_items)}."
+        )
+    start = time.perf_counter()
+    cache = None if cache_dir is None else encoder_cache_path(cache_dir, encoder)
+    catalog = _WorldCatalog(np.asarray(world.item_ids), env.item_texts())
+    features = item_features(catalog, encoder, cache=cache, reducer=PCAReducer(config.feature_dim))
+    notify(
+        f"embedded {len(catalog.ids)} item texts with {encoder.identity} in {time.perf_counter() - start:.1f} s"
+        + ("" if cache is None else f" (cache {cache})")
+    )
+    vectors = np.hstack([features.vectors, np.ones((features.vectors.shape[0], 1), dtype=np.float32)])
+    return ItemFeatures(features.ids, vectors), str(encoder.identity)
+
+
+@dataclass(frozen=True)
+class _WorldCatalog:
+    ids: npt.NDArray[Any]
+    text_list: list[str]
+
+    def texts(self) -> list[str]:
+        return self.text_list
+
+
+def _allocator(config: ExperimentConfig) -> ThompsonAllocator | None:
+    method = config.allocation.get("method", "fixed")
+    if method == "fixed":
+        return None
+    cls = TopTwoThompsonAllocator if method == "top_two" else ThompsonAllocator
+    return cls(
+        list(config.variant_names),
+        reward="gaussian",
+        min_share=float(config.allocation.get("min_share", 0.05)),
+        draws=int(config.allocation.get("draws", 10_000)),
+        seed=config.seed,
+    )
+
+
+def _fixed_weights(config: ExperimentConfig) -> dict[str, float]:
+    given = config.allocation.get("weights")
+    if not given:
+        return {name: 1.0 for name in config.variant_names}
+    weights = {str(k): float(v) for k, v in dict(given).items()}
+    if set(weights) != set(config.variant_names):
+        raise ParameterError(f"allocation.weights must give a weight to each variant {list(config.variant_names)}.")
+    return weights
+
+
+def run_simulation(
+    config: ExperimentConfig,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> SimulationResult:
+    """Run a simulated experiment; see the module docstring.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    progress : callable(step, n_steps), optional
+        Called after every step (for a progress bar).
+    notify : callable(str), optional
+        Receives diagnostics (which encoder was used, timings).
+    cache_dir : path, optional
+        Folder of the embedding cache (one SQLite file per encoder); None encodes without caching.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    from ..envs.bandit import RecBanditEnv
+    from ..envs.registry import make_env
+
+    say = notify or (lambda _line: None)
+    start = time.perf_counter()
+    env = make_env(dict(config.env)).unwrapped
+    if not isinstance(env, RecBanditEnv):
+        raise InputError(f"Simulated experiments run on a bandit view (…-Bandit-v0); got {type(env).__name__}.")
+    names = config.variant_names
+    policies = {
+        spec.name: make_policy(spec.policy, seed=config.seed + i, **dict(spec.params))
+        for i, spec in enumerate(config.variants)
+    }
+    needs_features = any(p.uses_item_features for p in policies.values())
+    cache = None if cache_dir is None else Path(cache_dir)
+    features, identity = simulation_features(env, config, say, cache) if needs_features else (None, "")
+    period_steps = int(config.allocation.get("period", 1))
+    allocator = _allocator(config)
+    weights = dict(zip(names, allocator.weights.tolist(), strict=True)) if allocator else _fixed_weights(config)
+    experiment = Experiment.create(config.name, weights)
+    public = np.asarray(env.world.item_ids)
+    k = env.slate_size
+    n_steps = env.horizon
+    obs, _ = env.reset(seed=config.seed)
+    nv = len(names)
+    step_expected = np.zeros((n_steps, nv))
+    step_oracle = np.zeros((n_steps, nv))
+    logs: list[InteractionLog] = []
+    period_logs: list[InteractionLog] = []
+    candidates: list[npt.NDArray[Any]] = []
+    for step in range(n_steps):
+        period = step // period_steps
+        cands = public[obs["candidates"]]
+        ctx = obs["context"].astype(np.float64)
+        n = cands.shape[0]
+        units = np.array([f"{config.name}-s{step}-u{i}" for i in range(n)])
+        assigned = experiment.assign(units)
+        variant_idx = _index(assigned, names)
+        action = np.zeros((n, k), dtype=np.int64)
+        decisions = {}
+        for v, name in enumerate(names):
+            rows = np.flatnonzero(variant_idx == v)
+            if rows.size == 0:
+                continue
+            policy = policies[name]
+            feats = features.lookup(cands[rows]) if features is not None and policy.uses_item_features else None
+            decision = policy.decide(cands[rows], ctx[rows], k=k, item_features=feats)
+            action[rows] = decision.slots
+            decisions[name] = (rows, decision, feats)
+        obs_next, _, _, _, info = env.step(action)
+        clicks = info["clicks"].astype(np.float64)
+        purchases = info["purchases"].astype(np.float64)
+        stamp = np.asarray(
+            _START + pd.to_timedelta(step * _STEP_SECONDS + np.arange(n) * (_STEP_SECONDS / n), unit="s")
+        )
+        step_logs, order = [], []
+        for v, name in enumerate(names):
+            if name not in decisions:
+                continue
+            rows, decision, feats = decisions[name]
+            policies[name].update(decision.feedback(clicks[rows], ctx[rows], item_features=feats))
+            step_logs.append(
+                decision.to_log(
+                    clicks[rows],
+                    units=units[rows],
+                    timestamp=stamp[rows],
+                    contexts=ctx[rows],
+                    extra_rewards={"purchase": purchases[rows]},
+                    experiment=config.name,
+                    variant=name,
+                    assignment_p=experiment.weights[name] / sum(experiment.weights.values()),
+                    period=period,
+                    steps=step,
+                )
+            )
+            order.append(np.repeat(rows, k) * k + np.tile(np.arange(k), rows.size))
+            step_expected[step, v] = info["expected_clicks"][rows].sum()
+            step_oracle[step, v] = info["oracle_clicks"][rows].sum()
+        merged = InteractionLog.concat(step_logs)
+        logs.append(merged.take(np.argsort(np.concatenate(order), kind="stable")))
+        period_logs.append(merged)
+        candidates.append(cands)
+        if (step + 1) % period_steps == 0 or step + 1 == n_steps:
+            if allocator is not None:
+                stats, _ = log_periods(InteractionLog.concat(period_logs), variants=names)
+                last = slice(stats.n_periods - 1, stats.n_periods)
+                new = allocator.update(PeriodStats(stats.n[last], stats.sum[last], stats.sum_sq[last], names))
+                experiment = experiment.reweight(dict(zip(names, new.tolist(), strict=True)))
+            period_logs = []
+        obs = obs_next
+        if progress is not None:
+            progress(step + 1, n_steps)
+    return SimulationResult(
+        config=config,
+        log=InteractionLog.concat(logs),
+        candidates=np.concatenate(candidates),
+        step_expected=step_expected,
+        step_oracle=step_oracle,
+        item_features=features,
+        policies=policies,
+        encoder=identity,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _index(assigned: npt.NDArray[Any], names: tuple[str, ...]) -> IntArray:
+    out = np.full(assigned.shape, -1, dtype=np.int64)
+    for v, name in enumerate(names):
+        out[assigned == name] = v
+    if (out < 0).any():
+        raise InputError("Some simulated users were not assigned to a variant; the experiment must cover every unit.")
+    return out
