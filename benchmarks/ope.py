@@ -155,7 +155,7 @@ def resamples() -> Iterator[dict[str, Any]]:
     truth = _truth("all")
     fb = LoggedFeedback.from_obd(load_obd(campaign="all", policy="random"))
     start = time.perf_counter()
-    dist = zozotown_bts_action_distribution("all", n_draws=1_000_000, seed=0).probability
+    dist = zozotown_bts_action_distribution("all", n_draws=1_000_000, seed=0)  # one table for every row
     _log(f"1,000,000-draw BTS distribution: {time.perf_counter() - start:.1f} s")
     names = [n for n in registered_estimators() if n != "replay"] + ["replay"]
     methods = ("slope", "mse", "slope_fixed_model")

@@ -2,7 +2,11 @@
 
 - Throughput: user-steps per second of each world's bandit view with 1,000 users per step, 50
   candidates and slates of 3 (a user-step = one user getting one slate), a fixed action, after a
-  warm-up; and of the session view (1,000 concurrent sessions, 20 candidates).
+  warm-up; and of the session view (1,000 concurrent sessions, 20 candidates). Each env is built
+  by ``make_env``, so ``user_steps_per_s`` includes Gymnasium's standard wrappers (TimeLimit,
+  OrderEnforcing, PassiveEnvChecker); ``unwrapped_user_steps_per_s`` is the same env's
+  ``env.unwrapped``, timed in alternation with it (median of 3 runs each), and ``wrapper_cost``
+  the fraction of throughput the wrappers take.
 - Cold start: in each world, ``text_prior_ts`` (Thompson sampling whose per-item prior comes from
   the items' text embeddings: the ``auto`` encoder, MiniLM when installed, reduced by PCA to 8
   dimensions plus a constant) against context-free ``bernoulli_ts``, both learning online over the
@@ -23,8 +27,9 @@ from typing import Any
 import numpy as np
 
 import w1
-from abrec.embeddings import PCAReducer, make_encoder
-from abrec.envs import MovieLensWorld, RecBanditEnv, RecSessionEnv, SyntheticCatalog, World
+from abrec.embeddings import ItemFeatures
+from abrec.envs import RecBanditEnv, World, make_env
+from abrec.experiments.simulation import world_item_features
 from abrec.policies import BernoulliThompson, Policy, TextPriorThompson
 
 
@@ -44,14 +49,24 @@ def _throughput(env: Any, steps: int) -> float:
     return served / seconds
 
 
-def _cold_start(world: World, policy: Policy, features: np.ndarray, steps: int, seed: int) -> dict[str, Any]:
+def _throughputs(env: Any, steps: int, runs: int = 3) -> dict[str, Any]:
+    """Median throughput of ``env`` (as make_env returns it) and of ``env.unwrapped``, timed alternately."""
+    wrapped, bare = [], []
+    for _ in range(runs):
+        wrapped.append(_throughput(env, steps))
+        bare.append(_throughput(env.unwrapped, steps))
+    w, b = float(np.median(wrapped)), float(np.median(bare))
+    return {"user_steps_per_s": round(w), "unwrapped_user_steps_per_s": round(b), "wrapper_cost": round(1 - w / b, 3)}
+
+
+def _cold_start(world: World, policy: Policy, features: ItemFeatures, steps: int, seed: int) -> dict[str, Any]:
     env = RecBanditEnv(world, n_users=200, n_candidates=20, slate_size=3, horizon=steps, seed=seed)
     obs, _ = env.reset(seed=seed)
     curve, shown_curve, cold_clicks, cold_shown, clicks = [], [], 0, 0, 0
     start = time.perf_counter()
     for _ in range(steps):
-        cands, contexts = obs["candidates"], obs["context"].astype(np.float64)
-        feats = features[cands]
+        cands, contexts = world.item_ids[obs["candidates"]], obs["context"].astype(np.float64)  # public ids
+        feats = features.lookup(cands)
         decision = policy.decide(cands, contexts, k=3, item_features=feats if policy.uses_item_features else None)
         obs, reward, _, _, info = env.step(decision.slots)
         policy.update(
@@ -78,37 +93,41 @@ def _cold_start(world: World, policy: Policy, features: np.ndarray, steps: int, 
 
 def run(options: w1.Options) -> Iterator[dict[str, Any]]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    worlds: dict[str, World] = {"synthetic_catalog": SyntheticCatalog(1000, seed=0)}
+    worlds: dict[str, tuple[str, dict[str, Any]]] = {"synthetic_catalog": ("SyntheticCatalog", {"n_items": 1000})}
     folder = w1.shared_dir() / "data" / "ml-100k"
     if folder.is_dir():
-        worlds["movielens"] = MovieLensWorld(folder, seed=0)
+        worlds["movielens"] = ("MovieLens", {"path": str(folder)})
     else:
         print(f"[sim] MovieLens not found at {folder}: skipping its world", file=sys.stderr)
-    for name, world in worlds.items():
-        bandit = RecBanditEnv(world, n_users=1000, n_candidates=50, slate_size=3, seed=0)
+    built: dict[str, World] = {}
+    for name, (world_id, world_args) in worlds.items():
+        config = {"seed": 0, "world": world_args}
+        view = {"n_users": 1000, "n_candidates": 50, "slate_size": 3}
+        bandit = make_env({**config, "env": f"abrec/{world_id}-Bandit-v0", "view": view})
+        built[name] = bandit.unwrapped.world
         yield {
             "workload": "sim",
             "world": name,
             "view": "bandit",
             "users_per_step": 1000,
             "candidates": 50,
-            "user_steps_per_s": round(_throughput(bandit, 200)),
+            **_throughputs(bandit, 200),
             "target": 1_000_000 if name == "synthetic_catalog" else None,
         }
-        session = RecSessionEnv(world, n_users=1000, n_candidates=20, slate_size=3, max_steps=10_000, seed=0)
+        view = {"n_users": 1000, "n_candidates": 20, "slate_size": 3, "max_steps": 10_000}
+        session = make_env({**config, "env": f"abrec/{world_id}-Session-v0", "view": view})
         yield {
             "workload": "sim",
             "world": name,
             "view": "session",
             "users_per_step": 1000,
             "candidates": 20,
-            "user_steps_per_s": round(_throughput(session, 30)),
+            **_throughputs(session, 30),
         }
-    encoder = make_encoder("auto", notify=lambda line: print(f"[sim] {line}", file=sys.stderr))
-    for name, world in worlds.items():
-        vectors = encoder.encode(world.item_texts())
-        reduced = PCAReducer(8).fit(vectors).transform(vectors).astype(np.float64)
-        features = np.hstack([reduced, np.ones((reduced.shape[0], 1))])
+    for name, world in built.items():
+        features, identity = world_item_features(
+            world, "auto", 8, notify=lambda line: print(f"[sim] {line}", file=sys.stderr)
+        )
         for seed in options.seeds:
             policies: tuple[Policy, ...] = (
                 TextPriorThompson(propensity_draws=100, seed=seed),
@@ -122,7 +141,7 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
                     "world": name,
                     "comparison": "cold_start",
                     "policy": policy.name,
-                    "encoder": encoder.identity if policy.uses_item_features else None,
+                    "encoder": identity if policy.uses_item_features else None,
                     "seed": seed,
                     **result,
                 }

@@ -106,6 +106,29 @@ class PositionBlindSoftmax(_Unregistered, Softmax):
         return slots, np.take_along_axis(first, slots, axis=1), scores, 0
 
 
+# ----------------------------------------------------------------------------- action distributions and clones
+class ForgetsExplorationInDistribution(_Unregistered, EpsilonGreedy):
+    """Decides correctly, but its action_distribution leaves out the exploring branch (greedy ranking only)."""
+
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        return Policy._exact_distribution(self, req, k)
+
+
+class ReseedsItselfForDistribution(_Unregistered, UniformRandom):
+    """Reseeds its own generator when asked for its action distribution: asking changes its next decisions."""
+
+    def action_distribution(self, *args: Any, seed: Any = 0, **kwargs: Any) -> Any:
+        self._rng = np.random.default_rng(seed)
+        return super().action_distribution(*args, seed=seed, **kwargs)
+
+
+class CloneKeepsState(_Unregistered, EpsilonGreedy):
+    """clone() copies the learned state even when asked for a fresh policy (keep_state=False)."""
+
+    def clone(self, *, keep_state: bool = False, **params: Any) -> Any:
+        return super().clone(keep_state=True, **params)
+
+
 # ----------------------------------------------------------------------------- slates
 class DuplicateSlates(_Unregistered, UniformRandom):
     """Fills the whole slate with its first pick."""
@@ -265,6 +288,19 @@ BROKEN = [
         id="exact-not-a-distribution",
     ),
     pytest.param(PositionBlindSoftmax, "check_propensities", "at position 1", id="position-blind-slates"),
+    pytest.param(
+        ForgetsExplorationInDistribution,
+        "check_action_distribution",
+        "does not describe how the policy decides",
+        id="wrong-action-distribution",
+    ),
+    pytest.param(
+        ReseedsItselfForDistribution,
+        "check_action_distribution",
+        "changed the policy",
+        id="action-distribution-mutates",
+    ),
+    pytest.param(CloneKeepsState, "check_clone", "clone() is not a fresh policy", id="clone-keeps-state"),
     pytest.param(DuplicateSlates, "check_slates_are_valid", "a slate with duplicates", id="duplicates"),
     pytest.param(SlotsAsItems, "check_slates_are_valid", "not one of its candidates", id="non-candidates"),
     pytest.param(CentresContextsInPlace, "check_inputs_not_mutated", "its 'contexts' argument", id="mutates-contexts"),

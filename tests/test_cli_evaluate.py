@@ -43,7 +43,7 @@ def test_obd_sample_zozotown_bts(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["log"] == {"n_rows": 10000, "n_actions": 80, "n_positions": 3}
     assert {e["estimator"] for e in data["policies"][0]["estimates"]} == {"dm", "ipw", "snipw", "dr"}
-    assert data["policies"][0]["dist_source"] == "zozotown_bts"
+    assert data["policies"][0]["dist_source"] == "policy"  # the policy's own action_distribution
     assert data["reward_model"]["model_error_in_intervals"] is True  # logistic regression: influence terms
     assert "first-order refit on every resample" in html
     selection = data["policies"][0]["selection"]

@@ -61,7 +61,7 @@ def test_simulate_then_analyze(tmp_path: Path, cache: Path) -> None:
     assert len(frame) == 40 * 6 * 2
     assert {"unit", "variant", "policy", "experiment", "propensity", "reward"} <= set(frame.columns)
     payload = json.loads(out.read_text(encoding="utf-8"))
-    assert [row["variant"] for row in payload["readout"]] == ["random", "thompson", "text-prior"]
+    assert [row["variant"] for row in payload["readout"]] == ["random", "text-prior", "thompson"]  # as analyze
     assert [row["variant"] for row in payload["offline"]] == ["random", "thompson", "text-prior"]
     assert np.allclose(np.sum(payload["weights"], axis=1), 1.0) and len(payload["weights"]) == 3
     # the log reads back into the logged readout
@@ -76,6 +76,7 @@ def test_simulate_then_analyze(tmp_path: Path, cache: Path) -> None:
     rows = json.loads(out2.read_text(encoding="utf-8"))
     assert [r["variant"] for r in rows] == ["random", "text-prior", "thompson"]
     assert sum(r["units"] for r in rows) == 40 * 6
+    assert rows == json.loads(json.dumps(payload["readout"]))  # the very numbers of the in-process readout
 
 
 @pytest.mark.parametrize(

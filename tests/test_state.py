@@ -94,7 +94,9 @@ def _rewrite_header(src: Path, dst: Path, **changes: object) -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"format_version": 99}, "format version 99"),
+        ({"format_version": 99}, r"holds an abrec 'policy' file of version 99; this abrec reads version 1: upgrade"),
+        ({"format": "abrec.pca-reducer"}, r"holds an abrec 'pca-reducer' file, not an abrec 'policy' file"),
+        ({"format_version": "1"}, r"corrupt abrec header \(version '1' is not an int >= 1\)"),
         ({"policy_version": "0"}, "version 0"),
         ({"policy": "linucbx"}, "Did you mean 'linucb'"),
         ({"n_items": 5}, "corrupt"),
@@ -121,3 +123,50 @@ def test_file_is_a_plain_zip_of_npy(tmp_path: Path) -> None:
     _trained().save(tmp_path / "p.npz")
     with zipfile.ZipFile(tmp_path / "p.npz") as zf:
         assert "__header__.npy" in zf.namelist()
+
+
+def test_header_is_abrecs_file_header(tmp_path: Path) -> None:
+    from abrec import __version__
+
+    _trained().save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as z:
+        header = json.loads(str(z["__header__"]))
+    assert (header["format"], header["format_version"], header["abrec_version"]) == ("abrec.policy", 1, __version__)
+    assert header["policy"] == "linucb" and header["n_items"] == 2
+
+
+def test_file_of_the_previous_layout_loads(tmp_path: Path) -> None:
+    """Files written before the shared header had the same keys; written in their order, they still load."""
+    p = _trained()
+    p.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(str(arrays["__header__"]))
+    order = ["format", "format_version", "abrec_version", "policy", "policy_version", "params", "seed", "dim"]
+    old = {k: header[k] for k in order} | {k: v for k, v in header.items() if k not in order}
+    arrays["__header__"] = np.array(json.dumps(old))
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert load_policy(tmp_path / "old.npz").get_params() == p.get_params()
+
+
+def test_corrupt_header_text(tmp_path: Path) -> None:
+    _trained().save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["__header__"] = np.array('{"format": "abrec.policy", "format_version": 1')
+    np.savez(tmp_path / "c.npz", **arrays)
+    with pytest.raises(StateError, match=r"c\.npz has a corrupt abrec header"):
+        Policy.load(str(tmp_path / "c.npz"))
+    del arrays["__item_ids__"]
+    arrays["__header__"] = np.array(json.dumps({"format": "abrec.policy", "format_version": 1}))
+    np.savez(tmp_path / "n.npz", **arrays)
+    with pytest.raises(StateError, match="no item ids"):
+        Policy.load(str(tmp_path / "n.npz"))
+
+
+def test_other_abrec_file_is_named(tmp_path: Path) -> None:
+    from abrec.embeddings import PCAReducer
+
+    PCAReducer(2).fit(np.random.default_rng(0).normal(size=(10, 4))).save(tmp_path / "pca.npz")
+    with pytest.raises(StateError, match=r"pca\.npz holds an abrec 'pca-reducer' file, not an abrec 'policy' file\.$"):
+        Policy.load(str(tmp_path / "pca.npz"))

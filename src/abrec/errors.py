@@ -34,6 +34,7 @@ __all__ = [
     "StateError",
     "SupportError",
     "UnknownNameError",
+    "did_you_mean",
 ]
 
 
@@ -79,13 +80,30 @@ class UnknownNameError(AbrecError, KeyError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
         known = sorted(known)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        self.message = f"Unknown {kind} {name!r}.{hint} Known: {', '.join(known)}."
+        self.message = f"Unknown {kind} {name!r}.{did_you_mean(name, known)} Known: {', '.join(known)}."
         super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
+
+
+def did_you_mean(name: object, known: Iterable[object]) -> str:
+    """``" Did you mean 'x'?"`` for the known name closest to ``name``, or ``""`` when none is close.
+
+    Only strings are compared; the hint of :class:`UnknownNameError` and of the parameter messages
+    of :func:`abrec._params.validate_params`.
+
+    Examples
+    --------
+    >>> did_you_mean("thompsn", ["fixed", "thompson"])
+    " Did you mean 'thompson'?"
+    >>> did_you_mean(3, ["fixed", "thompson"])
+    ''
+    """
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, [k for k in known if isinstance(k, str)], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 class ExtremeWeightsWarning(UserWarning):

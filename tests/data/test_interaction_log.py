@@ -127,7 +127,7 @@ def test_bad_parquet_names_file_row_and_column(tmp_path: Path) -> None:
 def test_parquet_of_another_kind_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "items.parquet"
     Catalog(pd.DataFrame({"item_id": [1], "t": ["x"]}), text_columns=["t"]).write(path)
-    with pytest.raises(DataError, match="holds an abrec 'catalog', not an interaction log"):
+    with pytest.raises(DataError, match="holds an abrec 'catalog' file, not an abrec 'interaction_log' file"):
         InteractionLog.read(path)
 
 
@@ -269,3 +269,54 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         log.write(tmp_path / "missing" / "log.csv")
     assert path.read_text() == GOOD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.csv", "sub"]
+
+
+# ---- the event record: every field survives both formats ------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".csv.gz"])
+def test_every_event_field_round_trips(tmp_path: Path, suffix: str) -> None:
+    n = 5
+    rng = np.random.default_rng(0)
+    log = InteractionLog.from_arrays(
+        unit=[f"u{i}" for i in range(n)],
+        item=["a", "b", "c", "a", "b"],
+        timestamp=np.arange(n) * 1.5,
+        reward=rng.random(n),
+        extra_rewards={"purchase": [0.0, 1.0, 0.0, 0.0, 2.5]},
+        position=[0, 1, 0, 1, 0],
+        propensity=[0.5, 0.25, 1.0, 0.125, 0.3],
+        policy="bernoulli_ts",
+        experiment="exp",
+        variant=["A", "B", "A", "B", "A"],
+        event_id=[f"r{i}/0" for i in range(n)],
+        request_id=[f"r{i}" for i in range(n)],
+        policy_version="2",
+        propensity_draws=[0, 1000, 0, 1000, 7],
+        assignment_p=[0.5, 0.5, 0.1, 0.9, 0.1],
+        period=[0, 0, 1, 1, 2],
+        session_id=["s1", "s1", "s2", "", "s2"],
+        step=[0, 1, 0, 0, 1],
+        context=rng.normal(size=(n, 3)),
+    )
+    path = tmp_path / f"log{suffix}"
+    log.write(path)
+    back = InteractionLog.read(path)
+    assert back == log and back.reward_columns == ("purchase",)
+    assert np.array_equal(back.contexts(), log.contexts())
+    assert back.frame["propensity_draws"].tolist() == [0, 1000, 0, 1000, 7]
+
+
+def test_event_fields_are_validated() -> None:
+    base = {"unit": ["u"], "item": [1], "timestamp": [0], "reward": [1.0]}
+    with pytest.raises(DataError, match=r"column 'assignment_p': assignment_p must be in \(0, 1\]; got 1.5"):
+        InteractionLog(pd.DataFrame({**base, "assignment_p": [1.5]}))
+    with pytest.raises(DataError, match="column 'period': period must be an integer >= 0; got -1"):
+        InteractionLog(pd.DataFrame({**base, "period": [-1]}))
+    with pytest.raises(DataError, match="column 'propensity_draws'"):
+        InteractionLog(pd.DataFrame({**base, "propensity_draws": [0.5]}))
+    with pytest.raises(DataError, match="context vectors must all have one length"):
+        InteractionLog(pd.DataFrame({**base, "unit": ["u", "v"], "item": [1, 2], "timestamp": [0, 1],
+                                     "reward": [1.0, 0.0], "context": [[1.0, 2.0], [1.0]]}))  # fmt: skip
+    with pytest.raises(DataError, match="unknown column 'perod' \\(did you mean 'period'\\?\\)"):
+        InteractionLog.from_arrays(unit=["u"], item=[1], timestamp=[0], reward=[1.0], perod=[1])

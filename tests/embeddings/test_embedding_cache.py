@@ -94,7 +94,38 @@ def test_other_format_version_and_corrupt_rows_are_refused(tmp_path: Path) -> No
     cache.close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE abrec_meta SET value = '99' WHERE key = 'format_version'")
-    with pytest.raises(CacheError, match="format version 99"):
+    with pytest.raises(CacheError, match=r"'embedding-cache' file of version 99; this abrec reads version 1: upgrade"):
+        EmbeddingCache(path, identity="x", dim=2)
+
+
+def test_header_rows_round_trip_and_refusals(tmp_path: Path) -> None:
+    from abrec import __version__
+
+    path = tmp_path / "emb.sqlite"
+    EmbeddingCache(path, identity="x", dim=2).close()
+    with sqlite3.connect(path) as conn:
+        rows = dict(conn.execute("SELECT key, value FROM abrec_meta"))
+    assert rows == {  # the rows written before the shared header, key for key: old caches open
+        "format": '"abrec.embedding-cache"',
+        "format_version": "1",
+        "abrec_version": f'"{__version__}"',
+        "identity": '"x"',
+        "dim": "2",
+        "dtype": '"float32-le"',
+        "key": '"sha256(utf-8 text)"',
+    }
+    EmbeddingCache(path, identity="x", dim=2).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE abrec_meta SET value = '\"abrec.policy\"' WHERE key = 'format'")
+    with pytest.raises(CacheError, match=r"holds an abrec 'policy' file, not an abrec 'embedding-cache' file"):
+        EmbeddingCache(path, identity="x", dim=2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE abrec_meta SET value = '{oops' WHERE key = 'format'")
+    with pytest.raises(CacheError, match="has a corrupt abrec header"):
+        EmbeddingCache(path, identity="x", dim=2)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM abrec_meta")
+    with pytest.raises(CacheError, match=r"is not an abrec 'embedding-cache' file \(no header\)"):
         EmbeddingCache(path, identity="x", dim=2)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -48,11 +49,46 @@ def test_bad_files_raise_state_error(data: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(StateError, match="not a readable abrec reducer file"):
         PCAReducer.load(tmp_path / "garbage.npz")
     np.savez(tmp_path / "foreign.npz", x=np.ones(3))
-    with pytest.raises(StateError, match="no readable header"):
+    with pytest.raises(StateError, match=r"is not an abrec 'pca-reducer' file \(no header\)"):
         PCAReducer.load(tmp_path / "foreign.npz")
     np.savez(tmp_path / "other.npz", __header__=np.array('{"format": "abrec.policy"}'))
-    with pytest.raises(StateError, match=r"format 'abrec\.policy'"):
+    with pytest.raises(StateError, match=r"holds an abrec 'policy' file, not an abrec 'pca-reducer' file"):
         PCAReducer.load(tmp_path / "other.npz")
+
+
+def _with_header(src: Path, dst: Path, header: str) -> Path:
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(dst, **{**arrays, "__header__": np.array(header)})
+    return dst
+
+
+def test_header_round_trip_version_and_corruption(data: np.ndarray, tmp_path: Path) -> None:
+    from abrec import __version__
+
+    PCAReducer(2).fit(data).save(tmp_path / "pca.npz")
+    with np.load(tmp_path / "pca.npz") as z:
+        header = json.loads(str(z["__header__"]))
+    assert header == {
+        "format": "abrec.pca-reducer",
+        "format_version": 1,
+        "abrec_version": __version__,
+        "params": {"n_components": 2, "renormalize": True},
+    }  # the layout written before the shared header, key for key: old files load
+    newer = _with_header(tmp_path / "pca.npz", tmp_path / "newer.npz", json.dumps({**header, "format_version": 2}))
+    with pytest.raises(StateError, match=r"'pca-reducer' file of version 2; this abrec reads version 1: upgrade abrec"):
+        PCAReducer.load(newer)
+    corrupt = _with_header(tmp_path / "pca.npz", tmp_path / "corrupt.npz", '{"format": "abrec.pca-reducer",')
+    with pytest.raises(StateError, match="has a corrupt abrec header"):
+        PCAReducer.load(corrupt)
+    bad = _with_header(
+        tmp_path / "pca.npz", tmp_path / "bad.npz", json.dumps({**header, "params": {"n_components": 0}})
+    )
+    with pytest.raises(StateError, match=r"bad\.npz is corrupt: its header holds the parameters"):
+        PCAReducer.load(bad)
+    zero = {**header, "params": {"n_components": 0, "renormalize": True}}
+    with pytest.raises(StateError, match=r"is corrupt: The 'n_components' parameter of PCAReducer"):
+        PCAReducer.load(_with_header(tmp_path / "pca.npz", tmp_path / "zero.npz", json.dumps(zero)))
 
 
 def test_bad_use_is_refused(data: np.ndarray) -> None:

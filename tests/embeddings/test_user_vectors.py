@@ -48,7 +48,7 @@ def test_unknown_items_and_bad_parameters() -> None:
         user_contexts([History([10])], ITEMS, use_ratings=True)
     with pytest.raises(ParameterError, match="'half_life' parameter of user_contexts"):
         user_contexts([History([10])], ITEMS, half_life=0.0)
-    with pytest.raises(ParameterError, match="'empty' parameter of user_contexts must be one of"):
+    with pytest.raises(ParameterError, match=r"'empty' parameter of user_contexts must be a str among \{'zeros', 'me"):
         user_contexts([History([10])], ITEMS, empty="median")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="one value per item"):
         user_contexts([History([10, 20], times=[1.0])], ITEMS)

@@ -197,7 +197,7 @@ def test_cold_start_items_are_candidates_only_after_they_arrive(world: Synthetic
     [
         ({"n_candidates": 161}, "at most the 160 items available at step 0"),
         ({"n_users": 0}, "The 'n_users' parameter of RecBanditEnv must be an int in [1, inf). Got 0"),
-        ({"reward": "click"}, "must be one of ('clicks', 'revenue'). Got 'click'"),
+        ({"reward": "click"}, "must be a str among {'clicks', 'revenue'}. Got 'click' instead. Did you mean 'clicks'?"),
         ({"slate_size": 11, "n_candidates": 20}, "world's number of positions (10)"),
         ({"seed": 1.5}, "The 'seed' parameter of RecBanditEnv must be an int"),
     ],

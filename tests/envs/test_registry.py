@@ -29,13 +29,40 @@ def test_make_env_from_dict_runs_and_is_reproducible(view: str, cls: type) -> No
     trajectories = []
     for _ in range(2):
         env = make_env(config)
-        assert isinstance(env, cls) and isinstance(env.unwrapped.world, SyntheticCatalog)
+        assert isinstance(env.unwrapped, cls) and isinstance(env.unwrapped.world, SyntheticCatalog)
         obs, _ = env.reset(seed=5)
         action = np.zeros(env.action_space.shape, dtype=np.int64) + np.arange(3)
         _, reward, _, _, info = env.step(action)
         trajectories.append((obs["candidates"].copy(), reward, info["clicks"].copy()))
     assert np.array_equal(trajectories[0][0], trajectories[1][0])
     assert trajectories[0][1] == trajectories[1][1]
+
+
+@pytest.mark.parametrize(("view", "horizon_arg", "default"), [("Bandit", "horizon", 100), ("Session", "max_steps", 50)])
+def test_make_env_applies_gymnasium_standard_wrappers(view: str, horizon_arg: str, default: int) -> None:
+    """As gymnasium.make does: TimeLimit(OrderEnforcing(PassiveEnvChecker(env))), the limit being the view's."""
+    config = {"env": f"abrec/SyntheticCatalog-{view}-v0", "seed": 3, **SMALL}
+    env = make_env(config)
+    chain = []
+    layer = env
+    while isinstance(layer, gymnasium.Wrapper):
+        chain.append(type(layer))
+        layer = layer.env
+    assert chain == [
+        gymnasium.wrappers.TimeLimit,
+        gymnasium.wrappers.OrderEnforcing,
+        gymnasium.wrappers.PassiveEnvChecker,
+    ]
+    assert layer is env.unwrapped and env.spec is not None and env.spec.max_episode_steps == default
+    assert env.spec.id == config["env"] and gymnasium.make(env.spec).spec == env.spec  # the spec makes it again
+    with pytest.raises(gymnasium.error.ResetNeeded):
+        env.step(np.zeros(env.action_space.shape, dtype=np.int64))
+    short = make_env({**config, "view": {**SMALL["view"], horizon_arg: 3}})
+    assert short.spec is not None and short.spec.max_episode_steps == 3 == getattr(short.unwrapped, horizon_arg)
+    short.reset(seed=0)
+    action = np.zeros(short.action_space.shape, dtype=np.int64) + np.arange(3)
+    ends = [short.step(action)[2:4] for _ in range(3)]
+    assert [any(end) for end in ends] == [False, False, True] and ends[-1][1] is True
 
 
 def test_make_env_from_yaml(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from _experiments import small_experiment
-from abrec.experiments.offline import OfflineEstimate, replay_variants
-from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 from abrec.errors import InputError
+from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
+from abrec.experiments.offline import OfflineEstimate, replay_variants
 
 K = 2
 
@@ -68,7 +68,7 @@ def test_replay_is_deterministic_given_the_seed(result: SimulationResult) -> Non
 
 
 def test_replay_needs_a_uniform_logging_variant(result: SimulationResult) -> None:
-    with pytest.raises(InputError, match="uniformly random"):
+    with pytest.raises(InputError, match="a policy that does not learn"):
         replay_variants(result, logging_variant="ts")
     with pytest.raises(InputError, match="Unknown logging variant"):
         replay_variants(result, logging_variant="nobody")

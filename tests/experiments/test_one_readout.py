@@ -71,7 +71,7 @@ def test_analyze_on_the_exported_log_equals_the_in_process_readout(
     for row, want in zip(rows, inside.rows(), strict=True):
         for name in FIELDS:
             assert _same(float(row[name]), float(want[name])), (name, row[name], want[name])
-    srm_line = [line for line in result.output.splitlines() if "sample ratio check" in line][0]
+    srm_line = next(line for line in result.output.splitlines() if "sample ratio check" in line)
     assert f"p = {inside.srm.p_value:.3g}" in srm_line and "MISMATCH" not in srm_line
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from _experiments import small_experiment
 from abrec.abtest.allocation import PeriodStats
-from abrec.experiments import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
 from abrec.errors import InputError, ParameterError
+from abrec.experiments import ExperimentConfig, SimulationResult, VariantSpec, load_config, run_simulation
 
 N_USERS, N_CANDIDATES, K, HORIZON, PERIOD, MIN_SHARE = 40, 8, 2, 6, 2, 0.1
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from abrec.errors import InputError, ParameterError
+from abrec.ope import ReplayResult, replay_learning, replay_slates
 from abrec.ope.feedback import LoggedFeedback
-from abrec.ope.learning import ReplayResult, replay_learning
 from abrec.policies import BernoulliThompson, Policy, Request, UniformRandom
 
 M, K, D, POOL = 4, 2, 3, 40
@@ -27,9 +27,13 @@ class FixedLinear(Policy):
         self.weights = weights
         super().__init__(seed=seed)
 
+    def _extra_params(self) -> tuple[str, ...]:
+        return ("weights",)
+
     def _scores(self, req: Request) -> np.ndarray:
         assert req.contexts is not None
-        scores: np.ndarray = req.contexts @ self.weights[req.candidates].T
+        w = self.weights[req.candidates]  # (m, d) for shared candidates, (n, m, d) per request
+        scores: np.ndarray = req.contexts @ w.T if w.ndim == 2 else np.einsum("nd,nmd->nm", req.contexts, w)
         return scores
 
     def _update(self, *args: Any) -> None:
@@ -176,7 +180,7 @@ def test_result_record() -> None:
     assert r.value == pytest.approx(2 / 3) and r.acceptance_rate == 0.25
     np.testing.assert_allclose(r.curve, [0.0, 0.5, 2 / 3])
     lo, hi = r.confidence_interval(0.9)
-    assert (lo, hi) == r.ci and lo < r.value < hi
+    assert r.confidence_interval(0.9) == r.ci == r.confidence_interval() and lo < r.value < hi
     assert r.confidence_interval(0.99)[1] > hi
     with pytest.raises(ParameterError, match="'level' parameter"):
         r.confidence_interval(1.0)
@@ -201,3 +205,26 @@ def test_contextual_policy_on_a_log_without_context() -> None:
     with pytest.raises(InputError, match="no context"):
         replay_learning(policy, log)
     assert replay_learning(UniformRandom(), log).n_rows == 2
+
+
+def test_replay_learning_is_replay_slates_of_one_item_over_all_actions() -> None:
+    """One accept-and-learn core: a log of single (k = 1) slates over all actions replays the same either way."""
+    pool, q, policy, _ = _world(k=1)
+    mu = np.array([0.1, 0.2, 0.3, 0.4])
+    for logging, bound in ((None, None), (mu, 0.1)):
+        log = _log(pool, q, 1000, seed=12, logging=logging)
+        assert log.context is not None
+        learning = replay_learning(policy, log, batch_size=1000, min_propensity=bound, seed=4)
+        slates = replay_slates(
+            policy,
+            log.context,
+            np.tile(np.arange(M), (1000, 1)),
+            log.action[:, None],
+            log.reward[:, None],
+            log.propensity[:, None],
+            batches=np.zeros(1000, dtype=np.int64),
+            min_propensity=bound,
+            seed=4,
+        )
+        np.testing.assert_array_equal(learning.accepted, slates.accepted)
+        assert learning.value == slates.value

@@ -10,7 +10,7 @@ import pytest
 
 from abrec.errors import InputError, ParameterError
 from abrec.ope.feedback import LoggedFeedback
-from abrec.ope.target import greedy_position_probability, policy_action_dist
+from abrec.ope.target import policy_action_dist
 from abrec.policies import (
     UCB1,
     BernoulliThompson,
@@ -25,6 +25,7 @@ from abrec.policies import (
     UniformRandom,
     registered_policies,
 )
+from abrec.policies._slates import greedy_distribution
 
 M, K, D, P = 5, 2, 3, 4  # actions, positions, context and action-feature dimensions
 
@@ -68,10 +69,10 @@ def test_every_registered_policy_gives_row_distributions(name: str) -> None:
     np.testing.assert_allclose(dist.sum(axis=1), 1.0, atol=1e-12)
 
 
-def test_greedy_position_probability_splits_ties() -> None:
+def test_greedy_distribution_splits_ties() -> None:
     scores = np.array([[0.1, 0.5, 0.5, 0.2, np.inf], [1.0, 1.0, 1.0, 1.0, 1.0]])
-    at0 = greedy_position_probability(scores, np.array([0, 0]))
-    at2 = greedy_position_probability(scores, np.array([2, 2]))
+    dist = greedy_distribution(scores, 3)
+    at0, at2 = dist[:, :, 0], dist[:, :, 2]
     np.testing.assert_allclose(at0, np.array([[0, 0, 0, 0, 1], [0.2] * 5]))
     np.testing.assert_allclose(at2, np.array([[0, 0.5, 0.5, 0, 0], [0.2] * 5]))
 

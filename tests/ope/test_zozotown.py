@@ -9,7 +9,7 @@ from abrec.data.obd import load_obd
 from abrec.errors import UnknownNameError
 from abrec.ope.bts import zozotown_bts_action_distribution
 from abrec.ope.feedback import LoggedFeedback
-from abrec.ope.learning import replay_learning
+from abrec.ope.replay import replay_learning
 from abrec.ope.target import policy_action_dist
 from abrec.ope.zozotown import zozotown_bts_policy
 from abrec.policies import BernoulliThompson
@@ -28,7 +28,7 @@ def test_policy_action_dist_agrees_with_the_bts_action_distribution() -> None:
     fb = LoggedFeedback.from_obd(load_obd())
     n_ours, n_ref = 100_000, 100_000
     ours = policy_action_dist(zozotown_bts_policy(seed=0), fb, n_draws=n_ours, seed=1)
-    reference = zozotown_bts_action_distribution("all", n_draws=n_ref, seed=2).probability  # (80, 3)
+    reference = zozotown_bts_action_distribution("all", n_draws=n_ref, seed=2).probabilities[0]  # (80, 3)
     assert ours.shape == (10_000, 80)
     first = np.unique(fb.position, return_index=True)[1]  # one row per position: the policy's table
     table = ours[first].T

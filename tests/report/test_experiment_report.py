@@ -11,11 +11,11 @@ import pytest
 
 from _experiments import small_experiment, variant
 from _html_page import Page
-from abrec.experiments.offline import replay_variants
 from abrec.abtest.readout import Readout, analyze_log, analyze_periods
-from abrec.report.experiment import readout_report, readout_table, simulation_report
-from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 from abrec.data import InteractionLog
+from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
+from abrec.experiments.offline import replay_variants
+from abrec.report.experiment import readout_report, readout_table, simulation_report
 
 COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
 

@@ -116,9 +116,11 @@ def test_figures_must_be_safe_svg() -> None:
 
 def test_bad_arguments_are_rejected() -> None:
     r = Report("t")
-    with pytest.raises(ParameterError, match=r"The 'level' parameter of Report\.heading must be 2, 3 or 4"):
+    heading = r"The 'level' parameter of Report\.heading must be an int among \{2, 3, 4\}\. Got 1 instead\."
+    with pytest.raises(ParameterError, match=heading):
         r.heading("x", level=1)
-    with pytest.raises(ParameterError, match=r"The 'kind' parameter of Report\.note must be 'info' or 'warning'"):
+    note = r"The 'kind' parameter of Report\.note must be a str among \{'info', 'warning'\}\. Got 'danger' instead\.$"
+    with pytest.raises(ParameterError, match=note):
         r.note("x", kind="danger")
     with pytest.raises(InputError, match=r"Row 1 of the table must have 2 cells\. Got 1 instead\."):
         r.table([[1, 2], [3]], columns=["a", "b"])

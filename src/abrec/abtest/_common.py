@@ -7,8 +7,9 @@ from typing import Literal, Protocol
 
 from scipy import special
 
-from .._params import Interval, validate_params
-from ..errors import InputError, ParameterError
+from .._interval import ConfidenceInterval
+from .._params import Interval, StrOptions, validate_params
+from ..errors import InputError
 
 Alternative = Literal["two-sided", "greater", "less"]
 """The alternative hypothesis about ``treatment - control``."""
@@ -16,6 +17,7 @@ Alternative = Literal["two-sided", "greater", "less"]
 ALTERNATIVES: tuple[str, ...] = ("two-sided", "greater", "less")
 
 _ALPHA = {"alpha": Interval("float", 0.0, 1.0, closed="neither")}
+_ALTERNATIVE = {"alternative": StrOptions(ALTERNATIVES)}
 
 
 class Summary(Protocol):
@@ -38,11 +40,7 @@ def check_alpha(owner: str, alpha: float) -> None:
 
 def check_alternative(owner: str, alternative: str) -> None:
     """Raise ParameterError unless ``alternative`` is 'two-sided', 'greater' or 'less'."""
-    if alternative not in ALTERNATIVES:
-        raise ParameterError(
-            f"The 'alternative' parameter of {owner} must be one of {', '.join(map(repr, ALTERNATIVES))}. "
-            f"Got {alternative!r} instead."
-        )
+    validate_params(owner, _ALTERNATIVE, {"alternative": alternative})
 
 
 def check_summaries(owner: str, control: Summary, treatment: Summary, *, min_n: int = 2) -> None:
@@ -81,8 +79,8 @@ def critical_value(alpha: float, alternative: str, df: float) -> float:
     return float(special.ndtri(1.0 - tail)) if math.isinf(df) else float(special.stdtrit(df, 1.0 - tail))
 
 
-def interval(estimate: float, se: float, crit: float, alternative: str) -> tuple[float, float]:
-    """``estimate -/+ crit * se``, open on the side the one-sided alternative does not bound."""
+def interval(estimate: float, se: float, crit: float, alternative: str, level: float) -> ConfidenceInterval:
+    """``estimate -/+ crit * se`` at ``level``, open on the side the one-sided alternative does not bound."""
     lower = estimate - crit * se if alternative != "less" else -math.inf
     upper = estimate + crit * se if alternative != "greater" else math.inf
-    return (lower, upper)
+    return ConfidenceInterval(lower, upper, level)

@@ -46,7 +46,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from .._params import Constraint, Interval, validate_params
+from .._interval import ConfidenceInterval
+from .._params import Constraint, Interval, StrOptions, validate_params
 from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError, UnknownNameError
 
@@ -222,11 +223,11 @@ class PeriodWeightedDifference:
         """Whether the two-sided test rejects ``treatment == control`` at level ``alpha``."""
         return self.p_value < self.alpha
 
-    def confidence_interval(self, level: float | None = None) -> tuple[float, float]:
+    def confidence_interval(self, level: float | None = None) -> ConfidenceInterval:
         """The two-sided normal interval at ``level`` (default ``1 - alpha``)."""
         lvl = 1.0 - self.alpha if level is None else level
         z = float(special.ndtri(0.5 + lvl / 2.0))
-        return (self.estimate - z * self.standard_error, self.estimate + z * self.standard_error)
+        return ConfidenceInterval(self.estimate - z * self.standard_error, self.estimate + z * self.standard_error, lvl)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +256,12 @@ class PeriodWeightedMeans:
             raise UnknownNameError("variant", name, self.variants)
         return self.variants.index(name)
 
-    def confidence_interval(self, variant: str, level: float = 0.95) -> tuple[float, float]:
+    def confidence_interval(self, variant: str, level: float = 0.95) -> ConfidenceInterval:
         """The two-sided normal interval of one variant's period-weighted mean."""
         i = self._index(variant)
         z = float(special.ndtri(0.5 + level / 2.0))
-        return (float(self.means[i] - z * self.standard_errors[i]), float(self.means[i] + z * self.standard_errors[i]))
+        mean, se = float(self.means[i]), float(self.standard_errors[i])
+        return ConfidenceInterval(mean - z * se, mean + z * se, level)
 
     def difference(
         self, treatment: str, control: str, *, alpha: float = 0.05, pooled: bool = False
@@ -423,6 +425,7 @@ class ThompsonAllocator:
         "min_share": Interval("float", 0.0, 1.0),
         "period": Constraint("int", 1.0, optional=True),
         "draws": Interval("int", 1),
+        "reward": StrOptions(_REWARDS),
     }
 
     def __init__(
@@ -460,11 +463,6 @@ class ThompsonAllocator:
             raise ParameterError(
                 f"The 'min_share' parameter of {owner} must be a float in [0, 1/{k}] for {k} variants. "
                 f"Got {self.min_share!r} instead."
-            )
-        if self.reward not in _REWARDS:
-            raise ParameterError(
-                f"The 'reward' parameter of {owner} must be one of 'bernoulli', 'gaussian'. "
-                f"Got {self.reward!r} instead."
             )
         a, b = self.prior
         if not (a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)):

@@ -23,7 +23,8 @@ from typing import Literal
 import numpy as np
 from scipy import integrate, optimize, special
 
-from .._params import Interval, validate_params
+from .._interval import ConfidenceInterval
+from .._params import Interval, StrOptions, validate_params
 from ..errors import InputError, ParameterError
 from ._common import Summary, check_summaries
 from .stats import SampleStats
@@ -72,10 +73,10 @@ class BayesianResult:
         ``E[max(-effect, 0)]``: the expected loss of shipping the treatment.
     expected_loss_control : float
         ``E[max(effect, 0)]``: the expected loss of keeping the control.
-    ci : tuple of float
-        Equal-tailed credible interval at ``ci_level``.
+    ci : ConfidenceInterval
+        Equal-tailed credible interval of the effect.
     ci_level : float
-        The credible interval's level.
+        The credible interval's level (``ci.level``).
     """
 
     model: str
@@ -85,19 +86,24 @@ class BayesianResult:
     chance_to_win: float
     expected_loss_treatment: float
     expected_loss_control: float
-    ci: tuple[float, float]
-    ci_level: float
+    ci: ConfidenceInterval
 
-    def credible_interval(self) -> tuple[float, float]:
+    @property
+    def ci_level(self) -> float:
+        """The credible interval's level."""
+        return self.ci.level
+
+    def credible_interval(self) -> ConfidenceInterval:
         """The equal-tailed credible interval of the effect at ``ci_level``."""
         return self.ci
 
-    def confidence_interval(self) -> tuple[float, float]:
+    def confidence_interval(self) -> ConfidenceInterval:
         """Same as :meth:`credible_interval` (the name every abrec result shares)."""
         return self.ci
 
 
 _LEVEL = {"ci_level": Interval("float", 0.0, 1.0, closed="neither")}
+_GAUSSIAN = {"difference": StrOptions(("absolute", "relative")), **_LEVEL}
 
 
 def _normal_positive_part(mean: float, sd: float) -> float:
@@ -153,11 +159,7 @@ def gaussian_test(
     >>> round(gaussian_test(c, t, prior=GaussianPrior(0.0, 0.001)).effect_mean, 3)
     0.027
     """
-    if difference not in ("absolute", "relative"):
-        raise ParameterError(
-            f"The 'difference' parameter of gaussian_test must be 'absolute' or 'relative'. Got {difference!r} instead."
-        )
-    validate_params("gaussian_test", _LEVEL, {"ci_level": ci_level})
+    validate_params("gaussian_test", _GAUSSIAN, {"difference": difference, "ci_level": ci_level})
     check_summaries("gaussian_test", control, treatment)
     mc, mt = control.mean, treatment.mean
     var_c, var_t = control.variance / control.n, treatment.variance / treatment.n
@@ -187,8 +189,7 @@ def gaussian_test(
         chance_to_win=float(special.ndtr(post_mean / sd)),
         expected_loss_treatment=_normal_positive_part(-post_mean, sd),
         expected_loss_control=_normal_positive_part(post_mean, sd),
-        ci=(post_mean - half, post_mean + half),
-        ci_level=ci_level,
+        ci=ConfidenceInterval(post_mean - half, post_mean + half, ci_level),
     )
 
 
@@ -288,6 +289,5 @@ def beta_binomial_test(
         chance_to_win=float(np.clip(win, 0.0, 1.0)),
         expected_loss_treatment=loss_t,
         expected_loss_control=max(loss_t + mean, 0.0),
-        ci=(ci[0], ci[1]),
-        ci_level=ci_level,
+        ci=ConfidenceInterval(ci[0], ci[1], ci_level),
     )

@@ -14,12 +14,15 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ..errors import ParameterError
+from .._interval import ConfidenceInterval
+from .._params import StrOptions, validate_params
 from ._common import Alternative, check_alpha, check_alternative, check_summaries
 from .frequentist import TestResult, welch_ttest, ztest
 from .stats import CupedStats, Moments
 
 __all__ = ["CupedResult", "cuped_test"]
+
+_METHOD = {"method": StrOptions(("welch-t", "z"))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ class CupedResult:
     theta: float
     variance_reduction: float
 
-    def confidence_interval(self, *, relative: bool = False) -> tuple[float, float]:
+    def confidence_interval(self, *, relative: bool = False) -> ConfidenceInterval:
         """The adjusted test's interval (of the relative effect with ``relative=True``)."""
         return self.test.confidence_interval(relative=relative)
 
@@ -97,8 +100,7 @@ def cuped_test(
     """
     check_alpha("cuped_test", alpha)
     check_alternative("cuped_test", alternative)
-    if method not in ("welch-t", "z"):
-        raise ParameterError(f"The 'method' parameter of cuped_test must be 'welch-t' or 'z'. Got {method!r} instead.")
+    validate_params("cuped_test", _METHOD, {"method": method})
     check_summaries("cuped_test", control, treatment)
     s_xx = control.pre.variance * (control.n - 1) + treatment.pre.variance * (treatment.n - 1)
     s_xy = control.covariance * (control.n - 1) + treatment.covariance * (treatment.n - 1)

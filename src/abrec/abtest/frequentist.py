@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from .._interval import ConfidenceInterval
 from ..errors import InputError
 from ._common import (
     Alternative,
@@ -42,9 +43,9 @@ class TestResult:
         Absolute effect ``mean_t - mean_c``.
     standard_error : float
         Standard error of ``effect``.
-    ci : tuple of float
+    ci : ConfidenceInterval
         Confidence interval of ``effect`` at level ``1 - alpha`` (``-inf``/``inf`` on the open side
-        of a one-sided test).
+        of a one-sided test); it unpacks as ``low, high = ci``.
     p_value : float
         P-value under ``alternative`` (NaN when the standard error is 0).
     statistic : float
@@ -57,8 +58,8 @@ class TestResult:
         'two-sided', 'greater' (treatment > control) or 'less'.
     relative_effect : float
         ``mean_t / mean_c - 1``, or NaN (see ``note``).
-    relative_ci : tuple of float
-        Delta-method interval of the relative effect at the same level (NaN, NaN when undefined).
+    relative_ci : ConfidenceInterval
+        Delta-method interval of the relative effect at the same level (NaN bounds when undefined).
     control_mean, treatment_mean : float
         The arms' means.
     note : str
@@ -70,14 +71,14 @@ class TestResult:
     method: str
     effect: float
     standard_error: float
-    ci: tuple[float, float]
+    ci: ConfidenceInterval
     p_value: float
     statistic: float
     df: float
     alpha: float
     alternative: str
     relative_effect: float
-    relative_ci: tuple[float, float]
+    relative_ci: ConfidenceInterval
     control_mean: float
     treatment_mean: float
     note: str = ""
@@ -87,7 +88,7 @@ class TestResult:
         """Whether ``p_value < alpha`` (False when the p-value is NaN)."""
         return self.p_value < self.alpha
 
-    def confidence_interval(self, *, relative: bool = False) -> tuple[float, float]:
+    def confidence_interval(self, *, relative: bool = False) -> ConfidenceInterval:
         """The interval of the absolute effect, or of the relative effect with ``relative=True``."""
         return self.relative_ci if relative else self.ci
 
@@ -132,12 +133,13 @@ def build_result(
         statistic = math.nan
         note = "p-value undefined: the standard error is 0 (both arms constant)"
     rel, rel_se, rel_note = _relative(control, treatment, alpha)
-    rel_ci = (math.nan, math.nan) if math.isnan(rel) else interval(rel, rel_se, crit, alternative)
+    level = 1.0 - alpha
+    rel_ci = ConfidenceInterval.undefined(level) if math.isnan(rel) else interval(rel, rel_se, crit, alternative, level)
     return TestResult(
         method=method,
         effect=effect,
         standard_error=se,
-        ci=interval(effect, se, crit, alternative),
+        ci=interval(effect, se, crit, alternative, level),
         p_value=tail_p_value(statistic, alternative, df) if p_value is None or se == 0 else p_value,
         statistic=statistic,
         df=df,
@@ -197,8 +199,11 @@ def welch_ttest(
     >>> r = welch_ttest(control, treatment)
     >>> r.effect, round(r.p_value, 4), round(r.df, 2)
     (2.5, 0.0349, 6.98)
-    >>> round(r.relative_effect, 2), r.confidence_interval() == r.ci
-    (1.0, True)
+    >>> round(r.relative_effect, 2), r.confidence_interval() == r.ci, r.ci.level
+    (1.0, True, 0.95)
+    >>> low, high = r.confidence_interval()
+    >>> round(low, 3), round(high, 3), r.ci.contains(0.0)
+    (0.235, 4.765, False)
     """
     check_alpha("welch_ttest", alpha)
     check_alternative("welch_ttest", alternative)

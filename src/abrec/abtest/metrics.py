@@ -24,13 +24,15 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .._params import StrOptions, validate_params
 from ..data.interactions import InteractionLog
-from ..errors import InputError, ParameterError
+from ..errors import InputError
 from .stats import RatioStats, SampleStats
 
 __all__ = ["aggregate_units"]
 
 METRICS = ("mean", "proportion", "ratio")
+_METRIC = {"metric": StrOptions(METRICS)}
 
 
 def aggregate_units(
@@ -80,11 +82,7 @@ def aggregate_units(
     >>> aggregate_units(log, "proportion")["A"]
     SampleStats(n=2, sum=1.0, sum_sq=1.0)
     """
-    if metric not in METRICS:
-        raise ParameterError(
-            f"The 'metric' parameter of aggregate_units must be one of {', '.join(map(repr, METRICS))}. "
-            f"Got {metric!r} instead."
-        )
+    validate_params("aggregate_units", _METRIC, {"metric": metric})
     frame = log.frame if isinstance(log, InteractionLog) else log
     missing = [c for c in ("unit", "variant", column) if c not in frame.columns]
     if missing:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 from scipy import optimize, special
 
-from .._params import Interval, validate_params
-from ..errors import InputError, ParameterError
+from .._params import Interval, StrOptions, validate_params
+from ..errors import InputError
 from ._common import Alternative, check_alpha, check_alternative, critical_value
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
 
 _POSITIVE = Interval("float", 0.0, closed="neither")
 _PROBABILITY = Interval("float", 0.0, 1.0, closed="neither")
+_TEST = StrOptions(("t", "z"), optional=True)
 _MAX_N = 1e12
 
 
@@ -39,8 +40,7 @@ def _check_common(owner: str, alpha: float, alternative: str, ratio: float, test
     check_alpha(owner, alpha)
     check_alternative(owner, alternative)
     validate_params(owner, {"ratio": _POSITIVE}, {"ratio": ratio})
-    if test is not None and test not in ("t", "z"):
-        raise ParameterError(f"The 'test' parameter of {owner} must be 't' or 'z'. Got {test!r} instead.")
+    validate_params(owner, {"test": _TEST}, {"test": test})
 
 
 def _power_means(

@@ -24,8 +24,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .._interval import ConfidenceInterval
+from .._params import Interval, StrOptions, validate_params
 from ..data.interactions import InteractionLog
-from ..errors import InputError, ParameterError, UnknownNameError
+from ..errors import InputError, UnknownNameError
 from .allocation import PeriodStats
 from .bayesian import gaussian_test
 from .frequentist import TestResult, welch_ttest, ztest
@@ -39,6 +41,9 @@ __all__ = ["Readout", "VariantReadout", "analyze_log", "analyze_periods", "log_p
 
 FloatArray = npt.NDArray[np.float64]
 CORRECTIONS = ("holm", "bh", "none")
+_CHECKS = {"alpha": Interval("float", 0.0, 1.0, closed="neither"), "correction": StrOptions(CORRECTIONS)}
+_PERIOD_METRIC = {"metric": StrOptions(("mean", "proportion"))}
+_UNDEFINED = ConfidenceInterval.undefined(0.95)
 
 
 @dataclass(frozen=True)
@@ -62,15 +67,15 @@ class VariantReadout:
     variant: str
     units: int
     mean: float
-    ci: tuple[float, float]
+    ci: ConfidenceInterval
     effect: float = math.nan
-    effect_ci: tuple[float, float] = (math.nan, math.nan)
+    effect_ci: ConfidenceInterval = _UNDEFINED
     relative: float = math.nan
-    relative_ci: tuple[float, float] = (math.nan, math.nan)
+    relative_ci: ConfidenceInterval = _UNDEFINED
     p_value: float = math.nan
     p_adjusted: float = math.nan
     significant: bool = False
-    sequential_ci: tuple[float, float] = (math.nan, math.nan)
+    sequential_ci: ConfidenceInterval = _UNDEFINED
     sequential_p: float = math.nan
     chance_to_win: float = math.nan
     expected_loss: float = math.nan
@@ -176,10 +181,11 @@ def _compare(
         s = summaries[name]
         se = math.sqrt(s.variance / s.n) if s.n > 0 else math.nan
         mean = float(s.mean)
-        ci = (mean - z * se, mean + z * se)
+        ci = ConfidenceInterval(mean - z * se, mean + z * se, 1.0 - alpha)
         units = int(np.rint(s.n))
         if name == control:
-            rows.append(VariantReadout(name, units, mean, ci))
+            none = ConfidenceInterval.undefined(1.0 - alpha)
+            rows.append(VariantReadout(name, units, mean, ci, effect_ci=none, relative_ci=none, sequential_ci=none))
             continue
         t = tests[name]
         j = treatments.index(name)
@@ -189,7 +195,7 @@ def _compare(
             seq = sequential_test(c, s, alpha=alpha, tuning_parameter=tuning_parameter)
             seq_ci, seq_p = seq.ci, seq.p_value
         except InputError as exc:
-            seq_ci, seq_p = (math.nan, math.nan), math.nan
+            seq_ci, seq_p = ConfidenceInterval.undefined(1.0 - alpha), math.nan
             notes.append(f"sequential: {exc}")
         try:
             bayes = gaussian_test(c, s)
@@ -221,10 +227,7 @@ def _compare(
 
 
 def _check(alpha: float, correction: str) -> None:
-    if not 0 < alpha < 1:
-        raise ParameterError(f"The 'alpha' parameter of the readout must be a float in (0, 1). Got {alpha!r} instead.")
-    if correction not in CORRECTIONS:
-        raise ParameterError(f"The 'correction' parameter must be one of {CORRECTIONS}. Got {correction!r} instead.")
+    validate_params("the readout", _CHECKS, {"alpha": alpha, "correction": correction})
 
 
 def _moments(pw: Any) -> dict[str, Moments]:
@@ -281,8 +284,7 @@ def log_periods(
     the logged ``assignment_p`` of each variant's rows; a variant with no units in a period gets an
     equal share of what the others leave. Returns ``(periods, weights)``, weights ``(n_periods, n_variants)``.
     """
-    if metric not in ("mean", "proportion"):
-        raise ParameterError(f"Period-weighted readouts take metric 'mean' or 'proportion'. Got {metric!r}.")
+    validate_params("log_periods", _PERIOD_METRIC, {"metric": metric})
     frame = log.frame
     if experiment is not None:
         frame = frame[frame["experiment"] == experiment]
@@ -410,7 +412,7 @@ def analyze_log(
                 f"Name the control variant (control=..., abrec analyze --control); the variants are "
                 f"{list(periods.variants)}."
             )
-        label = "per unit (mean)" if metric == "mean" else "units with any (proportion)"
+        per_unit = "per unit (mean)" if metric == "mean" else "units with any (proportion)"
         return analyze_periods(
             periods,
             in_force,
@@ -418,7 +420,7 @@ def analyze_log(
             alpha=alpha,
             correction=correction,
             tuning_parameter=tuning_parameter,
-            metric=f"{column} {label}",
+            metric=f"{column} {per_unit}",
         )
     stats = aggregate_units(log, metric, column=column, experiment=experiment)  # type: ignore[arg-type]
     names = list(stats)

@@ -17,8 +17,9 @@ import yaml
 
 from ..errors import AbrecError, InputError, UnknownNameError
 from ..ope import LoggedFeedback, zozotown_bts_policy
-from ..ope.evaluation import LOGGING, evaluate_policies, evaluation_report
+from ..ope.evaluation import LOGGING, evaluate_policies
 from ..policies import Policy, make_policy, registered_policies
+from ..report.evaluation import evaluation_report
 from ._output import table
 
 ZOZOTOWN = "zozotown_bts"

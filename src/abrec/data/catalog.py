@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._header import FileHeader
 from ..errors import DataError
 from . import io
 from ._schema import MEMORY, Source, as_id, check_columns, did_you_mean, show
@@ -238,9 +239,7 @@ class Catalog:
         True
         """
         if io.file_format(path) == "parquet":
-            frame, meta, source = io.read_parquet(path)
-            if meta and meta.get("kind") != _KIND:
-                raise source.error(f"holds an abrec {meta.get('kind')!r}, not a catalog")
+            frame, meta, source = io.read_parquet(path, kind=_KIND, version=_VERSION)
             id_column = id_column or meta.get("id_column", "item_id")
             text_columns = text_columns if text_columns is not None else meta.get("text_columns")
             text_template = text_template if text_template is not None else meta.get("text_template")
@@ -259,14 +258,12 @@ class Catalog:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write to ``.csv``/``.csv.gz`` or ``.parquet`` (which also stores the text settings)."""
-        meta = {
-            "kind": _KIND,
-            "version": _VERSION,
+        fields = {
             "id_column": self._id_column,
             "text_columns": list(self._text_columns),
             "text_template": self._template,
         }
-        io.write_frame(self._frame, path, metadata=meta)
+        io.write_frame(self._frame, path, metadata=FileHeader(_KIND, _VERSION, fields))
 
 
 def _format_value(value: Any) -> Any:

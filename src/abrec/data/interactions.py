@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from .._header import FileHeader
 from ..errors import DataError
 from . import io
 from ._schema import (
@@ -358,7 +359,8 @@ class InteractionLog:
         values = self._frame["context"].to_numpy()
         if len(values) == 0:
             return np.zeros((0, 0))
-        return np.stack(values).astype(np.float64, copy=False)
+        out: FloatArray = np.stack(list(values)).astype(np.float64, copy=False)
+        return out
 
     @property
     def assigned(self) -> bool:
@@ -410,14 +412,7 @@ class InteractionLog:
         True
         """
         if io.file_format(path) == "parquet":
-            frame, meta, source = io.read_parquet(path)
-            if meta and meta.get("kind") != _KIND:
-                raise source.error(f"holds an abrec {meta.get('kind')!r}, not an interaction log")
-            if meta and int(meta.get("version", 1)) > _VERSION:
-                raise source.error(
-                    f"is an interaction log of schema version {meta.get('version')}; this abrec reads versions "
-                    f"up to {_VERSION}: upgrade abrec"
-                )
+            frame, meta, source = io.read_parquet(path, kind=_KIND, version=_VERSION, oldest=1)
             if reward_columns is None:
                 reward_columns = list(meta.get("reward_columns", []))
         else:
@@ -431,7 +426,7 @@ class InteractionLog:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write to ``.csv``/``.csv.gz`` or ``.parquet`` (which also stores the reward columns)."""
-        meta = {"kind": _KIND, "version": _VERSION, "reward_columns": list(self._reward_columns)}
+        meta = FileHeader(_KIND, _VERSION, {"reward_columns": list(self._reward_columns)})
         frame = self._frame
         if self.has_context and io.file_format(path) == "csv":
             frame = frame.copy()

@@ -2,14 +2,14 @@
 
 Reads turn every parser failure into :class:`abrec.errors.DataError` naming the file; writes go
 to a temporary file in the same folder that replaces the target only once complete, so a failed
-write never leaves a truncated file behind. Parquet files carry abrec's own metadata (what kind of
-table it is and how to rebuild it) under the schema metadata key ``abrec``.
+write never leaves a truncated file behind. Parquet files carry abrec's file header
+(:class:`abrec._header.FileHeader`: what kind of table it is, its version, and how to rebuild it)
+under the schema metadata key ``abrec``.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._header import FileHeader
 from ..errors import DataError
 from ._schema import Source
 
@@ -79,8 +80,29 @@ def read_csv(
     return frame, source
 
 
-def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any], Source]:
-    """Read a Parquet file into a frame, abrec's metadata (``{}`` if none) and its error-reporting source."""
+def read_parquet(
+    path: str | os.PathLike[str], *, kind: str | None = None, version: int | None = None, oldest: int | None = None
+) -> tuple[pd.DataFrame, dict[str, Any], Source]:
+    """Read a Parquet file into a frame, abrec's metadata and its error-reporting source.
+
+    The metadata is what :func:`write_frame` was given: the header's fields with its ``kind`` and
+    ``version`` (``{}`` for a file without abrec's header, e.g. one written by pandas). With ``kind``
+    (and ``version``, the newest readable, and ``oldest``), a file whose header is of another kind or
+    of a version outside ``[oldest, version]`` raises :class:`~abrec.errors.DataError`, as does a
+    corrupt header.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.parquet"
+    >>> write_frame(pd.DataFrame({"a": [1]}), path, metadata=FileHeader("table", 1, {"note": "x"}))
+    >>> read_parquet(path, kind="table", version=1)[1]
+    {'kind': 'table', 'version': 1, 'note': 'x'}
+    >>> read_parquet(path, kind="catalog", version=1)
+    Traceback (most recent call last):
+    ...
+    abrec.errors.DataError: ... holds an abrec 'table' file, not an abrec 'catalog' file.
+    """
     source = Source(str(path))
     if not Path(path).exists():
         raise FileNotFoundError(f"No such file: {str(path)!r}")
@@ -90,17 +112,25 @@ def read_parquet(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, 
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise source.error(f"cannot be read as Parquet: {exc}") from exc
     raw = (table.schema.metadata or {}).get(_METADATA_KEY)
-    try:
-        metadata = json.loads(raw) if raw else {}
-    except json.JSONDecodeError as exc:
-        raise source.error(f"corrupt abrec metadata: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise source.error("corrupt abrec metadata: not a JSON object")
-    return frame, metadata, source
+    if not raw:
+        return frame, {}, source
+    header = FileHeader.decode(raw, path=path, kind=kind, version=version, oldest=oldest, error=DataError)
+    return frame, {"kind": header.kind, "version": header.version, **header.fields}, source
 
 
-def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: Mapping[str, Any]) -> None:
-    """Write ``frame`` (without its index) to ``path``; ``metadata`` goes into Parquet files only."""
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: FileHeader | Mapping[str, Any]) -> None:
+    """Write ``frame`` (without its index) to ``path``; ``metadata`` goes into Parquet files only.
+
+    ``metadata`` is abrec's file header, or a mapping with its ``kind`` and ``version`` and the other
+    fields (what :func:`read_parquet` returns).
+    """
+    if not isinstance(metadata, FileHeader):
+        fields = dict(metadata)
+        try:
+            kind, version = fields.pop("kind"), fields.pop("version")
+        except KeyError as exc:
+            raise ValueError(f"write_frame's metadata needs a 'kind' and a 'version'; got {sorted(metadata)}.") from exc
+        metadata = FileHeader(kind, version, fields)
     fmt = file_format(path)
     target = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -113,7 +143,7 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: 
         else:
             table = pa.Table.from_pandas(frame, preserve_index=False)
             merged = dict(table.schema.metadata or {})
-            merged[_METADATA_KEY] = json.dumps(dict(metadata), sort_keys=True).encode()
+            merged[_METADATA_KEY] = metadata.encode().encode()
             pq.write_table(table.replace_schema_metadata(merged), tmp)
         os.replace(tmp, target)
     finally:

@@ -1,7 +1,9 @@
 """An on-disk embedding cache: one SQLite file per encoder, addressed by the text's SHA-256.
 
 A cache file belongs to one encoder: its :attr:`~abrec.embeddings.base.Encoder.identity` and
-dimension are written into the file when it is created and checked every time it is opened. A
+dimension are written into the file when it is created, in abrec's file header
+(:class:`abrec._header.FileHeader` of kind 'embedding-cache', one row of the table ``abrec_meta`` per
+key, each value JSON), and checked every time it is opened. A
 vector is stored under ``sha256(text.encode("utf-8"))`` as ``dim`` little-endian float32 values,
 so the full address of a vector is (encoder identity, text hash), and a catalog is encoded once:
 later runs, restarts and other processes read it back.
@@ -28,12 +30,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._header import FileHeader
 from ..errors import CacheError
 from .base import Float32Array
 
 __all__ = ["EmbeddingCache", "text_key"]
 
-FORMAT = "abrec.embedding-cache"
+KIND = "embedding-cache"
 FORMAT_VERSION = 1
 _CHUNK = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
 _DTYPE = np.dtype("<f4")
@@ -137,18 +140,9 @@ class EmbeddingCache:
             raise
 
     # ------------------------------------------------------------------ schema
-    def _header(self) -> dict[str, Any]:
-        from .. import __version__
-
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "identity": self.identity,
-            "dim": self.dim,
-            "dtype": "float32-le",
-            "key": "sha256(utf-8 text)",
-            "abrec_version": __version__,
-        }
+    def _header(self) -> FileHeader:
+        fields = {"identity": self.identity, "dim": self.dim, "dtype": "float32-le", "key": "sha256(utf-8 text)"}
+        return FileHeader(KIND, FORMAT_VERSION, fields)
 
     def _tables(self) -> set[str]:
         return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -169,7 +163,8 @@ class EmbeddingCache:
                 conn.execute("CREATE TABLE abrec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 conn.execute("CREATE TABLE vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
                 conn.executemany(
-                    "INSERT INTO abrec_meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in self._header().items()]
+                    "INSERT INTO abrec_meta VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in self._header().as_dict().items()],
                 )
                 tables = {"abrec_meta", "vectors"}
             conn.execute("COMMIT")
@@ -178,16 +173,12 @@ class EmbeddingCache:
             raise
         self._refuse_foreign(tables)
         try:
-            meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM abrec_meta")}
+            rows = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM abrec_meta")}
         except (json.JSONDecodeError, TypeError) as exc:
-            raise CacheError(f"{self.path} has a corrupt header ({exc}); delete it.") from exc
-        if meta.get("format") != FORMAT:
-            raise CacheError(f"{self.path} is not an abrec embedding cache (format {meta.get('format')!r}).")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise CacheError(
-                f"{self.path} is an embedding cache of format version {meta.get('format_version')!r}; this abrec "
-                f"reads version {FORMAT_VERSION}. Delete it to rebuild it."
-            )
+            raise CacheError(f"{self.path} has a corrupt abrec header ({exc}); delete it.") from exc
+        meta = FileHeader.decode(
+            rows or None, path=self.path, kind=KIND, version=FORMAT_VERSION, error=CacheError
+        ).fields
         if (meta.get("identity"), meta.get("dim")) != (self.identity, self.dim):
             raise CacheError(
                 f"{self.path} holds embeddings of the encoder {meta.get('identity')!r} (dim {meta.get('dim')}), "

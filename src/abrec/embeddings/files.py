@@ -1,13 +1,13 @@
 """Embeddings files: item ids and their vectors, with the encoder's identity, in ``.npz`` or ``.parquet``.
 
-``.npz`` holds ``ids``, ``vectors`` (float32) and a JSON header (format name and version, encoder
-identity, dimension); it is read with ``allow_pickle=False``. ``.parquet`` holds an ``item_id`` column
-and one list column ``embedding``, with the same header in the file's metadata.
+``.npz`` holds ``ids``, ``vectors`` (float32) and ``header``, abrec's file header
+(:class:`abrec._header.FileHeader` of kind 'embeddings', with the encoder identity and the
+dimension); it is read with ``allow_pickle=False``. ``.parquet`` holds an ``item_id`` column and one
+list column ``embedding``, with the same header in the file's metadata (key ``abrec``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -15,26 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from .._header import FileHeader
 from ..errors import DataError
 from .features import ItemFeatures
 
 __all__ = ["read_embeddings", "write_embeddings"]
 
-FORMAT = "abrec.embeddings"
+KIND = "embeddings"
 FORMAT_VERSION = 1
-
-
-def _header(identity: str, dim: int) -> dict[str, Any]:
-    from .. import __version__
-
-    return {
-        "kind": "embeddings",
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "identity": identity,
-        "dim": dim,
-        "abrec": __version__,
-    }
 
 
 def write_embeddings(path: str | os.PathLike[str], features: ItemFeatures, identity: str) -> None:
@@ -56,7 +44,7 @@ def write_embeddings(path: str | os.PathLike[str], features: ItemFeatures, ident
         raise DataError(f"{path}: need ids (m,) and vectors (m, p); got {ids.shape} and {vectors.shape}.")
     if ids.dtype.kind not in "iuU":
         ids = ids.astype(str)
-    header = json.dumps(_header(identity, int(vectors.shape[1])))
+    header = FileHeader(KIND, FORMAT_VERSION, {"identity": identity, "dim": int(vectors.shape[1])}).encode()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     if path.suffix == ".parquet":
         import pyarrow as pa
@@ -84,20 +72,22 @@ def read_embeddings(
             import pyarrow.parquet as pq
 
             table = pq.read_table(path)
-            meta = (table.schema.metadata or {}).get(b"abrec")
-            header = json.loads(meta) if meta else {}
+            raw: Any = (table.schema.metadata or {}).get(b"abrec")
             ids = np.asarray(table.column("item_id").to_pylist())
-            dim = int(header.get("dim", 0))
             flat = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            vectors = np.asarray(flat, dtype=np.float32).reshape(len(ids), dim)
+            vectors = np.asarray(flat, dtype=np.float32)
         else:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
-                header = json.loads(str(z["header"]))
+                raw = str(z["header"]) if "header" in z.files else None
                 ids, vectors = z["ids"], z["vectors"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable abrec embeddings file ({exc}).") from exc
-    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{path} is not an abrec embeddings file of version {FORMAT_VERSION} (header {header}).")
-    if vectors.shape != (ids.shape[0], header["dim"]):
-        raise DataError(f"{path} is corrupt: {ids.shape[0]} ids but vectors of shape {vectors.shape}.")
-    return ids, vectors.astype(np.float32, copy=False), str(header["identity"])
+    fields = FileHeader.decode(raw, path=path, kind=KIND, version=FORMAT_VERSION, error=DataError).fields
+    dim, identity = fields.get("dim"), fields.get("identity")
+    if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1 or not isinstance(identity, str):
+        raise DataError(f"{path} is corrupt: its header holds dim={dim!r}, identity={identity!r}.")
+    if path.suffix == ".parquet" and vectors.size == ids.shape[0] * dim:  # the list column, flattened
+        vectors = vectors.reshape(ids.shape[0], dim)
+    if vectors.shape != (ids.shape[0], dim):
+        raise DataError(f"{path} is corrupt: {ids.shape[0]} ids but vectors of shape {vectors.shape} (dim {dim}).")
+    return ids, vectors.astype(np.float32, copy=False), identity

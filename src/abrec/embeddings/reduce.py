@@ -9,7 +9,6 @@ projects onto them; with ``renormalize=True`` the projected rows are L2-normalis
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from typing import Any, ClassVar
@@ -17,12 +16,13 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from .._header import FileHeader
 from .._params import Constraint, Interval, validate_params
-from ..errors import InputError, StateError
+from ..errors import InputError, ParameterError, StateError
 
 __all__ = ["PCAReducer"]
 
-FORMAT = "abrec.pca-reducer"
+KIND = "pca-reducer"
 FORMAT_VERSION = 1
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,23 +117,17 @@ class PCAReducer:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted reducer to ``path`` (``.npz``: JSON header + arrays), atomically."""
-        from .. import __version__
-
+        """Write the fitted reducer to ``path`` (``.npz``: abrec's file header + arrays), atomically."""
         if self.mean_ is None or self.components_ is None or self.explained_variance_ratio_ is None:
             raise InputError("Fit the PCAReducer before saving it.")
-        header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "abrec_version": __version__,
-            "params": {"n_components": self.n_components, "renormalize": self.renormalize},
-        }
+        params = {"n_components": self.n_components, "renormalize": self.renormalize}
+        header = FileHeader(KIND, FORMAT_VERSION, {"params": params})
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
         with open(tmp, "wb") as fh:
             np.savez(
                 fh,
-                __header__=np.array(json.dumps(header)),
+                __header__=np.array(header.encode()),
                 mean=self.mean_,
                 components=self.components_,
                 explained_variance_ratio=self.explained_variance_ratio_,
@@ -149,18 +143,17 @@ class PCAReducer:
                 data: dict[str, Any] = {key: z[key] for key in z.files}
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             raise StateError(f"{path} is not a readable abrec reducer file ({exc}).") from exc
+        raw = data.pop("__header__", None)
+        header = FileHeader.decode(
+            None if raw is None else str(raw), path=path, kind=KIND, version=FORMAT_VERSION, error=StateError
+        )
+        params = header.fields.get("params")
+        if not isinstance(params, dict) or set(params) != {"n_components", "renormalize"}:
+            raise StateError(f"{path} is corrupt: its header holds the parameters {params!r}.")
         try:
-            header = json.loads(str(data.pop("__header__")))
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise StateError(f"{path} is not an abrec reducer file (no readable header).") from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT:
-            raise StateError(f"{path} is not an abrec reducer file (format {header.get('format')!r}).")
-        if header.get("format_version") != FORMAT_VERSION:
-            raise StateError(
-                f"{path} has reducer format version {header.get('format_version')!r}; this abrec reads "
-                f"version {FORMAT_VERSION}."
-            )
-        reducer = cls(**header["params"])
+            reducer = cls(**params)
+        except ParameterError as exc:
+            raise StateError(f"{path} is corrupt: {exc}") from exc
         try:
             mean, components, ratio = (
                 np.asarray(data[k], dtype=np.float64) for k in ("mean", "components", "explained_variance_ratio")

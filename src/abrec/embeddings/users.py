@@ -26,11 +26,19 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from .._params import Constraint, Interval, validate_params
-from ..errors import InputError, ParameterError
+from .._params import Constraint, Interval, StrOptions, validate_params
+from ..errors import InputError
 from .features import ItemFeatures
 
 __all__ = ["History", "recency_weights", "user_contexts"]
+
+_CONSTRAINTS = {
+    "half_life": Interval("float", 0, closed="right"),
+    "use_ratings": Constraint("bool"),
+    "age": StrOptions(("events", "time")),
+    "empty": StrOptions(("zeros", "mean")),
+    "unknown_items": StrOptions(("error", "ignore")),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +137,15 @@ def user_contexts(
     """
     validate_params(
         "user_contexts",
-        {"half_life": Interval("float", 0, closed="right"), "use_ratings": Constraint("bool")},
-        {"half_life": half_life, "use_ratings": use_ratings},
+        _CONSTRAINTS,
+        {
+            "half_life": half_life,
+            "use_ratings": use_ratings,
+            "age": age,
+            "empty": empty,
+            "unknown_items": unknown_items,
+        },
     )
-    for name, value, allowed in (
-        ("age", age, ("events", "time")),
-        ("empty", empty, ("zeros", "mean")),
-        ("unknown_items", unknown_items, ("error", "ignore")),
-    ):
-        if value not in allowed:
-            raise ParameterError(
-                f"The {name!r} parameter of user_contexts must be one of {', '.join(map(repr, allowed))}. "
-                f"Got {value!r} instead."
-            )
     features = item_vectors if isinstance(item_vectors, ItemFeatures) else ItemFeatures(*map(np.asarray, item_vectors))
     vectors = np.asarray(features.vectors, dtype=np.float64)
     if vectors.ndim != 2 or vectors.shape[0] != np.asarray(features.ids).shape[0]:

@@ -7,7 +7,8 @@
 - Two Gymnasium views of any world: :class:`RecBanditEnv` (batches of arriving users; slates in,
   per-position clicks and purchases out) and :class:`RecSessionEnv` (RL sessions with interest
   drift, fatigue and leaving). Registered as ``abrec/<World>-<View>-v0``; :func:`make_env` builds
-  one from a dict or YAML config; :func:`describe_envs` lists them.
+  one from a dict or YAML config, inside Gymnasium's standard wrappers (the view itself is
+  ``env.unwrapped``); :func:`describe_envs` lists them; :func:`abrec.testing.check_env` checks one.
 - :class:`LinearBandit` / :func:`make_linear_bandit` (the model of benchmark W1) and
   :func:`run_bandit`, the decide -> observe -> update loop with reward, oracle and regret.
 """

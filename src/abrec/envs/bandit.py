@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from .._params import Constraint, Interval, validate_params
+from .._params import Constraint, Interval, StrOptions, validate_params
 from .._random import Seed
 from ..errors import InputError, ParameterError
 from . import _sim_kernels as kernels
@@ -91,6 +91,7 @@ class RecBanditEnv(gym.Env[Observation, npt.NDArray[np.int64]]):
         "n_candidates": Interval("int", 1),
         "slate_size": Interval("int", 1),
         "horizon": Interval("int", 1),
+        "reward": StrOptions(REWARDS),
     }
 
     def __init__(
@@ -108,10 +109,14 @@ class RecBanditEnv(gym.Env[Observation, npt.NDArray[np.int64]]):
         validate_params(
             owner,
             self._parameter_constraints,
-            {"n_users": n_users, "n_candidates": n_candidates, "slate_size": slate_size, "horizon": horizon},
+            {
+                "n_users": n_users,
+                "n_candidates": n_candidates,
+                "slate_size": slate_size,
+                "horizon": horizon,
+                "reward": reward,
+            },
         )
-        if reward not in REWARDS:
-            raise ParameterError(f"The 'reward' parameter of {owner} must be one of {REWARDS}. Got {reward!r} instead.")
         if not isinstance(world, World):
             raise ParameterError(f"The 'world' parameter of {owner} must be a World. Got {type(world).__name__}.")
         available = world.available(0).shape[0]

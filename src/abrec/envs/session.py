@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 from gymnasium import spaces
 
-from .._params import Interval, validate_params
+from .._params import Interval, StrOptions, validate_params
 from .._random import Seed, as_generator
-from ..errors import InputError, ParameterError
+from ..errors import InputError
 from .world import Users, World
 
 FloatArray = npt.NDArray[np.float64]
@@ -42,8 +42,8 @@ _CONSTRAINTS = {
     "fatigue_decay": Interval("float", 0.0, 1.0),
     "leave_base": Interval("float", 0.0, 1.0),
     "leave_per_miss": Interval("float", 0.0, 1.0),
+    "reward": StrOptions(("clicks", "revenue")),
 }
-_REWARDS = ("clicks", "revenue")
 # Users drawn (with a fixed seed, so it is a property of the world) to fit the taste -> context map.
 _CONTEXT_FIT_USERS = 4096
 _CONTEXT_FIT_SEED = 0x5E5510
@@ -196,13 +196,9 @@ class RecSessionEnv(gymnasium.Env[Observation, IntArray]):
                 "fatigue_decay": fatigue_decay,
                 "leave_base": leave_base,
                 "leave_per_miss": leave_per_miss,
+                "reward": reward,
             },
         )
-        if reward not in _REWARDS:
-            raise ParameterError(
-                f"The 'reward' parameter of RecSessionEnv must be one of {', '.join(map(repr, _REWARDS))}. "
-                f"Got {reward!r} instead."
-            )
         self.world = world
         self.n_users = n_users
         self.n_candidates = n_candidates

@@ -72,6 +72,15 @@ class World(ABC):
         return int(self.item_ids.shape[0])
 
     @property
+    def ids(self) -> npt.NDArray[np.generic]:
+        """The public item ids (with :meth:`texts`, a world is a catalog for ``abrec.embeddings.item_features``)."""
+        return self.item_ids
+
+    def texts(self) -> list[str]:
+        """The item descriptions, in the order of :attr:`ids`."""
+        return self.item_texts()
+
+    @property
     def n_positions(self) -> int:
         return int(self.examination.shape[0])
 

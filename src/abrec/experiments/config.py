@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._params import StrOptions, validate_params
 from ..errors import InputError, ParameterError
 
 __all__ = ["ALLOCATION_METHODS", "ExperimentConfig", "VariantSpec", "load_config"]
 
 ALLOCATION_METHODS = ("fixed", "thompson", "top_two")
+_METHOD = {"allocation.method": StrOptions(ALLOCATION_METHODS)}
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,7 @@ class ExperimentConfig:
             raise ParameterError(f"An experiment needs at least two distinct, non-empty variant names. Got {names}.")
         if self.control not in names:
             raise ParameterError(f"The control {self.control!r} must be one of the variants {names}.")
-        method = self.allocation.get("method", "fixed")
-        if method not in ALLOCATION_METHODS:
-            raise ParameterError(f"allocation.method must be one of {ALLOCATION_METHODS}. Got {method!r} instead.")
+        validate_params("the experiment config", _METHOD, {"allocation.method": self.allocation.get("method", "fixed")})
         unknown = set(self.allocation) - {"method", "min_share", "period", "weights", "draws"}
         if unknown:
             raise ParameterError(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._interval import ConfidenceInterval
 from ..errors import InputError
 from ..ope import replay_slates
 from .simulation import SimulationResult
@@ -22,17 +23,27 @@ __all__ = ["OfflineEstimate", "replay_variants"]
 
 @dataclass(frozen=True)
 class OfflineEstimate:
-    """One variant's offline (replay) estimate next to its online result, clicks per shown item."""
+    """One variant's offline (replay) estimate next to its online result, clicks per shown item.
+
+    ``ci`` and ``online_ci`` are the 95% intervals of ``estimate`` and ``online``; ``ci_low`` ... are their bounds.
+    """
 
     variant: str
     policy: str
     estimate: float
-    ci_low: float
-    ci_high: float
+    ci: ConfidenceInterval
     accepted: int
     online: float
-    online_ci_low: float
-    online_ci_high: float
+    online_ci: ConfidenceInterval
+
+    ci_low = property(lambda self: self.ci.low)
+    ci_high = property(lambda self: self.ci.high)
+    online_ci_low = property(lambda self: self.online_ci.low)
+    online_ci_high = property(lambda self: self.online_ci.high)
+
+    def confidence_interval(self, *, online: bool = False) -> ConfidenceInterval:
+        """The replay estimate's interval, or the online result's with ``online=True``."""
+        return self.online_ci if online else self.ci
 
     def as_row(self) -> dict[str, object]:
         return {
@@ -74,6 +85,7 @@ def replay_variants(
     rows = frame[mask]
     shown = rows["item"].to_numpy().reshape(-1, k)
     rewards = rows["reward"].to_numpy(dtype=np.float64).reshape(-1, k)
+    propensities = rows["propensity"].to_numpy(dtype=np.float64).reshape(-1, k)
     steps = rows["step"].to_numpy()[::k]
     contexts = result.log.take(np.flatnonzero(mask)[::k]).contexts()
     assert contexts is not None
@@ -81,7 +93,8 @@ def replay_variants(
     feats = result.item_features
     if feats is not None:  # replay addresses items by their rows in the feature table
         candidates, shown = feats.rows(candidates), feats.rows(shown)
-    online_frame = frame.groupby("variant", sort=False)["reward"].agg(["sum", "size"])
+    online = frame.groupby("variant", sort=False)["reward"].agg(["sum", "size"])
+    earned = {str(v): (float(r["sum"]), float(r["size"])) for v, r in online.iterrows()}
     out = []
     for i, spec in enumerate(cfg.variants):
         policy = result.policies[spec.name].clone(seed=cfg.seed + 1000 + i)
@@ -91,28 +104,23 @@ def replay_variants(
             candidates,
             shown,
             rewards,
+            propensities,
             batches=steps,
             item_features=None if feats is None else feats.vectors,
             seed=seed + i,
         )
-        clicks, shown_n = (
-            (float(online_frame.loc[spec.name, "sum"]), float(online_frame.loc[spec.name, "size"]))
-            if spec.name in online_frame.index
-            else (0.0, 0.0)
-        )
-        online = clicks / shown_n if shown_n else float("nan")
-        se = float(np.sqrt(online * (1 - online) / shown_n)) if shown_n else float("nan")
+        clicks, shown_n = earned.get(spec.name, (0.0, 0.0))
+        mean = clicks / shown_n if shown_n else float("nan")
+        se = float(np.sqrt(mean * (1 - mean) / shown_n)) if shown_n else float("nan")
         out.append(
             OfflineEstimate(
                 spec.name,
                 spec.policy,
                 rep.value,
-                rep.ci[0],
-                rep.ci[1],
+                rep.ci,
                 rep.n_accepted,
-                online,
-                online - 1.96 * se,
-                online + 1.96 * se,
+                mean,
+                ConfidenceInterval(mean - 1.96 * se, mean + 1.96 * se, 0.95),
             )
         )
     return out

@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +45,7 @@ from ..policies.base import Policy
 from ..policies.registry import make_policy
 from .config import ExperimentConfig
 
-__all__ = ["SimulationResult", "run_simulation"]
+__all__ = ["SimulationResult", "run_simulation", "world_item_features"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -125,7 +124,7 @@ class SimulationResult:
         n_steps = self.step_expected.shape[0]
         code = pd.Categorical(frame["variant"], categories=list(self.variants)).codes
         cell = frame["step"].to_numpy() * len(self.variants) + code
-        total = np.bincount(cell, weights=values, minlength=n_steps * len(self.variants))
+        total = np.bincount(cell, weights=values, minlength=n_steps * len(self.variants)).astype(np.float64)
         out: FloatArray = total.reshape(n_steps, len(self.variants))
         return out
 
@@ -152,38 +151,37 @@ class SimulationResult:
         return out.reset_index(drop=True)
 
 
-def simulation_features(
-    env: Any, config: ExperimentConfig, notify: Callable[[str], None], cache_dir: Path | None
+def world_item_features(
+    world: Any,
+    encoder: str,
+    feature_dim: int,
+    *,
+    notify: Callable[[str], None] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[ItemFeatures, str]:
-    """The environment's item texts through abrec's one item-feature pipeline (encoder, cache, PCA), plus a bias."""
+    """A world's item texts through abrec's one item-feature pipeline (encoder, cache, PCA), plus a bias column.
+
+    Returns the features by public item id (``feature_dim + 1`` columns, the last one constant) and the
+    encoder's identity. ``feature_dim`` may not exceed the encoder's dimension or the number of items.
+    """
     from ..embeddings import PCAReducer, encoder_cache_path, item_features, make_encoder
 
-    encoder = make_encoder(config.encoder, notify=notify)
-    world = env.world
-    if config.feature_dim > encoder.dim or config.feature_dim > world.n_items:
+    say = notify or (lambda _line: None)
+    model = make_encoder(encoder, notify=say)
+    if feature_dim > model.dim or feature_dim > world.n_items:
         raise InputError(
-            f"feature_dim {config.feature_dim} is larger than the encoder's dimension ({encoder.dim}) or the "
-            f"number of items ({world.n_items}); choose feature_dim <= {min(encoder.dim, world.n_items)}."
+            f"feature_dim {feature_dim} is larger than the encoder's dimension ({model.dim}) or the number of "
+            f"items ({world.n_items}); choose feature_dim <= {min(model.dim, world.n_items)}."
         )
     start = time.perf_counter()
-    cache = None if cache_dir is None else encoder_cache_path(cache_dir, encoder)
-    catalog = _WorldCatalog(np.asarray(world.item_ids), env.item_texts())
-    features = item_features(catalog, encoder, cache=cache, reducer=PCAReducer(config.feature_dim))
-    notify(
-        f"embedded {len(catalog.ids)} item texts with {encoder.identity} in {time.perf_counter() - start:.1f} s"
+    cache = None if cache_dir is None else encoder_cache_path(cache_dir, model)
+    features = item_features(world, model, cache=cache, reducer=PCAReducer(feature_dim))
+    say(
+        f"embedded {world.n_items} item texts with {model.identity} in {time.perf_counter() - start:.1f} s"
         + ("" if cache is None else f" (cache {cache})")
     )
     vectors = np.hstack([features.vectors, np.ones((features.vectors.shape[0], 1), dtype=np.float32)])
-    return ItemFeatures(features.ids, vectors), str(encoder.identity)
-
-
-@dataclass(frozen=True)
-class _WorldCatalog:
-    ids: npt.NDArray[Any]
-    text_list: list[str]
-
-    def texts(self) -> list[str]:
-        return self.text_list
+    return ItemFeatures(features.ids, vectors), str(model.identity)
 
 
 def _allocator(config: ExperimentConfig) -> ThompsonAllocator | None:
@@ -247,8 +245,11 @@ def run_simulation(
         for i, spec in enumerate(config.variants)
     }
     needs_features = any(p.uses_item_features for p in policies.values())
-    cache = None if cache_dir is None else Path(cache_dir)
-    features, identity = simulation_features(env, config, say, cache) if needs_features else (None, "")
+    features, identity = (
+        world_item_features(env.world, config.encoder, config.feature_dim, notify=say, cache_dir=cache_dir)
+        if needs_features
+        else (None, "")
+    )
     period_steps = int(config.allocation.get("period", 1))
     allocator = _allocator(config)
     weights = dict(zip(names, allocator.weights.tolist(), strict=True)) if allocator else _fixed_weights(config)

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from .._params import Constraint, Interval, validate_params
 from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError, UnknownNameError
+from ..policies import ActionDistribution
 from ._support import check_support, logging_zeros, warn_extreme_weights
 from .feedback import LoggedFeedback, at_logged_positions
 from .model_influence import ModelInfluence
@@ -226,7 +227,7 @@ class Estimator(ABC):
     def rows(
         self,
         feedback: LoggedFeedback,
-        action_dist: npt.ArrayLike,
+        action_dist: ActionDistribution | npt.ArrayLike,
         estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
@@ -300,7 +301,7 @@ class Estimator(ABC):
     def value(
         self,
         feedback: LoggedFeedback,
-        action_dist: npt.ArrayLike,
+        action_dist: ActionDistribution | npt.ArrayLike,
         estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
@@ -317,7 +318,7 @@ class Estimator(ABC):
     def estimate(
         self,
         feedback: LoggedFeedback,
-        action_dist: npt.ArrayLike,
+        action_dist: ActionDistribution | npt.ArrayLike,
         estimated_rewards: Rewards | None = None,
         *,
         logging_dist: npt.ArrayLike | None = None,
@@ -328,8 +329,11 @@ class Estimator(ABC):
         ----------
         feedback : LoggedFeedback
             The logged rows (action, position, reward, logging propensity).
-        action_dist : array_like, ``(n_actions, n_positions)`` or ``(n_rows, n_actions)``
-            The target policy: one table for every row, or ``pi(a | x_i, position_i)`` per row.
+        action_dist : abrec.policies.ActionDistribution or array_like
+            The target policy: the record of ``policy.action_distribution`` or
+            :func:`~abrec.ope.bts_action_distribution` (one request's table for every row, or one request
+            per row), a table ``(n_actions, n_positions)`` for every row, or ``pi(a | x_i, position_i)``
+            per row, ``(n_rows, n_actions)`` (see :func:`~abrec.ope.at_logged_positions`).
         estimated_rewards : array_like ``(n_rows, n_actions)`` or RewardEstimates, optional
             The reward model's ``q(x_i, a, position_i)`` (cross-fitted by the caller); required by
             DM and the DR family, ignored by the others. Pass the
@@ -484,7 +488,7 @@ def make_estimator(name: str, **params: Any) -> Estimator:
 
 def estimate_all(
     feedback: LoggedFeedback,
-    action_dist: npt.ArrayLike,
+    action_dist: ActionDistribution | npt.ArrayLike,
     estimated_rewards: Rewards | None = None,
     names: Iterable[str] | None = None,
     *,

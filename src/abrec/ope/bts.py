@@ -11,14 +11,16 @@ The draws are cut into fixed blocks of :data:`BLOCK_DRAWS` slates; block ``k`` r
 generator, the ``k``-th child spawned from the seed, in order. Blocks run on ``n_jobs`` threads
 (numpy's samplers and the compiled counting loop release the GIL, so two cores halve the time) and
 their integer counts are summed, so the estimate depends only on the seed and ``n_draws``: neither
-the thread count nor the chunk size (which bounds memory) changes the result.
+the thread count nor the chunk size (which bounds memory) changes the result. The counting itself lives
+with the policies (``abrec.policies._bts_distribution``), where
+:meth:`abrec.policies.BernoulliThompson.action_distribution` uses it too: a context-free Bernoulli TS
+policy and :func:`bts_action_distribution` with the same Beta parameters, seed and draws agree exactly,
+and both answer with the one record of an action distribution, :class:`abrec.policies.ActionDistribution`
+(here for a single request: the policy ignores contexts).
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -27,117 +29,22 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from .._params import Constraint, Interval, validate_params
+from .._params import Constraint, Interval, StrOptions, validate_params
 from .._random import Seed, as_generator
 from ..data.obd import CAMPAIGNS
 from ..errors import DataError, ParameterError, UnknownNameError
+from ..policies import ActionDistribution
+from ..policies._bts_distribution import BLOCK_DRAWS as BLOCK_DRAWS
+from ..policies._bts_distribution import CHUNK_BYTES as CHUNK_BYTES
+from ..policies._bts_distribution import HAVE_NUMBA, beta_top_counts
+from ..policies._bts_distribution import MAX_JOBS as MAX_JOBS
 
-__all__ = ["ActionDistribution", "bts_action_distribution", "zozotown_bts_action_distribution"]
+__all__ = ["bts_action_distribution", "zozotown_bts_action_distribution"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-CHUNK_BYTES = 16 * 2**20
-"""Memory budget of one chunk of posterior draws (float64) per thread, when ``chunk`` is not given."""
-
-BLOCK_DRAWS = 4096
-"""Slates per block: each block has its own child generator (fixed, so results never depend on threads)."""
-
-MAX_JOBS = 8
-"""Default thread count: ``min(os.cpu_count(), MAX_JOBS)``."""
-
 BACKENDS = ("auto", "numba", "numpy")
-
-try:  # pragma: no cover - numba is a core dependency
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover
-    HAVE_NUMBA = False
-
-
-@dataclass(frozen=True, eq=False)
-class ActionDistribution:
-    """A Monte Carlo estimate of a slate policy's action distribution.
-
-    Attributes
-    ----------
-    probability : numpy.ndarray
-        ``(n_items, n_positions)``: the estimated probability that item ``i`` is shown in slot
-        ``j``; every column sums to 1.
-    n_draws : int
-        How many independent slates the estimate counts.
-
-    Examples
-    --------
-    >>> dist = bts_action_distribution([1.0, 1.0], [1.0, 1.0], n_positions=1, n_draws=10_000, seed=0)
-    >>> dist.probability.shape, dist.n_items, dist.n_positions
-    ((2, 1), 2, 1)
-    >>> round(float(dist.standard_error.max()), 4)
-    0.005
-    """
-
-    probability: FloatArray
-    n_draws: int
-
-    @property
-    def n_items(self) -> int:
-        """Number of items (rows)."""
-        return int(self.probability.shape[0])
-
-    @property
-    def n_positions(self) -> int:
-        """Number of slate positions (columns)."""
-        return int(self.probability.shape[1])
-
-    @property
-    def standard_error(self) -> FloatArray:
-        """Binomial Monte Carlo standard error of each probability, ``sqrt(p (1 - p) / n_draws)``."""
-        p = self.probability
-        se: FloatArray = np.sqrt(p * (1.0 - p) / self.n_draws)
-        return se
-
-
-def _top_counts_numpy(draws: FloatArray, counts: IntArray) -> None:
-    """Add to ``counts[i, j]`` the rows whose ``j``-th largest value is item ``i`` (numpy reference)."""
-    n_items, k = counts.shape
-    if k < n_items:
-        top = np.argpartition(draws, n_items - k, axis=1)[:, n_items - k :]
-    else:
-        top = np.broadcast_to(np.arange(n_items), draws.shape).copy()
-    order = np.argsort(-np.take_along_axis(draws, top, axis=1), axis=1, kind="stable")
-    ranked = np.take_along_axis(top, order, axis=1)
-    for j in range(k):
-        counts[:, j] += np.bincount(ranked[:, j], minlength=n_items)
-
-
-if HAVE_NUMBA:
-
-    @numba.njit(cache=True, nogil=True)
-    def _top_counts_nb(draws: Any, counts: Any) -> None:  # pragma: no cover - compiled
-        n_rows, n_items = draws.shape
-        k = counts.shape[1]
-        best = np.empty(k)
-        idx = np.empty(k, dtype=np.int64)
-        for r in range(n_rows):
-            filled = 0
-            for i in range(n_items):
-                v = draws[r, i]
-                if filled < k:
-                    pos = filled
-                    filled += 1
-                elif v > best[k - 1]:
-                    pos = k - 1
-                else:
-                    continue
-                while pos > 0 and best[pos - 1] < v:
-                    best[pos] = best[pos - 1]
-                    idx[pos] = idx[pos - 1]
-                    pos -= 1
-                best[pos] = v
-                idx[pos] = i
-            for j in range(k):
-                counts[idx[j], j] += 1
 
 
 def _check_prior(alpha: npt.ArrayLike, beta: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
@@ -196,9 +103,12 @@ def bts_action_distribution(
 
     Returns
     -------
-    ActionDistribution
-        ``probability`` of shape ``(n_items, n_positions)``, each column summing to 1, and its
-        binomial ``standard_error``.
+    abrec.policies.ActionDistribution
+        The record :meth:`abrec.policies.Policy.action_distribution` answers with, for one request
+        (the policy ignores contexts): ``probabilities`` of shape ``(1, n_items, n_positions)``, each
+        position summing to 1 over the items, their binomial ``standard_error``
+        ``sqrt(p (1 - p) / n_draws)``, ``exact=False`` and ``draws=n_draws``. Every estimator reads it
+        as one table for all logged rows (:func:`~abrec.ope.at_logged_positions`).
 
     Raises
     ------
@@ -208,10 +118,15 @@ def bts_action_distribution(
     Examples
     --------
     >>> dist = bts_action_distribution([50.0, 5.0, 1.0], [50.0, 95.0, 99.0], n_positions=2, n_draws=1000)
-    >>> dist.probability.sum(axis=0).round(12).tolist()
+    >>> dist.probabilities.shape, dist.exact, dist.draws
+    ((1, 3, 2), False, 1000)
+    >>> dist.probabilities[0].sum(axis=0).round(12).tolist()
     [1.0, 1.0]
-    >>> float(dist.probability[0, 0])  # the item of posterior mean 0.5 always comes first
+    >>> float(dist.probabilities[0, 0, 0])  # the item of posterior mean 0.5 always comes first
     1.0
+    >>> uniform = bts_action_distribution([1.0, 1.0], [1.0, 1.0], n_positions=1, n_draws=10_000, seed=0)
+    >>> round(float(uniform.standard_error.max()), 4)  # binomial: sqrt(p (1 - p) / n_draws)
+    0.005
     """
     a, b = _check_prior(alpha, beta)
     n_items = a.size
@@ -222,41 +137,19 @@ def bts_action_distribution(
             "n_draws": Interval("int", 1),
             "chunk": Constraint("int", 1, optional=True),
             "n_jobs": Constraint("int", 1, optional=True),
+            "backend": StrOptions(BACKENDS),
         },
-        {"n_positions": n_positions, "n_draws": n_draws, "chunk": chunk, "n_jobs": n_jobs},
+        {"n_positions": n_positions, "n_draws": n_draws, "chunk": chunk, "n_jobs": n_jobs, "backend": backend},
     )
-    if backend not in BACKENDS:
-        raise ParameterError(
-            f"The 'backend' parameter of bts_action_distribution must be one of {BACKENDS}. Got {backend!r} instead."
-        )
     if backend == "numba" and not HAVE_NUMBA:  # pragma: no cover
         raise ParameterError("backend='numba' needs numba installed; use backend='numpy'.")
     use_numba = HAVE_NUMBA and backend != "numpy"
-    count = _top_counts_nb if use_numba else _top_counts_numpy
-    rows = min(BLOCK_DRAWS, chunk if chunk is not None else max(1, CHUNK_BYTES // (8 * n_items)))
-    n_blocks = -(-n_draws // BLOCK_DRAWS)
-    generators = as_generator(seed).spawn(n_blocks)
-    jobs = min(n_blocks, n_jobs if n_jobs is not None else min(os.cpu_count() or 1, MAX_JOBS))
-
-    def run(first: int) -> IntArray:
-        """Counts of the blocks ``first, first + jobs, ...`` (one thread's share)."""
-        counts = np.zeros((n_items, n_positions), dtype=np.int64)
-        for block in range(first, n_blocks, jobs):
-            rng, todo = generators[block], min(BLOCK_DRAWS, n_draws - block * BLOCK_DRAWS)
-            while todo > 0:
-                size = min(rows, todo)
-                count(rng.beta(a, b, size=(size, n_items)), counts)
-                todo -= size
-        return counts
-
-    if jobs == 1:
-        counts = run(0)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="abrec-bts") as pool:
-            counts = sum(pool.map(run, range(jobs)), np.zeros((n_items, n_positions), dtype=np.int64))
-    probability = counts / float(n_draws)
-    probability.setflags(write=False)
-    return ActionDistribution(probability=probability, n_draws=n_draws)
+    counts = beta_top_counts(
+        a, b, n_positions, n_draws, as_generator(seed), chunk=chunk, use_numba=use_numba, n_jobs=n_jobs
+    )
+    probabilities = (counts / float(n_draws))[None, :, :]  # one request: the policy ignores contexts
+    standard_error = np.sqrt(probabilities * (1.0 - probabilities) / n_draws)
+    return ActionDistribution(probabilities, standard_error, exact=False, draws=n_draws)
 
 
 @lru_cache(maxsize=1)
@@ -309,8 +202,8 @@ def zozotown_bts_action_distribution(
     Examples
     --------
     >>> dist = zozotown_bts_action_distribution("men", n_draws=2000, seed=1)
-    >>> dist.probability.shape, dist.probability.sum(axis=0).round(12).tolist()
-    ((34, 3), [1.0, 1.0, 1.0])
+    >>> dist.probabilities.shape, dist.probabilities[0].sum(axis=0).round(12).tolist()
+    ((1, 34, 3), [1.0, 1.0, 1.0])
     """
     a, b = _zozotown_prior(campaign)
     return bts_action_distribution(

@@ -4,8 +4,8 @@
 each have earned per logged action?" from one log:
 
 1. the reward model is cross-fitted once (:func:`~abrec.ope.cross_fit_rewards`), shared by every policy;
-2. each policy's action distribution on the logged rows (:func:`~abrec.ope.policy_action_dist`;
-   ZOZOTOWN's Bernoulli TS through :func:`~abrec.ope.zozotown_bts_action_distribution`; or given);
+2. each policy's action distribution on the logged rows, as the policy itself gives it
+   (:func:`~abrec.ope.policy_action_dist`, which asks ``policy.action_distribution``), or given;
 3. every applicable estimator, each with its bootstrap confidence interval (one that cannot run, e.g.
    for lack of support, is listed with the reason instead);
 4. the automatic choice among them (:func:`~abrec.ope.select_estimator`) with its reason;
@@ -13,7 +13,7 @@ each have earned per logged action?" from one log:
    estimates the policy *learning online*, while the estimators above evaluate it frozen as it stands.
 
 The logging policy's own value (the mean logged reward) is reported next to them.
-:func:`evaluation_report` turns the result into a self-contained HTML page.
+:func:`abrec.report.evaluation.evaluation_report` turns the result into a self-contained HTML page.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
@@ -29,28 +29,26 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .._params import Interval, validate_params
-from ..errors import AbrecError, InputError, ParameterError, UnknownNameError
-from ..policies import BernoulliThompson, Policy, UniformRandom
-from ..report import Report, interval_chart, line_chart
-from . import learning
+from .._interval import ConfidenceInterval
+from .._params import Interval, StrOptions, validate_params
+from ..errors import AbrecError, InputError, UnknownNameError
+from ..policies import Policy
+from . import replay as _replay
+from ._support import is_uniform_log
 from .base import registered_estimators
-from .bts import zozotown_bts_action_distribution
 from .feedback import LoggedFeedback, at_logged_positions
 from .result import EstimateResult, _json_float
 from .reward_model import RewardEstimates, cross_fit_rewards
 from .selection import EstimatorSelection, select_estimator
 from .target import policy_action_dist
-from .zozotown import zozotown_bts_policy
 
-__all__ = ["Evaluation", "EvaluationRow", "PolicyEvaluation", "evaluate_policies", "evaluation_report"]
+__all__ = ["Evaluation", "EvaluationRow", "PolicyEvaluation", "evaluate_policies"]
 
 FloatArray = npt.NDArray[np.float64]
 
 LOGGING = "logging policy"
 """The ``policy`` of the table row holding the logging policy's on-policy value."""
 
-_CAMPAIGN_ITEMS = {80: "all", 34: "men", 46: "women"}
 _MAX_CURVE_POINTS = 500
 
 
@@ -101,8 +99,8 @@ class PolicyEvaluation:
     learns : bool
         Whether the policy learns from feedback (a frozen copy is what the estimators evaluate).
     dist_source : str
-        Where the action distribution came from: ``"given"``, ``"zozotown_bts"`` (Monte Carlo over
-        the production priors), or ``"policy"`` (:func:`~abrec.ope.policy_action_dist`).
+        Where the action distribution came from: ``"given"``, or ``"policy"`` (the policy's own
+        ``action_distribution``, through :func:`~abrec.ope.policy_action_dist`).
     notes : tuple of str
         Warnings raised on the way (extreme weights, ...) and why replay or selection did not run.
     """
@@ -111,7 +109,7 @@ class PolicyEvaluation:
     estimates: tuple[EstimateResult, ...]
     skipped: Mapping[str, str]
     selection: EstimatorSelection | None
-    replay: learning.ReplayResult | None
+    replay: _replay.ReplayResult | None
     learns: bool
     dist_source: str
     notes: tuple[str, ...] = ()
@@ -175,10 +173,12 @@ class Evaluation:
                 return policy
         raise UnknownNameError("evaluated policy", name, [p.name for p in self.policies])
 
-    def logging_ci(self) -> tuple[float, float]:
+    def logging_ci(self) -> ConfidenceInterval:
         """Normal ``1 - alpha`` interval of the logging policy's value."""
         z = NormalDist().inv_cdf(1.0 - self.alpha / 2.0)
-        return self.logging_value - z * self.logging_se, self.logging_value + z * self.logging_se
+        return ConfidenceInterval(
+            self.logging_value - z * self.logging_se, self.logging_value + z * self.logging_se, 1.0 - self.alpha
+        )
 
     def table(self) -> list[EvaluationRow]:
         """One row per (policy, estimator), then the replay rows, then the logging policy's on-policy value."""
@@ -285,27 +285,7 @@ def _policy_dict(p: PolicyEvaluation, alpha: float) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------- evaluation
 def _learns(policy: Policy) -> bool:
-    return not isinstance(policy, UniformRandom)
-
-
-def _uniform_log(feedback: LoggedFeedback) -> bool:
-    return bool(np.allclose(feedback.propensity, 1.0 / feedback.n_actions, rtol=1e-6, atol=0.0))
-
-
-def _zozotown_campaign(policy: Policy, feedback: LoggedFeedback) -> str | None:
-    """The campaign when ``policy`` is ZOZOTOWN's BTS as built by :func:`zozotown_bts_policy`, untrained."""
-    if type(policy) is not BernoulliThompson or policy.n_items or policy.priors is None:
-        return None
-    campaign = _CAMPAIGN_ITEMS.get(feedback.n_actions)
-    if campaign is None or not np.array_equal(feedback.item_ids, np.arange(feedback.n_actions)):
-        return None
-    reference = zozotown_bts_policy(campaign)
-    same = (policy.prior_alpha, policy.prior_beta, policy.priors) == (
-        reference.prior_alpha,
-        reference.prior_beta,
-        reference.priors,
-    )
-    return campaign if same else None
+    return bool(policy.learns)
 
 
 def _as_dist(value: Any, feedback: LoggedFeedback, name: str) -> FloatArray:
@@ -355,10 +335,13 @@ def evaluate_policies(
     policies : Mapping[str, Policy]
         Label -> policy. Each is evaluated as it stands (a private frozen copy; the policy itself is not
         changed); one that learns is also replayed on a uniform log.
-    dists : Mapping[str, array_like], optional
-        Label -> precomputed action distribution, ``(n_actions, n_positions)`` (or an
-        :class:`~abrec.ope.ActionDistribution`) or ``(n_rows, n_actions)``. Overrides the computed one
-        for a label in ``policies``; a label only here is evaluated as a static target (no replay).
+    dists : Mapping[str, abrec.policies.ActionDistribution or array_like], optional
+        Label -> precomputed action distribution, in any form :func:`~abrec.ope.at_logged_positions`
+        reads: an :class:`~abrec.policies.ActionDistribution` (e.g. of
+        :func:`~abrec.ope.zozotown_bts_action_distribution`, or ``policy.action_distribution``; one
+        request's table for every row, or one request per row), a table ``(n_actions, n_positions)`` or
+        ``(n_rows, n_actions)``. Overrides the computed one for a label in ``policies``; a label only here
+        is evaluated as a static target (no replay).
     estimators : sequence of str, optional
         Registered estimator names; default every estimator that applies (those needing a reward model
         when one was fitted, ``replay`` on uniform logs).
@@ -422,6 +405,7 @@ def evaluate_policies(
             "replay_batch_size": Interval("int", 1),
             "n_draws": Interval("int", 1),
             "row_draws": Interval("int", 1),
+            "select_method": StrOptions(("mse", "slope")),
         },
         {
             "n_folds": n_folds,
@@ -431,12 +415,9 @@ def evaluate_policies(
             "replay_batch_size": replay_batch_size,
             "n_draws": n_draws,
             "row_draws": row_draws,
+            "select_method": select_method,
         },
     )
-    if select_method not in ("mse", "slope"):
-        raise ParameterError(
-            f"The 'select_method' parameter of evaluate_policies must be 'mse' or 'slope'. Got {select_method!r}."
-        )
     if not isinstance(feedback, LoggedFeedback):
         raise InputError(f"feedback must be a LoggedFeedback; got {type(feedback).__name__}.")
     given = dict(dists or {})
@@ -459,7 +440,7 @@ def evaluate_policies(
     if rewards is not None:
         q, model, brier, n_folds = rewards.values, rewards.model, rewards.heldout_brier, rewards.n_folds
 
-    uniform = _uniform_log(feedback)
+    uniform = is_uniform_log(feedback, feedback.n_actions)  # what replay_learning needs
     names = list(estimators) if estimators is not None else [n for n, c in known.items() if c.applies(feedback, q)]
     results = []
     for label in labels:
@@ -469,16 +450,9 @@ def evaluate_policies(
             dist, source = _as_dist(given[label], feedback, label), "given"
         else:
             assert policy is not None
-            campaign = _zozotown_campaign(policy, feedback)
-            if campaign is not None:
-                table = zozotown_bts_action_distribution(
-                    campaign, n_positions=feedback.n_positions, n_draws=n_draws, seed=seed
-                )
-                dist, source = at_logged_positions(table.probability, feedback), "zozotown_bts"
-            else:
-                draws = row_draws if policy.contextual else n_draws
-                dist = _run(notes, policy_action_dist, policy, feedback, n_draws=draws, seed=seed)
-                source = "policy"
+            draws = row_draws if policy.contextual else n_draws
+            dist = _run(notes, policy_action_dist, policy, feedback, n_draws=draws, seed=seed)
+            source = "policy"
         estimates, skipped = [], {}
         for name in names:
             try:
@@ -513,7 +487,7 @@ def evaluate_policies(
             else:
                 try:
                     replay = _run(
-                        notes, learning.replay_learning, policy, feedback, batch_size=replay_batch_size, seed=seed
+                        notes, _replay.replay_learning, policy, feedback, batch_size=replay_batch_size, seed=seed
                     )
                 except AbrecError as exc:
                     notes.append(f"Not replayed: {exc}")
@@ -546,135 +520,3 @@ def evaluate_policies(
         seed=seed,
         notes=tuple(log_notes),
     )
-
-
-# ---------------------------------------------------------------------------------------- report
-def _label(result: EstimateResult, chosen: str | None) -> str:
-    return f"{result.estimator} (chosen)" if result.estimator == chosen else result.estimator
-
-
-def _pad(curves: Iterable[FloatArray], length: int) -> list[FloatArray]:
-    return [np.concatenate([c, np.full(length - c.shape[0], np.nan)]) for c in curves]
-
-
-def evaluation_report(evaluation: Evaluation, title: str = "Counterfactual A/B test") -> Report:
-    """An HTML report of an :class:`Evaluation`: summary, one forest plot per policy, replay curves, all numbers.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from abrec.policies import UniformRandom
-    >>> log = LoggedFeedback.from_arrays(action=[0, 1, 0, 1] * 50, reward=[1, 0, 0, 0] * 50, propensity=0.5)
-    >>> ev = evaluate_policies(log, {"uniform": UniformRandom()}, n_bootstrap=20)
-    >>> html = evaluation_report(ev, "Offline test").render()
-    >>> "Offline test" in html and "<svg" in html
-    True
-    """
-    ev = evaluation
-    level = f"{100 * (1 - ev.alpha):g}%"
-    report = Report(title)
-    report.paragraph(
-        "What each policy would have earned per logged action, had it run instead of the logging policy, "
-        "estimated off-policy from the log. The estimators evaluate each policy frozen as it stands; "
-        "'replay_learning' estimates a learning policy's online value, learning included (Li et al. 2011)."
-    )
-    report.heading("Log and settings")
-    low, high = ev.logging_ci()
-    report.key_values(
-        {
-            "logged rows": ev.n_rows,
-            "actions x positions": f"{ev.n_actions} x {ev.n_positions}",
-            "logging policy value (mean reward)": f"{ev.logging_value:.6g} [{low:.6g}, {high:.6g}]",
-            "reward model": ev.reward_model or "none",
-            "cross-fitting folds": ev.n_folds,
-            "held-out Brier score": ev.heldout_brier,
-            "reward model's error in the intervals": (
-                "included (linear model: first-order refit on every resample)"
-                if ev.model_error_in_intervals
-                else "not included (model held fixed)"
-            ),
-            "bootstrap resamples": ev.n_bootstrap,
-            "confidence level": level,
-            "seed": ev.seed,
-        }
-    )
-    for text in ev.notes:
-        report.note(text, kind="warning")
-
-    report.heading("Summary")
-    summary = []
-    for p in ev.policies:
-        c = p.chosen
-        summary.append(
-            [
-                p.name,
-                p.selection.chosen if p.selection else "",
-                c.value if c else math.nan,
-                c.ci_low if c else math.nan,
-                c.ci_high if c else math.nan,
-                p.replay.value if p.replay else None,
-                (c.value / ev.logging_value - 1.0) if c and ev.logging_value else math.nan,
-            ]
-        )
-    report.table(
-        summary,
-        columns=["policy", "chosen estimator", "value", "ci low", "ci high", "replay learning", "lift vs logging"],
-        formats={"lift vs logging": "+.1%"},
-    )
-
-    for p in ev.policies:
-        report.heading(f"Policy: {p.name}")
-        chosen = p.selection.chosen if p.selection else None
-        if p.estimates:
-            report.figure(
-                interval_chart(
-                    [_label(r, chosen) for r in p.estimates],
-                    [r.value for r in p.estimates],
-                    [r.ci_low for r in p.estimates],
-                    [r.ci_high for r in p.estimates],
-                    reference=ev.logging_value,
-                    x_label="estimated value per logged action",
-                    title=f"{p.name}: estimates with {level} bootstrap intervals",
-                ),
-                caption="Dashed line: the logging policy's on-policy value. '(chosen)' marks the selected estimator.",
-            )
-        if p.selection is not None:
-            report.paragraph(f"Selection ({p.selection.method}): {p.selection.reason}")
-            keys = [
-                k for k in ("name", "value", "standard_error", "bias", "mse", "kept") if k in p.selection.candidates[0]
-            ]
-            report.table([[c[k] for k in keys] for c in p.selection.candidates], columns=keys)
-        if p.replay is not None:
-            r = p.replay
-            lo, hi = r.confidence_interval(1.0 - ev.alpha)
-            report.paragraph(
-                f"Replay learning: {r.value:.6g} [{lo:.6g}, {hi:.6g}] over {r.n_accepted:,} accepted of "
-                f"{r.n_rows:,} rows."
-            )
-        for name, why in p.skipped.items():
-            report.note(f"{name} not run: {why}", kind="info")
-        for text in p.notes:
-            report.note(text, kind="warning")
-
-    replays = [(p.name, p.replay) for p in ev.policies if p.replay is not None and p.replay.n_accepted]
-    if replays:
-        report.heading("Replay learning curves")
-        length = max(r.n_accepted for _, r in replays)
-        curves = _pad([r.curve for _, r in replays], length)
-        report.figure(
-            line_chart(
-                np.arange(1, length + 1),
-                {name: c for (name, _), c in zip(replays, curves, strict=True)},
-                x_label="accepted rows (the policy's online rounds)",
-                y_label="mean reward so far",
-                title="Replay (Li et al. 2011): running mean reward of each learning policy",
-            ),
-            caption="Each curve is the mean reward of a policy's first t accepted rows while it learns from them.",
-        )
-
-    report.heading("All numbers")
-    report.table(
-        [[r.policy, r.estimator, r.value, r.ci_low, r.ci_high, r.se, r.ess, r.chosen] for r in ev.table()],
-        columns=["policy", "estimator", "value", "ci low", "ci high", "se", "ess", "chosen"],
-    )
-    return report

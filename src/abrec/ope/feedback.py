@@ -5,10 +5,12 @@ index (0..n_actions-1), its slot (0..n_positions-1), the reward, the logging pol
 that action at that slot, and optionally the request's context vector. Item ids of the original log
 are kept in ``item_ids`` (``item_ids[action]`` is the id).
 
-A target policy is described by its action distribution, either one table for every row (shape
-``(n_actions, n_positions)``: a context-free policy such as OBD's Bernoulli TS) or per row at the row's
-own position (shape ``(n_rows, n_actions)``: ``pi(a | x_i, position_i)``). :func:`at_logged_positions`
-turns either into the per-row form.
+A target policy is described by its action distribution: the record a policy answers with,
+:class:`~abrec.policies.ActionDistribution` (one request's table ``(1, n_actions, n_positions)`` for every
+row, e.g. a context-free policy such as OBD's Bernoulli TS, or one request per row), or an array, either one
+table for every row (shape ``(n_actions, n_positions)``) or per row at the row's own position (shape
+``(n_rows, n_actions)``: ``pi(a | x_i, position_i)``). :func:`at_logged_positions` turns each into the per-row
+form.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy.typing as npt
 
 from ..data.interactions import InteractionLog
 from ..errors import InputError
+from ..policies import ActionDistribution
 
 if TYPE_CHECKING:
     from ..data.obd import OBDLog
@@ -182,8 +185,11 @@ class LoggedFeedback:
         """Feedback from an :class:`~abrec.data.InteractionLog`: its item, position, reward and propensity.
 
         ``items`` fixes the action space and its order (default: the log's sorted distinct items);
-        ``context`` gives one row per log row. Rows without a propensity cannot be used.
+        ``context`` gives one row per log row (default: the log's own ``context`` column, when it has one).
+        Rows without a propensity cannot be used.
         """
+        if context is None:
+            context = log.contexts()
         frame = log.frame
         if frame["propensity"].isna().any():
             bad = int(np.flatnonzero(frame["propensity"].isna().to_numpy())[0])
@@ -237,29 +243,70 @@ class LoggedFeedback:
         )
 
 
-def at_logged_positions(action_dist: npt.ArrayLike, feedback: LoggedFeedback) -> FloatArray:
+def at_logged_positions(action_dist: ActionDistribution | npt.ArrayLike, feedback: LoggedFeedback) -> FloatArray:
     """The target policy's ``pi(a | x_i, position_i)`` for every row and action: shape ``(n_rows, n_actions)``.
 
-    ``action_dist`` is either one table of shape ``(n_actions, n_positions)`` (the same for every row)
-    or already per row, ``(n_rows, n_actions)``. Each row must be a distribution over actions (sums to 1).
+    Parameters
+    ----------
+    action_dist : abrec.policies.ActionDistribution or array_like
+        The target policy's action distribution over the ``n_actions`` logged actions (in the order of
+        ``feedback.item_ids``) and the ``n_positions`` slate positions, in one of these forms:
+
+        * an :class:`~abrec.policies.ActionDistribution` (what ``policy.action_distribution`` and
+          :func:`~abrec.ope.bts_action_distribution` answer) of one request, ``probabilities`` of
+          shape ``(1, n_actions, n_positions)``: one table for every row, read at each row's logged
+          position; or of one request per row, ``(n_rows, n_actions, n_positions)``;
+        * an array: one table ``(n_actions, n_positions)`` for every row, or already per row at each
+          row's position, ``(n_rows, n_actions)``.
+
+        Each row must be a distribution over actions (sums to 1).
+    feedback : LoggedFeedback
+        The logged rows (their positions are read).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_rows, n_actions)``: ``pi(a | x_i, position_i)``.
+
+    Raises
+    ------
+    abrec.errors.InputError
+        A shape that fits neither form, or rows that are not distributions over the actions.
 
     Examples
     --------
     >>> fb = LoggedFeedback.from_arrays(action=[0, 1], reward=[1, 0], propensity=0.5, position=[0, 1])
     >>> at_logged_positions([[0.9, 0.2], [0.1, 0.8]], fb).tolist()
     [[0.9, 0.1], [0.2, 0.8]]
+    >>> from abrec.policies import UniformRandom
+    >>> record = UniformRandom().action_distribution(fb.item_ids, k=fb.n_positions)  # (1, 2, 2)
+    >>> at_logged_positions(record, fb).tolist()
+    [[0.5, 0.5], [0.5, 0.5]]
     """
-    dist = np.asarray(getattr(action_dist, "probability", action_dist), dtype=np.float64)
     n, na, npos = feedback.n_rows, feedback.n_actions, feedback.n_positions
-    if dist.shape == (na, npos):  # a table wins when both readings fit (n_rows == n_actions == n_positions)
-        out = np.ascontiguousarray(dist.T[feedback.position])
-    elif dist.shape == (n, na):
-        out = dist
+    if isinstance(action_dist, ActionDistribution):
+        p = action_dist.probabilities
+        if p.shape == (1, na, npos):  # one request: the same table for every row
+            out = np.ascontiguousarray(p[0].T[feedback.position])
+        elif p.shape == (n, na, npos):  # one request per row
+            out = np.ascontiguousarray(p[np.arange(n), :, feedback.position])
+        else:
+            raise InputError(
+                f"An ActionDistribution given as action_dist must have probabilities of shape (1, n_actions, "
+                f"n_positions) = (1, {na}, {npos}) or (n_rows, n_actions, n_positions) = ({n}, {na}, {npos}); "
+                f"got {p.shape}."
+            )
     else:
-        raise InputError(
-            f"action_dist must have shape (n_actions, n_positions) = ({na}, {npos}) or (n_rows, n_actions) = "
-            f"({n}, {na}); got {dist.shape}."
-        )
+        dist = np.asarray(action_dist, dtype=np.float64)
+        if dist.shape == (na, npos):  # a table wins when both readings fit (n_rows == n_actions == n_positions)
+            out = np.ascontiguousarray(dist.T[feedback.position])
+        elif dist.shape == (n, na):
+            out = dist
+        else:
+            raise InputError(
+                f"action_dist must have shape (n_actions, n_positions) = ({na}, {npos}) or (n_rows, n_actions) = "
+                f"({n}, {na}); got {dist.shape}."
+            )
     if not (np.isfinite(out).all() and (out >= 0).all()):
         raise InputError("action_dist must hold probabilities (finite, >= 0).")
     sums = out.sum(axis=1)

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._interval import ConfidenceInterval
+
 __all__ = ["EstimateResult"]
 
 
@@ -30,7 +32,7 @@ class EstimateResult:
         the bootstrap standard deviation; NaN where neither exists.
     ci_low, ci_high : float
         The ``1 - alpha`` confidence interval: percentile bootstrap when ``n_bootstrap > 0``, else the
-        normal interval ``value -+ z * standard_error``.
+        normal interval ``value -+ z * standard_error``; :attr:`ci` is it as a :class:`ConfidenceInterval`.
     alpha : float
         One minus the interval's level.
     n_bootstrap : int
@@ -49,7 +51,8 @@ class EstimateResult:
     >>> r = EstimateResult("ipw", 0.5, 0.1, 0.3, 0.7, alpha=0.05, n_bootstrap=0, seed=0, n_rows=10,
     ...                    effective_sample_size=8.0)
     >>> r.confidence_interval()
-    (0.3, 0.7)
+    ConfidenceInterval(low=0.3, high=0.7, level=0.95)
+    >>> low, high = r.ci
     >>> r.to_dict()["estimator"], r.to_dict()["params"]
     ('ipw', {})
     """
@@ -68,10 +71,16 @@ class EstimateResult:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", {str(k): float(v) for k, v in self.params.items()})
+        self.confidence_interval()  # the bounds and alpha make a valid interval
 
-    def confidence_interval(self) -> tuple[float, float]:
-        """The ``1 - alpha`` confidence interval ``(low, high)``."""
-        return self.ci_low, self.ci_high
+    @property
+    def ci(self) -> ConfidenceInterval:
+        """The ``1 - alpha`` confidence interval ``(ci_low, ci_high)``."""
+        return ConfidenceInterval(self.ci_low, self.ci_high, 1.0 - self.alpha)
+
+    def confidence_interval(self) -> ConfidenceInterval:
+        """The ``1 - alpha`` confidence interval; ``low, high = r.confidence_interval()`` unpacks it."""
+        return self.ci
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (non-finite numbers become None)."""

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._params import StrOptions, validate_params
 from .._random import Seed
 from ..errors import AbrecError, InputError, ParameterError
 from .base import Estimator, Rewards, make_estimator, registered_estimators, resample_counts
@@ -83,25 +84,9 @@ class EstimatorSelection:
     seed: int | None
 
 
-def _default_candidates(has_rewards: bool, uniform_logging: bool) -> list[str]:
-    names = sorted(registered_estimators())
-    out = []
-    for name in names:
-        cls = registered_estimators()[name]
-        if cls.needs_reward_model and not has_rewards:
-            continue
-        if name == "replay" and not uniform_logging:
-            continue
-        out.append(name)
-    return out
-
-
-def _uniform_logging(feedback: LoggedFeedback) -> bool:
-    for pos in range(feedback.n_positions):
-        p = feedback.propensity[feedback.position == pos]
-        if p.size and not np.allclose(p, p[0], rtol=1e-9, atol=0.0):
-            return False
-    return True
+def _default_candidates(feedback: LoggedFeedback, estimated_rewards: Rewards | None) -> list[str]:
+    """Every registered estimator that applies (asked through ``Estimator.applies``: a reward model, a uniform log)."""
+    return [name for name, cls in sorted(registered_estimators().items()) if cls.applies(feedback, estimated_rewards)]
 
 
 def select_estimator(
@@ -120,8 +105,10 @@ def select_estimator(
     Parameters
     ----------
     feedback : LoggedFeedback
-    action_dist : array_like
-        The target policy: ``(n_actions, n_positions)`` or ``(n_rows, n_actions)``.
+    action_dist : abrec.policies.ActionDistribution or array_like
+        The target policy: the record of ``policy.action_distribution`` or
+        :func:`~abrec.ope.bts_action_distribution`, ``(n_actions, n_positions)`` or ``(n_rows, n_actions)``
+        (see :func:`~abrec.ope.at_logged_positions`).
     estimated_rewards : RewardEstimates or array_like of shape (n_rows, n_actions), optional
         Cross-fitted reward predictions (:func:`~abrec.ope.cross_fit_rewards`); without them the
         estimators that need a reward model are not candidates. Pass the ``RewardEstimates``
@@ -152,8 +139,7 @@ def select_estimator(
     >>> choice.chosen in {"ipw", "snipw"}, len(choice.candidates)
     (True, 2)
     """
-    if method not in METHODS:
-        raise ParameterError(f"The 'method' parameter of select_estimator must be one of {METHODS}. Got {method!r}.")
+    validate_params("select_estimator", {"method": StrOptions(METHODS)}, {"method": method})
     if not isinstance(n_bootstrap, int) or n_bootstrap < 10:
         raise ParameterError(
             f"The 'n_bootstrap' parameter of select_estimator must be an int >= 10. Got {n_bootstrap!r} instead."
@@ -161,9 +147,7 @@ def select_estimator(
     q = estimated_rewards
     if q is not None and not isinstance(q, RewardEstimates):
         q = np.asarray(q, dtype=np.float64)
-    names = (
-        list(candidates) if candidates is not None else _default_candidates(q is not None, _uniform_logging(feedback))
-    )
+    names = list(candidates) if candidates is not None else _default_candidates(feedback, q)
     if not names:
         raise InputError("select_estimator needs at least one candidate estimator.")
     estimators = {name: make_estimator(name, n_bootstrap=0, alpha=alpha) for name in names}

@@ -3,7 +3,7 @@
 The ``bts`` logging policy of the Open Bandit Dataset is Bernoulli Thompson sampling with fixed
 production Beta priors per item (OBP's ``prior_bts.yaml``, packaged with abrec's OBD sample). As a
 :class:`~abrec.policies.BernoulliThompson` with those priors it can decide, learn, be replayed
-(:func:`~abrec.ope.learning.replay_learning`) and be evaluated with
+(:func:`~abrec.ope.replay_learning`) and be evaluated with
 :func:`~abrec.ope.target.policy_action_dist`, which then reproduces
 :func:`~abrec.ope.bts.zozotown_bts_action_distribution` within Monte Carlo error.
 """

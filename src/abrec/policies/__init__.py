@@ -6,11 +6,16 @@ Context-free: :class:`UniformRandom`, :class:`EpsilonGreedy`, :class:`Softmax`, 
 prior learned across items). Shared model on user x item features (cold start from
 item text embeddings): :class:`HybridLinUCB`, :class:`TextPriorThompson` (Thompson sampling with per-item priors
 predicted from item features).
+
+Every policy answers :meth:`Policy.action_distribution` (where it would put each candidate, as an
+:class:`ActionDistribution`), :meth:`Policy.clone` and ``Policy.learns``: what off-policy evaluation
+asks of it.
 """
 
 from __future__ import annotations
 
 from .base import Policy, Request
+from .distribution import ActionDistribution
 from .epsilon_greedy import EpsilonGreedy
 from .hybrid import HybridLinUCB
 from .linear import LinearThompson, LinUCB
@@ -25,6 +30,7 @@ from .thompson import BernoulliThompson, GaussianThompson
 from .ucb import UCB1
 
 __all__ = [
+    "ActionDistribution",
     "BernoulliThompson",
     "Decision",
     "EpsilonGreedy",

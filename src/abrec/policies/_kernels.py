@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._params import StrOptions, validate_params
 from ..errors import ParameterError
 
 FloatArray = npt.NDArray[np.float64]
@@ -32,12 +33,12 @@ except ImportError:  # pragma: no cover
 
 
 BACKENDS = ("auto", "numba", "numpy")
+_BACKEND = {"backend": StrOptions(BACKENDS)}
 
 
 def check_backend(owner: str, backend: str) -> None:
     """Validate a policy's ``backend`` parameter ('auto', 'numba' or 'numpy')."""
-    if backend not in BACKENDS:
-        raise ParameterError(f"The 'backend' parameter of {owner} must be one of {BACKENDS}. Got {backend!r} instead.")
+    validate_params(owner, _BACKEND, {"backend": backend})
     if backend == "numba" and not HAVE_NUMBA:
         raise ParameterError("backend='numba' needs the numba package: pip install numba, or use backend='numpy'.")
 

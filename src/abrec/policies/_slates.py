@@ -133,3 +133,51 @@ def sampled_shared(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: 
             counts[:, j] += np.bincount(top[:, j], minlength=m)
         done += s
     return (counts[slots, np.arange(k)[None, :]] + 1.0) / (n_draws + 1.0)
+
+
+# ---------------------------------------------------------------------------- whole distributions
+def greedy_distribution(scores: FloatArray, k: int, mask: npt.NDArray[np.bool_] | None = None) -> FloatArray:
+    """P(greedy ranking with random tie-breaking puts candidate j at position p), shape (n, m, k).
+
+    Candidates are ranked by score, highest first (masked-out ones never appear: probability 0). A
+    candidate with ``above`` valid candidates scoring strictly higher and ``g`` valid candidates
+    sharing its score (itself included) lands on each of the positions ``above .. above + g - 1``
+    with probability ``1/g``, as :func:`greedy` and :func:`rank_probability` say.
+
+    Examples
+    --------
+    >>> p = greedy_distribution(np.array([[0.1, 0.5, 0.5, 0.2]]), 3)
+    >>> p[0].tolist()
+    [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]
+    """
+    n, m = scores.shape
+    valid = np.ones((n, m), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    key = np.where(valid, scores, -np.inf)
+    order = np.lexsort((-key, ~valid), axis=-1)  # valid first, then by score, highest first
+    ranked = np.take_along_axis(key, order, axis=1)
+    ranked_valid = np.take_along_axis(valid, order, axis=1)
+    rank = np.arange(m)
+    change = (ranked[:, 1:] != ranked[:, :-1]) | (ranked_valid[:, 1:] != ranked_valid[:, :-1])
+    first = np.ones((n, m), dtype=bool)
+    first[:, 1:] = change
+    last = np.ones((n, m), dtype=bool)
+    last[:, :-1] = change
+    start = np.maximum.accumulate(np.where(first, rank, 0), axis=1)
+    stop = np.minimum.accumulate(np.where(last, rank, m - 1)[:, ::-1], axis=1)[:, ::-1]
+    position = np.arange(k)[None, None, :]
+    inside = (start[:, :, None] <= position) & (position <= stop[:, :, None]) & ranked_valid[:, :, None]
+    prob_ranked = np.where(inside, 1.0 / (stop - start + 1)[:, :, None], 0.0)
+    out = np.empty((n, m, k))
+    np.put_along_axis(out, order[:, :, None], prob_ranked, axis=1)
+    return out
+
+
+def uniform_distribution(
+    valid_counts: IntArray, mask: npt.NDArray[np.bool_] | None, n: int, m: int, k: int
+) -> FloatArray:
+    """The distribution of :func:`uniform` slates: ``1 / m_i`` for every valid candidate at every position."""
+    share = np.broadcast_to((1.0 / valid_counts)[:, None, None], (n, m, k))
+    if mask is None:
+        return share.copy()
+    out: FloatArray = np.where(mask[:, :, None], share, 0.0)
+    return out

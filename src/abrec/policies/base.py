@@ -8,23 +8,34 @@ propensity of each chosen item at its position. It learns from :class:`~abrec.po
 Subclasses implement ``_choose`` (or just ``_scores`` for deterministic rankers), ``_update``, and
 declare their per-item learned state in ``_item_state``; the base class validates inputs, maps item
 ids to rows of that state, grows it as new items appear, and saves/loads it.
+
+Code that needs something of a policy asks it through the protocol, never by its class:
+``policy.action_distribution(...)`` (where it would put each candidate, exact or counted),
+``policy.clone(...)`` (a fresh or state-keeping copy with its own generator) and ``policy.learns``.
+A subclass whose slates follow a known law says so in ``_exact_distribution`` (the default is the
+greedy law of the default ``_choose``); one with a fast sampler may override ``_sampled_distribution``.
+Either hook is trusted only when it was written by the class that decides (see ``_decides_as``).
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
+import enum
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from .._params import Constraint, validate_params
+from .._params import Constraint, Interval, validate_params
 from .._random import Seed, as_generator
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from . import _slates
 from ._items import ItemIndex
+from .distribution import ActionDistribution
 from .records import Decision, Feedback
 
 __all__ = ["Policy", "Request"]
@@ -67,6 +78,16 @@ def require_unit_rewards(rewards: FloatArray, owner: str, hint: str) -> None:
         raise InputError(f"{owner} needs rewards in [0, 1]; {hint}")
 
 
+class _Keep(enum.Enum):
+    """The default of ``Policy.clone(seed=...)``: keep the original's seed."""
+
+    KEEP = "keep"
+
+
+#: Largest number of requests x candidates one ``decide`` call of a Monte Carlo count may hold.
+_COUNT_CHUNK = 1 << 21
+
+
 def _finite(a: FloatArray) -> bool:
     """True when no element is NaN or infinite (fast for the one-request case)."""
     if a.size <= 64:
@@ -80,12 +101,17 @@ class Policy(ABC):
 
     Parameters are stored as given by the constructor (``get_params`` returns them); learned state
     lives apart in ``_state`` (one array per name, first axis = item row) and a few scalars.
+
+    Class attributes: ``name`` and ``version`` (stamped on decisions), ``contextual`` (reads request
+    contexts), ``uses_item_features`` (reads candidates' features) and ``learns`` (False for a policy
+    that never changes with feedback, such as :class:`~abrec.policies.UniformRandom`).
     """
 
     name: ClassVar[str] = "policy"
     version: ClassVar[str] = "1"
     contextual: ClassVar[bool] = False
     uses_item_features: ClassVar[bool] = False
+    learns: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     def __init__(self, *, seed: Seed = None) -> None:
@@ -118,6 +144,74 @@ class Policy(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if k != "seed")
         return f"{type(self).__name__}({args})"
+
+    def clone(self, *, keep_state: bool = False, seed: Seed | Literal[_Keep.KEEP] = _Keep.KEEP, **params: Any) -> Self:
+        """A new policy of the same class and hyperparameters, fresh or with a copy of the learned state.
+
+        The original is never touched: the clone shares no array, no item index and no random
+        generator with it.
+
+        Parameters
+        ----------
+        keep_state : bool, default False
+            False: a fresh policy, as if just built from ``get_params()`` (like scikit-learn's
+            ``clone``). True: a deep copy of the learned state too (items, arrays, scalars), so that it
+            decides and learns as the original would from here on, except for its random draws.
+        seed : int, numpy.random.Generator or None, optional
+            The clone's generator is built from it as in the constructor (a Generator is used as it
+            is, unless it is the original's own, which is copied). By default the original's seed
+            value: an int or None is passed on, a Generator is copied in its current state; either
+            way the clone never shares the original's generator.
+        **params
+            Hyperparameters to change, validated as in the constructor.
+
+        Returns
+        -------
+        Policy
+            A policy of the same class.
+
+        Raises
+        ------
+        abrec.errors.ParameterError
+            An unknown hyperparameter (with a "did you mean" hint) or a value out of its range.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abrec.policies import EpsilonGreedy, Feedback
+        >>> policy = EpsilonGreedy(epsilon=0.2, seed=0)
+        >>> policy.update(Feedback(items=np.array([1, 2]), rewards=np.array([1.0, 0.0])))
+        >>> policy.clone().n_items, policy.clone(keep_state=True).n_items
+        (0, 2)
+        >>> policy.clone(epsilon=0.5).get_params()
+        {'epsilon': 0.5, 'initial_value': 1.0}
+        >>> policy.clone(epsilom=0.5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        abrec.errors.ParameterError: EpsilonGreedy has no parameter 'epsilom'. Did you mean 'epsilon'? ...
+        """
+        current = {key: value for key, value in self.get_params().items() if key != "seed"}
+        for key in params:
+            if key not in current:
+                close = difflib.get_close_matches(key, list(current), n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                known = ", ".join(sorted(current)) or "none"
+                raise ParameterError(f"{type(self).__name__} has no parameter {key!r}.{hint} Its parameters: {known}.")
+        merged = {key: copy.deepcopy(value) for key, value in current.items() if key not in params}
+        merged.update(params)
+        own_seed: Seed = seed if not isinstance(seed, _Keep) else self.seed
+        if isinstance(own_seed, np.random.Generator) and own_seed is self.seed:
+            own_seed = copy.deepcopy(own_seed)  # the same state, never the same object
+        new = type(self)(**merged, seed=own_seed)
+        if keep_state:
+            # Everything the instance holds besides its hyperparameters, seed and generator is learned
+            # state; one memo keeps shared references shared, and maps the generator to the clone's own.
+            memo: dict[int, Any] = {id(self._rng): new._rng}
+            own = {"seed", "_rng", *merged}
+            for key, value in self.__dict__.items():
+                if key not in own:
+                    new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     # ----------------------------------------------------------------- learned state
     def _item_state(self) -> dict[str, tuple[tuple[int, ...], Any]]:
@@ -330,6 +424,158 @@ class Policy(ABC):
     @staticmethod
     def _masked(scores: FloatArray, req: Request) -> FloatArray:
         return scores if req.mask is None else np.where(req.mask, scores, -np.inf)
+
+    # ----------------------------------------------------------------- action distribution
+    def action_distribution(
+        self,
+        candidates: npt.ArrayLike,
+        contexts: npt.ArrayLike | None = None,
+        *,
+        k: int = 1,
+        mask: npt.ArrayLike | None = None,
+        item_features: npt.ArrayLike | None = None,
+        n_draws: int = 1000,
+        seed: Seed = 0,
+        exact: bool | None = None,
+    ) -> ActionDistribution:
+        """Where the policy would put each candidate: ``P(candidate j at position p | request i)``.
+
+        What off-policy evaluation needs of a target policy. Requests are given as to :meth:`decide`
+        (same shapes, same validation). The policy is not changed (neither its state nor its
+        generator): the work is done on ``self.clone(keep_state=True, seed=seed)``.
+
+        The distribution is exact where the policy knows its law: the greedy rankers (ties split
+        evenly), epsilon-greedy, uniform, softmax for ``k = 1``. Otherwise (Thompson sampling,
+        Plackett-Luce slates, a subclass that changed how it decides) it is counted over ``n_draws``
+        decisions per request, each probability then carrying the binomial standard error
+        ``sqrt(p (1 - p) / n_draws)``. A context-free policy with candidates shared by every request
+        gets one table, computed once and shared by the requests.
+
+        Parameters
+        ----------
+        candidates, contexts, k, mask, item_features
+            As in :meth:`decide`.
+        n_draws : int, default 1000
+            Monte Carlo decisions per request (per table for a context-free policy); unused when exact.
+        seed : int, numpy.random.Generator or None, default 0
+            Seeds the working copy's generator (Monte Carlo results depend on it).
+        exact : bool or None, default None
+            None: exact where possible, else Monte Carlo. True: exact or a ParameterError. False:
+            always Monte Carlo (to check an exact law against the decisions, say).
+
+        Returns
+        -------
+        ActionDistribution
+            ``probabilities`` and ``standard_error`` of shape ``(n, m, k)``, ``exact`` and ``draws``.
+
+        Raises
+        ------
+        abrec.errors.InputError
+            Requests that :meth:`decide` would refuse.
+        abrec.errors.ParameterError
+            ``exact=True`` for a policy whose distribution here is not exact, or a bad ``n_draws``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abrec.policies import BernoulliThompson, Feedback, UCB1
+        >>> ucb = UCB1(seed=0)
+        >>> ucb.update(Feedback(items=np.array([1, 2]), rewards=np.array([1.0, 0.0])))
+        >>> dist = ucb.action_distribution(np.array([1, 2, 3]), k=2)  # item 3 untried: ranked first
+        >>> dist.exact, dist.probabilities[0].tolist()
+        (True, [[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+        >>> ts = BernoulliThompson(priors={1: (50.0, 1.0)}, seed=0)
+        >>> dist = ts.action_distribution(np.array([1, 2, 3]), n_draws=2000, seed=1)
+        >>> dist.exact, dist.draws, bool(dist.probabilities[0, 0, 0] > 0.9)
+        (False, 2000, True)
+        """
+        owner = f"{type(self).__name__}.action_distribution"
+        validate_params(owner, {"n_draws": Interval("int", 1)}, {"n_draws": n_draws})
+        if exact is not None and not isinstance(exact, bool):
+            raise ParameterError(
+                f"The 'exact' parameter of {owner} must be None, True or False. Got {exact!r} instead."
+            )
+        # Decisions of the working copy are only counted: its own propensity estimates would cost time.
+        cheap = {"propensity_draws": 1} if "propensity_draws" in self.get_params() else {}
+        work = self.clone(keep_state=True, seed=seed, **cheap)
+        req = work._request(candidates, contexts, k, mask, item_features)
+        shared = (
+            not work.contextual
+            and req.candidates.ndim == 1
+            and req.mask is None
+            and (req.item_features is None or req.item_features.ndim == 2)
+        )
+        # A context-free policy treats requests with the same candidates alike: one table serves them all.
+        one = replace(req, n=1, contexts=None if req.contexts is None else req.contexts[:1]) if shared else req
+        probabilities = None
+        if exact is not False and work._decides_as("_exact_distribution"):
+            probabilities = work._exact_distribution(one, k)
+        if probabilities is not None:
+            standard_error = np.zeros_like(probabilities)
+            draws = 0
+        elif exact:
+            raise ParameterError(
+                f"The 'exact' parameter of {owner} must be None or False here: {type(self).__name__} samples its "
+                f"slates (k={k}), so its distribution is counted over draws. Got True instead."
+            )
+        else:
+            sampler = work._sampled_distribution if work._decides_as("_sampled_distribution") else work._counted
+            probabilities = sampler(one, k, n_draws)
+            standard_error = np.sqrt(probabilities * (1.0 - probabilities) / n_draws)
+            draws = n_draws
+        if one is not req:
+            probabilities = np.broadcast_to(probabilities, (req.n, req.m, k))
+            standard_error = np.broadcast_to(standard_error, (req.n, req.m, k))
+        return ActionDistribution(probabilities, standard_error, draws == 0, draws)
+
+    def _decides_as(self, hook: str) -> bool:
+        """Whether ``hook`` was written by a class that also wrote (or left unchanged) how this policy decides.
+
+        A subclass that overrides ``_choose`` or ``decide`` below the class that wrote an exact law or
+        a fast sampler may decide differently from it, so that hook no longer speaks for the policy
+        and the distribution is counted from its decisions instead.
+        """
+        mro = type(self).__mro__
+
+        def depth(name: str) -> int:
+            return next(i for i, cls in enumerate(mro) if name in vars(cls))
+
+        return depth(hook) <= min(depth("_choose"), depth("decide"))
+
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        """Hook: the exact ``(n, m, k)`` distribution of the slates ``_choose`` draws, or None when unknown.
+
+        The default is the law of the default ``_choose``: greedy by ``_scores``, ties split evenly.
+        """
+        scores = np.asarray(self._full_scores(req), dtype=np.float64)
+        return _slates.greedy_distribution(scores, k, req.mask)
+
+    def _sampled_distribution(self, req: Request, k: int, n_draws: int) -> FloatArray:
+        """Hook: the ``(n, m, k)`` shares of ``n_draws`` slates per request (a faster sampler may override it)."""
+        return self._counted(req, k, n_draws)
+
+    def _counted(self, req: Request, k: int, n_draws: int) -> FloatArray:
+        """Count where ``n_draws`` decisions per request put each candidate (each request repeated in ``decide``)."""
+        n, m = req.n, req.m
+        counts = np.zeros((n, m, k), dtype=np.int64)
+        total = n * n_draws
+        size = max(1, min(total, _COUNT_CHUNK // m))
+        positions = np.arange(k, dtype=np.int64)
+        for start in range(0, total, size):
+            rows = np.arange(start, min(total, start + size), dtype=np.int64) // n_draws
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            cand = req.candidates if req.candidates.ndim == 1 else req.candidates[rows]
+            x = req.contexts[rows] if req.contexts is not None else np.zeros((rows.shape[0], 1))
+            feats = req.item_features
+            if feats is not None and feats.ndim == 3:
+                feats = feats[rows]
+            slots = self.decide(
+                cand, x, k=k, mask=None if req.mask is None else req.mask[rows], item_features=feats
+            ).slots
+            flat = ((rows[:, None] - lo) * m + slots) * k + positions[None, :]
+            counts[lo:hi] += np.bincount(flat.ravel(), minlength=(hi - lo) * m * k).reshape(hi - lo, m, k)
+        out: FloatArray = counts / float(n_draws)
+        return out
 
     # ----------------------------------------------------------------- update
     def update(self, feedback: Feedback) -> None:

@@ -61,3 +61,9 @@ class EpsilonGreedy(CountingPolicy):
         greedy_props = _slates.rank_probability(masked, slots)
         props = (1.0 - self.epsilon) * greedy_props + self.epsilon / req.valid[:, None]
         return slots, props, scores, 0
+
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        greedy = _slates.greedy_distribution(self._full_scores(req), k, req.mask)
+        uniform = _slates.uniform_distribution(req.valid, req.mask, req.n, req.m, k)
+        out: FloatArray = (1.0 - self.epsilon) * greedy + self.epsilon * uniform
+        return out

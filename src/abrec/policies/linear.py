@@ -128,6 +128,10 @@ class LinUCB(_DisjointLinear):
             return slots, props, scores, 0
         return super()._choose(req, k)
 
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        # The compiled k = 1 path above is the same greedy choice (ties split evenly) on the same scores.
+        return super()._exact_distribution(req, k)
+
 
 @register
 class LinearThompson(_DisjointLinear):

@@ -21,7 +21,8 @@ class UniformRandom(Policy):
     """Each request gets k distinct candidates uniformly at random.
 
     The propensity of each chosen item at each position is exactly ``1 / m`` (m = the request's
-    number of valid candidates). It learns nothing.
+    number of valid candidates). It learns nothing (``learns`` is False), and its
+    :meth:`~abrec.policies.Policy.action_distribution` is exact.
 
     Examples
     --------
@@ -32,6 +33,7 @@ class UniformRandom(Policy):
     """
 
     name: ClassVar[str] = "uniform"
+    learns: ClassVar[bool] = False
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     def __init__(self, *, seed: Seed = None) -> None:
@@ -40,6 +42,9 @@ class UniformRandom(Policy):
     def _choose(self, req: Request, k: int) -> tuple[IntArray, FloatArray, FloatArray, int]:
         slots, props = _slates.uniform(req.valid, req.mask, req.n, req.m, k, self._rng)
         return slots, props, np.zeros((req.n, req.m)), 0
+
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        return _slates.uniform_distribution(req.valid, req.mask, req.n, req.m, k)
 
     def _item_state(self) -> dict[str, tuple[tuple[int, ...], Any]]:
         return {}

@@ -72,3 +72,12 @@ class Softmax(CountingPolicy):
             props = np.take_along_axis(weights, slots, axis=1) / weights.sum(axis=1, keepdims=True)
             return slots, props, scores, 0
         return slots, _slates.sampled(draw, slots, self.propensity_draws), scores, self.propensity_draws
+
+    def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
+        """The softmax itself for the first position; slates of k > 1 have no closed form (None: counted)."""
+        if k > 1:
+            return None
+        logits = self._masked(self._full_scores(req) / self.temperature, req)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        out: FloatArray = (weights / weights.sum(axis=1, keepdims=True))[:, :, None]
+        return out

@@ -1,25 +1,26 @@
 """Save and load policies: a versioned, pickle-free ``.npz`` file.
 
-Layout: ``__header__`` holds a JSON document (format name and version, abrec version, policy
-registry name and class version, hyperparameters, dimensions, generator state); ``__item_ids__``
-the item ids in row order; every other entry is a learned array. Files are read with
-``allow_pickle=False``: loading never executes code.
+Layout: ``__header__`` holds abrec's file header (:class:`abrec._header.FileHeader` of kind
+'policy': format name and version, abrec version) whose fields are the policy registry name and class
+version, hyperparameters, dimensions and generator state; ``__item_ids__`` the item ids in row order;
+every other entry is a learned array. Files are read with ``allow_pickle=False``: loading never
+executes code.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .._header import FileHeader
 from ..errors import StateError
 from ._items import ItemIndex
 from .base import Policy
 
-FORMAT = "abrec.policy"
+KIND = "policy"
 FORMAT_VERSION = 1
 
 
@@ -49,15 +50,10 @@ def _key(k: Any) -> Any:
 
 def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
     """Write ``policy`` to ``path`` (a ``.npz`` file), atomically."""
-    from .. import __version__
-
     params = dict(policy.get_params())
     params.pop("seed", None)
     seed = policy.seed
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "abrec_version": __version__,
+    fields = {
         "policy": policy.name,
         "policy_version": policy.version,
         "params": _encode(params),
@@ -77,7 +73,8 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as fh:
-        np.savez(fh, __header__=np.array(json.dumps(header)), __item_ids__=ids, **arrays)
+        header = FileHeader(KIND, FORMAT_VERSION, fields).encode()
+        np.savez(fh, __header__=np.array(header), __item_ids__=ids, **arrays)
     os.replace(tmp, path)
 
 
@@ -91,20 +88,19 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
             data = {key: z[key] for key in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise StateError(f"{path} is not a readable abrec policy file ({exc}).") from exc
-    if "__header__" not in data or "__item_ids__" not in data:
-        raise StateError(f"{path} is not an abrec policy file (no header); was it written by Policy.save?")
+    raw = data.pop("__header__", None)
+    header = FileHeader.decode(
+        None if raw is None else str(raw), path=path, kind=KIND, version=FORMAT_VERSION, error=StateError
+    ).fields
+    if "__item_ids__" not in data:
+        raise StateError(f"{path} is corrupt: it has no item ids.")
+    missing_fields = sorted(
+        {"policy", "policy_version", "params", "seed", "n_items", "dim", "feature_dim", "rng"} - set(header)
+    )
+    if missing_fields:
+        raise StateError(f"{path} is corrupt: its header lacks {missing_fields}.")
     try:
-        header = json.loads(str(data.pop("__header__")))
-    except json.JSONDecodeError as exc:
-        raise StateError(f"{path} has a corrupt header: {exc}.") from exc
-    if header.get("format") != FORMAT:
-        raise StateError(f"{path} is not an abrec policy file (format {header.get('format')!r}).")
-    if header.get("format_version") != FORMAT_VERSION:
-        raise StateError(
-            f"{path} has format version {header.get('format_version')!r}; this abrec reads version {FORMAT_VERSION}."
-        )
-    try:
-        cls = policy_class(str(header.get("policy")))
+        cls = policy_class(str(header["policy"]))
     except KeyError as exc:
         raise StateError(f"{path} holds a policy this abrec does not know: {exc}") from exc
     if header["policy_version"] != cls.version:

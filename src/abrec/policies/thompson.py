@@ -10,7 +10,7 @@ import numpy as np
 from .._params import Constraint, Interval
 from .._random import Seed
 from ..errors import ParameterError
-from . import _slates
+from . import _bts_distribution, _slates
 from ._counts import CountingPolicy, add_per_item
 from .base import FloatArray, IntArray, Request, require_unit_rewards
 from .records import Feedback
@@ -50,6 +50,29 @@ class _SampledRanking(CountingPolicy):
 
     def _posterior_mean(self, req: Request) -> FloatArray:
         raise NotImplementedError
+
+    def _sampled_distribution(self, req: Request, k: int, n_draws: int) -> FloatArray:
+        """Candidates shared by the requests: one table from ``n_draws`` posterior draws (top-k counted, compiled).
+
+        Otherwise (masks, per-request candidates or features) decisions are counted per request.
+        """
+        if req.mask is not None or self._sample(req, 1).shape[1] != 1:
+            return self._counted(req, k, n_draws)
+        counts = np.zeros((req.m, k), dtype=np.int64)
+        per_chunk = max(1, _slates._CHUNK_FLOATS // req.m)
+        done = 0
+        while done < n_draws:
+            size = min(per_chunk, n_draws - done)
+            _bts_distribution.top_counts(self._sample(req, size)[:, 0, :], counts)
+            done += size
+        return _table(counts, n_draws, req.n)
+
+
+def _table(counts: IntArray, n_draws: int, n: int) -> FloatArray:
+    """``(n, m, k)``: one ``(m, k)`` table of counts out of ``n_draws``, shared by ``n`` requests."""
+    table = counts / float(n_draws)
+    out: FloatArray = np.broadcast_to(table[None], (n, *table.shape))
+    return out
 
 
 @register
@@ -137,6 +160,17 @@ class BernoulliThompson(_SampledRanking):
     def _posterior_mean(self, req: Request) -> FloatArray:
         a, b = self._posterior(req.rows)
         return np.broadcast_to(a / (a + b), (req.n, req.m))
+
+    def _sampled_distribution(self, req: Request, k: int, n_draws: int) -> FloatArray:
+        """Shared candidates: the blocked, threaded Beta top-k count of :func:`abrec.ope.bts_action_distribution`.
+
+        With the same posteriors, seed and ``n_draws`` both give the same numbers.
+        """
+        if req.mask is not None or req.rows.ndim != 1:
+            return super()._sampled_distribution(req, k, n_draws)
+        a, b = self._posterior(req.rows)
+        counts = _bts_distribution.beta_top_counts(a, b, k, n_draws, self._rng)
+        return _table(counts, n_draws, req.n)
 
 
 @register

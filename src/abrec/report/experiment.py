@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .._interval import ConfidenceInterval
 from ..abtest.readout import Readout, sequential_path
 from ..experiments.simulation import SimulationResult
 from .html import Report
@@ -18,7 +19,7 @@ __all__ = ["readout_report", "readout_table", "simulation_report"]
 _COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
 
 
-def _ci(pair: tuple[float, float], digits: int = 4) -> str:
+def _ci(pair: ConfidenceInterval, digits: int = 4) -> str:
     lo, hi = pair
     if not (math.isfinite(lo) or math.isfinite(hi)):
         return ""

@@ -12,11 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, ParameterError, UnknownNameError
+from .._params import Options, StrOptions, validate_params
+from ..errors import InputError, UnknownNameError
 
 __all__ = ["Report"]
 
 _SVG_NS = "{http://www.w3.org/2000/svg}"
+_LEVEL = {"level": Options("int", (2, 3, 4))}
+_NOTE = {"kind": StrOptions(("info", "warning"))}
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#59636e;--line:#d1d9e0;--stripe:#f6f8fa;
@@ -68,8 +71,7 @@ class Report:
 
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (``level`` 2 to 4; the report title is the only level 1)."""
-        if isinstance(level, bool) or level not in (2, 3, 4):
-            raise ParameterError(f"The 'level' parameter of Report.heading must be 2, 3 or 4. Got {level!r} instead.")
+        validate_params("Report.heading", _LEVEL, {"level": level})
         self._blocks.append(f"<h{level}>{escape(text)}</h{level}>")
 
     def paragraph(self, text: str) -> None:
@@ -78,10 +80,7 @@ class Report:
 
     def note(self, text: str, kind: str = "info") -> None:
         """Add a highlighted note; ``kind`` is 'info' or 'warning'."""
-        if kind not in ("info", "warning"):
-            raise ParameterError(
-                f"The 'kind' parameter of Report.note must be 'info' or 'warning'. Got {kind!r} instead."
-            )
+        validate_params("Report.note", _NOTE, {"kind": kind})
         label = "Warning" if kind == "warning" else "Note"
         self._blocks.append(f'<div class="note {kind}" role="note"><strong>{label}:</strong> {escape(text)}</div>')
 

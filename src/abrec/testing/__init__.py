@@ -40,6 +40,7 @@ from ._decision_checks import (
     check_slates_are_valid,
 )
 from ._encoder_checks import check_encoder, encoder_checks
+from ._env_checks import check_env, env_checks, parametrize_env_checks
 from ._estimator_checks import check_estimator, estimator_checks, parametrize_estimator_checks
 from ._harness import ExpectedFailures, PolicyFactory
 from ._input_checks import (
@@ -49,18 +50,26 @@ from ._input_checks import (
     check_no_shared_arrays,
     check_update_rejects_bad_feedback,
 )
-from ._propensity_checks import check_propensities
+from ._propensity_checks import check_action_distribution, check_propensities
 from ._runner import check_policy, parametrize_with_checks, policy_checks
-from ._state_checks import check_empty_update_is_noop, check_new_and_vanished_items, check_state_round_trip
+from ._state_checks import (
+    check_clone,
+    check_empty_update_is_noop,
+    check_new_and_vanished_items,
+    check_state_round_trip,
+)
 
 __all__ = [
     "ExpectedFailures",
     "PolicyFactory",
+    "check_action_distribution",
     "check_bad_hyperparameters",
+    "check_clone",
     "check_decide_rejects_bad_inputs",
     "check_decision_metadata",
     "check_empty_update_is_noop",
     "check_encoder",
+    "check_env",
     "check_estimator",
     "check_inputs_not_mutated",
     "check_new_and_vanished_items",
@@ -73,7 +82,9 @@ __all__ = [
     "check_state_round_trip",
     "check_update_rejects_bad_feedback",
     "encoder_checks",
+    "env_checks",
     "estimator_checks",
+    "parametrize_env_checks",
     "parametrize_estimator_checks",
     "parametrize_with_checks",
     "policy_checks",

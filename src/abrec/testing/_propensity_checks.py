@@ -1,7 +1,9 @@
-"""The propensity check: reported propensities are the policy's real choice probabilities (private).
+"""The propensity checks: reported propensities and action distributions are the policy's real choice probabilities.
 
-Without the logged propensity of each choice no off-policy evaluation is possible, so the check
-compares them with how often the policy really chooses each item over many identical requests.
+Without the logged propensity of each choice no off-policy evaluation is possible, so
+:func:`check_propensities` compares them with how often the policy really chooses each item over
+many identical requests; :func:`check_action_distribution` does the same for what the policy says
+of itself when off-policy evaluation asks it (``Policy.action_distribution``). Private module.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ..policies.base import Policy
+from ..policies.distribution import ActionDistribution
 from ..policies.records import Decision
-from ._fixtures import Problem, Request
+from ._fixtures import Problem, Request, fresh
 from ._harness import Context, as_check, show, train, training
 
-__all__ = ["check_propensities"]
+__all__ = ["check_action_distribution", "check_propensities"]
 
 #: Repeats of one request used to compare choice frequencies with propensities.
 REPEATS = 2000
@@ -27,6 +30,10 @@ SINGLE_REPEATS = 1000
 Z_TOLERANCE = 4.5
 #: Slack allowed above 1 for a propensity computed in floating point (e.g. ``0.9 + 0.1 / 1``).
 _ROUNDING = 1e-12
+#: Monte Carlo draws per request asked of ``action_distribution`` (where it counts rather than knows).
+DISTRIBUTION_DRAWS = 4000
+#: Seed of the clone whose decisions are counted against an action distribution.
+_CLONE_SEED = 17
 
 
 @as_check
@@ -183,4 +190,147 @@ def _check_exact(
             f"{what}: propensity_draws is 0 (exact propensities) but the propensities of the items chosen at "
             f"position {position} ({seen}) sum to {total:.6f}; exact choice probabilities over the candidates "
             "sum to 1."
+        )
+
+
+# ------------------------------------------------------------------ action distributions
+@as_check
+def check_action_distribution(context: Context) -> None:
+    """``action_distribution`` gives valid probabilities that match the decisions, and asking changes nothing.
+
+    In the prior state and after a few updates:
+
+    * **valid**: ``probabilities`` and ``standard_error`` of shape (n, m, k); probabilities in [0, 1], 0 for
+      masked-out candidates, each position's column summing to 1; ``exact`` with ``draws == 0`` and zero
+      errors, or counted with ``draws >= 1`` and finite errors;
+    * **calibrated**: one request (shared candidates, then a ragged masked one) is decided ``REPEATS``
+      times in a batch by ``policy.clone(keep_state=True)`` (with ``propensity_draws=1`` where the policy
+      has that parameter: only the slates are counted); the frequency of each (candidate, position)
+      must match its probability within ``Z_TOLERANCE`` standard errors of the difference, plus
+      ``2 / REPEATS``. That standard error is the binomial error of the frequency, ``p (1 - p) / REPEATS``,
+      plus, for a Monte Carlo distribution, its own binomial error over its ``draws`` (with ``p`` pooled
+      from both counts, so that a probability estimated as 0 still gets an error);
+    * **side-effect free**: asking (over never-seen items too) adds no item to the policy and moves neither
+      its state nor its generator: it then decides exactly like an untouched twin.
+    """
+    problem = context.problem(seed=4)
+    catalogue = problem.catalogue()[:4]
+    policy, twin = context.new(5), context.new(5)
+    for k in (1, 2):
+        _ask(context, policy, problem.shared(3, catalogue), k, f"asking k={k} in the prior state for 3 requests")
+        _calibrated(context, policy, problem, catalogue, k, "in the prior state", ragged=False)
+    mixed = np.concatenate([catalogue, problem.unseen()])
+    _ask(context, policy, problem.shared(3, mixed), 2, "asking k=2 over never-seen items")
+    context.expect(
+        policy.n_items == 0,
+        f"asking for the action distribution added items to the policy: it now knows {policy.item_ids.tolist()} "
+        "(it must work on a clone, never on the policy itself).",
+    )
+    train(context, [policy, twin], training(problem))
+    for k in (1, 2, 3):
+        _ask(context, policy, problem.shared(5), k, f"asking k={k} after updates for 5 requests")
+    _ask(context, policy, problem.ragged(6), 2, "asking k=2 after updates for 6 ragged masked requests")
+    for k in (1, 2):
+        _calibrated(context, policy, problem, catalogue, k, "after updates", ragged=False)
+    _calibrated(context, policy, problem, catalogue, 2, "after updates", ragged=True)
+    context.expect(
+        policy.get_params() == twin.get_params(),
+        f"asking for the action distribution changed get_params(): {twin.get_params()} became {policy.get_params()}.",
+    )
+    for name, request, k in (
+        ("5 requests", problem.shared(5), 2),
+        ("4 ragged requests", problem.ragged(4), 2),
+        ("5 requests", problem.shared(5), 1),
+    ):
+        context.compare(
+            context.decide(policy, request, k, f"deciding k={k} for {name} after asking for action distributions"),
+            context.decide(twin, request, k, f"deciding k={k} for {name} with a twin that was never asked"),
+            f"asking for the action distribution changed the policy (k={k} decisions for {name} differ from an "
+            "untouched twin's); it must work on a clone with its own generator",
+        )
+
+
+def _ask(context: Context, policy: Policy, request: Request, k: int, what: str) -> ActionDistribution:
+    """``policy.action_distribution`` of ``request``, checked to be a valid distribution."""
+    context.step = what
+    dist = policy.action_distribution(**fresh(request), k=k, n_draws=DISTRIBUTION_DRAWS, seed=3)
+    context.expect(
+        isinstance(dist, ActionDistribution), f"{what}: got a {type(dist).__name__}, not an ActionDistribution."
+    )
+    cand = np.asarray(request["candidates"])
+    n = cand.shape[0] if cand.ndim == 2 else np.asarray(request.get("contexts", np.zeros((1, 1)))).shape[0]
+    m = cand.shape[-1]
+    p, se = np.asarray(dist.probabilities), np.asarray(dist.standard_error)
+    context.expect(
+        p.shape == (n, m, k), f"{what}: probabilities have shape {p.shape}, expected (n, m, k) = {(n, m, k)}."
+    )
+    context.expect(se.shape == p.shape, f"{what}: standard_error has shape {se.shape}, expected {p.shape}.")
+    context.expect(bool(np.isfinite(p).all() and np.isfinite(se).all()), f"{what}: non-finite probabilities or errors.")
+    context.expect(
+        bool((p >= 0.0).all() and (p <= 1.0 + _ROUNDING).all() and (se >= 0.0).all()),
+        f"{what}: probabilities must lie in [0, 1] and standard errors be >= 0. Got {p.min()!r} to {p.max()!r}.",
+    )
+    if "mask" in request:
+        masked = ~np.asarray(request["mask"], dtype=bool)
+        context.expect(
+            not bool(p[masked].any()), f"{what}: a masked-out candidate has a positive probability of being shown."
+        )
+    sums = p.sum(axis=1)
+    if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-9):
+        where = tuple(int(i) for i in np.argwhere(~np.isclose(sums, 1.0, rtol=0.0, atol=1e-9))[0])
+        context.fail(
+            f"{what}: the probabilities of position {where[1]} of request {where[0]} sum to {sums[where]:.6f} over "
+            "the candidates; a position holds exactly one candidate, so they must sum to 1."
+        )
+    if dist.exact:
+        context.expect(
+            dist.draws == 0 and not bool(se.any()),
+            f"{what}: an exact distribution must have draws == 0 and zero standard errors. Got draws={dist.draws}.",
+        )
+    else:
+        context.expect(dist.draws >= 1, f"{what}: a counted distribution must report its draws >= 1. Got {dist.draws}.")
+    return dist
+
+
+def _calibrated(
+    context: Context, policy: Policy, problem: Problem, catalogue: npt.NDArray[Any], k: int, state: str, *, ragged: bool
+) -> None:
+    """One request's action distribution against the frequencies of ``REPEATS`` decisions of a clone."""
+    if ragged:
+        one = problem.ragged(1, catalogue, min_valid=max(3, k))
+        tiled: Request = {key: np.repeat(value, REPEATS, axis=0) for key, value in one.items()}
+        kind = "one ragged masked request"
+    else:
+        tiled = problem.tiled(REPEATS, catalogue)
+        one = {key: value[:1] if key == "contexts" else value for key, value in tiled.items()}
+        kind = "one request"
+    what = f"asking k={k} {state} for {kind} over {catalogue.shape[0]} candidates"
+    dist = _ask(context, policy, one, k, what)
+    context.step = f"cloning the policy with clone(keep_state=True, seed={_CLONE_SEED})"
+    # Only the slates are counted: the clone's own propensity estimates (if any) would only cost time.
+    cheap = {"propensity_draws": 1} if "propensity_draws" in policy.get_params() else {}
+    clone = policy.clone(keep_state=True, seed=_CLONE_SEED, **cheap)
+    decision = context.decide(clone, tiled, k, f"deciding k={k} {state} for {kind} repeated {REPEATS} times (a clone)")
+    slots = np.asarray(decision.slots)
+    m = dist.m
+    p = np.asarray(dist.probabilities)[0]  # (m, k)
+    frequency = np.stack([np.bincount(slots[:, j], minlength=m) for j in range(k)], axis=1) / REPEATS
+    if dist.exact:
+        variance = p * (1.0 - p) / REPEATS
+    else:
+        pooled = (frequency * REPEATS + p * dist.draws) / (REPEATS + dist.draws)
+        variance = pooled * (1.0 - pooled) * (1.0 / REPEATS + 1.0 / dist.draws)
+    # Slack of 2 / REPEATS: the normal approximation is poor for rare candidates (a Poisson tail).
+    tolerance = Z_TOLERANCE * np.sqrt(variance) + 2.0 / REPEATS
+    excess = np.abs(frequency - p) - tolerance
+    if (excess > 0).any():
+        j, position = (int(i) for i in np.unravel_index(int(np.argmax(excess)), excess.shape))
+        cand = np.asarray(one["candidates"])
+        item = cand[0, j] if cand.ndim == 2 else cand[j]
+        source = "exact" if dist.exact else f"counted over {dist.draws} draws"
+        context.fail(
+            f"{what}: action_distribution puts item {show(item)} at position {position} with probability "
+            f"{p[j, position]:.4f} ({source}) but the policy put it there in {frequency[j, position]:.4f} of "
+            f"{REPEATS} identical requests; they differ by more than the tolerance {tolerance[j, position]:.4f} "
+            f"({Z_TOLERANCE} standard errors). The action distribution does not describe how the policy decides."
         )

@@ -1,4 +1,4 @@
-"""Checks of a policy's learned state: saved and reloaded, new and vanished items, empty updates (private).
+"""Checks of a policy's learned state: saved and reloaded, cloned, new and vanished items, empty updates (private).
 
 The round trip through :meth:`Policy.save` and ``type(policy).load`` needs the policy's ``name`` to
 be registered (:func:`abrec.policies.register`): the file names the class by its registry name.
@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ParameterError
 from ._fixtures import Problem
 from ._harness import Context, as_check, same, show, train, training
 
 __all__ = [
+    "check_clone",
     "check_empty_update_is_noop",
     "check_new_and_vanished_items",
     "check_state_round_trip",
@@ -104,6 +106,88 @@ def _round_trip(context: Context, problem: Problem, tmp: str) -> None:
                 f"the reloaded policy ({kind} ids) decides differently from the original {round_} (k={k}); "
                 "save/load loses part of the learned state or of the generator state",
             )
+
+
+# ------------------------------------------------------------------ clones
+@as_check
+def check_clone(context: Context) -> None:
+    """``clone()`` is a fresh policy with the same parameters; ``clone(keep_state=True)`` carries the learned state.
+
+    After updates (seed 14):
+
+    * ``clone()`` has the same class and ``get_params()``, knows no item, and decides like a new policy
+      built with the same seed;
+    * ``clone(keep_state=True, seed=21)`` knows the same items and decides like a policy built with seed 21
+      and given the same feedback; ``clone(keep_state=True)`` keeps the seed (14) but not the original's
+      generator: it decides like a policy built with seed 14 and given the same feedback;
+    * the original is never touched: after the clones decide and learn more, it decides exactly like an
+      untouched twin (no shared array, item index or generator);
+    * an unknown hyperparameter name raises ParameterError.
+    """
+    problem = context.problem(seed=13)
+    batches = training(problem)
+    policy, twin = context.new(14), context.new(14)
+    train(context, [policy, twin], batches)
+    requests = [(problem.shared(5), 1), (problem.shared(5), 2), (problem.ragged(4), 2)]
+
+    context.step = "cloning the trained policy with clone()"
+    blank = policy.clone()
+    context.expect(type(blank) is type(policy), f"clone() returned a {type(blank).__name__}.")
+    context.expect(
+        blank.get_params() == policy.get_params(),
+        f"clone() changed the hyperparameters: {policy.get_params()} became {blank.get_params()}.",
+    )
+    context.expect(
+        blank.n_items == 0,
+        f"clone() is not a fresh policy: it knows the items {blank.item_ids.tolist()} (use keep_state=True for that).",
+    )
+    new = context.new(14)
+    for request, k in requests:
+        context.compare(
+            context.decide(blank, request, k, f"deciding k={k} with clone()"),
+            context.decide(new, request, k, f"deciding k={k} with a new policy of the same seed"),
+            f"clone() decides differently from a new policy built with the same seed (k={k})",
+        )
+
+    for seed in (21, None):
+        label = "clone(keep_state=True)" if seed is None else f"clone(keep_state=True, seed={seed})"
+        context.step = f"cloning the trained policy with {label}"
+        kept = policy.clone(keep_state=True) if seed is None else policy.clone(keep_state=True, seed=seed)
+        context.expect(
+            same(np.asarray(kept.item_ids), np.asarray(policy.item_ids), exact=True),
+            f"{label} knows the items {kept.item_ids.tolist()}, the original {policy.item_ids.tolist()}.",
+        )
+        reference = context.new(14 if seed is None else seed)
+        train(context, [reference], batches)
+        for request, k in requests:
+            context.compare(
+                context.decide(kept, request, k, f"deciding k={k} with {label}"),
+                context.decide(reference, request, k, f"deciding k={k} with a policy of that seed, trained alike"),
+                f"{label} decides differently from a policy built with seed {14 if seed is None else seed} and given "
+                f"the same feedback (k={k}): the clone lost part of the learned state, or its generator does not "
+                "come from the seed",
+            )
+        context.update(kept, problem.feedback(20), f"updating {label} with more feedback")
+    context.expect(
+        policy.get_params() == twin.get_params(),
+        f"cloning changed the original's get_params(): {twin.get_params()} became {policy.get_params()}.",
+    )
+    for request, k in requests:
+        context.compare(
+            context.decide(
+                policy, request, k, f"deciding k={k} with the original after its clones decided and learned"
+            ),
+            context.decide(twin, request, k, f"deciding k={k} with an untouched twin"),
+            f"cloning changed the original (k={k} decisions differ from an untouched twin's): a clone shares "
+            "learned arrays, the item index or the generator with it",
+        )
+    context.step = "cloning with an unknown hyperparameter name"
+    try:
+        policy.clone(no_such_parameter=1)
+    except ParameterError:
+        pass
+    else:
+        context.fail("clone(no_such_parameter=1) was accepted; an unknown hyperparameter must raise ParameterError.")
 
 
 # ------------------------------------------------------------------ new and vanished items

@@ -1,0 +1,137 @@
+"""Where Thompson sampling puts each item in its slate, by vectorised Monte Carlo (private).
+
+A Thompson policy with independent posteriors fills a slate of ``k`` positions by drawing one
+value per item and showing the items of the ``k`` largest draws, in descending order. The
+probability that item ``i`` lands at position ``p`` has no closed form; :func:`top_counts` counts
+it over a chunk of draws (a compiled loop, or ``numpy.argpartition`` as the reference), and
+:func:`beta_top_counts` does so for Beta posteriors over many draws, in fixed blocks of
+:data:`BLOCK_DRAWS` slates: block ``b`` reads its own generator, the ``b``-th child spawned from
+the given one, so that the counts depend only on that generator and ``n_draws``, never on the
+thread count (``n_jobs``) or the chunk size (which bounds memory). numpy's samplers and the
+compiled loop release the GIL, so threads share the blocks.
+
+:meth:`abrec.policies.BernoulliThompson.action_distribution` and
+:func:`abrec.ope.bts_action_distribution` both count with :func:`beta_top_counts`.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+CHUNK_BYTES = 16 * 2**20
+"""Memory budget of one chunk of posterior draws (float64) per thread, when ``chunk`` is not given."""
+
+BLOCK_DRAWS = 4096
+"""Slates per block: each block has its own child generator (fixed, so results never depend on threads)."""
+
+MAX_JOBS = 8
+"""Default thread count: ``min(os.cpu_count(), MAX_JOBS)``."""
+
+try:  # pragma: no cover - numba is a core dependency
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    HAVE_NUMBA = False
+
+
+def top_counts_numpy(draws: FloatArray, counts: IntArray) -> None:
+    """Add to ``counts[i, j]`` the rows of ``draws`` whose ``j``-th largest value is item ``i`` (numpy reference)."""
+    n_items, k = counts.shape
+    if k < n_items:
+        top = np.argpartition(draws, n_items - k, axis=1)[:, n_items - k :]
+    else:
+        top = np.broadcast_to(np.arange(n_items), draws.shape).copy()
+    order = np.argsort(-np.take_along_axis(draws, top, axis=1), axis=1, kind="stable")
+    ranked = np.take_along_axis(top, order, axis=1)
+    for j in range(k):
+        counts[:, j] += np.bincount(ranked[:, j], minlength=n_items)
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _top_counts_nb(draws: Any, counts: Any) -> None:  # pragma: no cover - compiled
+        n_rows, n_items = draws.shape
+        k = counts.shape[1]
+        best = np.empty(k)
+        idx = np.empty(k, dtype=np.int64)
+        for r in range(n_rows):
+            filled = 0
+            for i in range(n_items):
+                v = draws[r, i]
+                if filled < k:
+                    pos = filled
+                    filled += 1
+                elif v > best[k - 1]:
+                    pos = k - 1
+                else:
+                    continue
+                while pos > 0 and best[pos - 1] < v:
+                    best[pos] = best[pos - 1]
+                    idx[pos] = idx[pos - 1]
+                    pos -= 1
+                best[pos] = v
+                idx[pos] = i
+            for j in range(k):
+                counts[idx[j], j] += 1
+
+
+def top_counts(draws: FloatArray, counts: IntArray, use_numba: bool = True) -> None:
+    """Add to ``counts[i, j]`` (items x positions) the rows of ``draws`` (rows x items) that put item ``i`` at ``j``.
+
+    Ties (probability 0 for continuous posteriors) go to the lower item index.
+    """
+    if use_numba and HAVE_NUMBA:
+        _top_counts_nb(np.ascontiguousarray(draws), counts)
+    else:
+        top_counts_numpy(draws, counts)
+
+
+def beta_top_counts(
+    alpha: FloatArray,
+    beta: FloatArray,
+    n_positions: int,
+    n_draws: int,
+    rng: np.random.Generator,
+    *,
+    chunk: int | None = None,
+    use_numba: bool = True,
+    n_jobs: int | None = None,
+) -> IntArray:
+    """``counts[i, j]``: in how many of ``n_draws`` slates of Beta Thompson sampling item ``i`` is at position ``j``.
+
+    Each slate draws ``theta_i ~ Beta(alpha_i, beta_i)`` for every item and shows the ``n_positions``
+    items of largest ``theta`` in descending order. ``alpha`` and ``beta`` must be valid (positive,
+    finite, same length); the counts depend only on ``rng`` (its children) and ``n_draws``.
+    """
+    n_items = alpha.shape[0]
+    rows = min(BLOCK_DRAWS, chunk if chunk is not None else max(1, CHUNK_BYTES // (8 * n_items)))
+    n_blocks = -(-n_draws // BLOCK_DRAWS)
+    generators = rng.spawn(n_blocks)
+    jobs = min(n_blocks, n_jobs if n_jobs is not None else min(os.cpu_count() or 1, MAX_JOBS))
+
+    def run(first: int) -> IntArray:
+        """Counts of the blocks ``first, first + jobs, ...`` (one thread's share)."""
+        counts = np.zeros((n_items, n_positions), dtype=np.int64)
+        for block in range(first, n_blocks, jobs):
+            child, todo = generators[block], min(BLOCK_DRAWS, n_draws - block * BLOCK_DRAWS)
+            while todo > 0:
+                size = min(rows, todo)
+                top_counts(child.beta(alpha, beta, size=(size, n_items)), counts, use_numba)
+                todo -= size
+        return counts
+
+    if jobs == 1:
+        return run(0)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="abrec-bts") as pool:
+        total: IntArray = sum(pool.map(run, range(jobs)), np.zeros((n_items, n_positions), dtype=np.int64))
+    return total
