@@ -29,6 +29,7 @@ import numpy as np
 import w1
 from abrec.embeddings import ItemFeatures
 from abrec.envs import RecBanditEnv, World, make_env
+from abrec.experiments import rollout
 from abrec.experiments.simulation import world_item_features
 from abrec.policies import BernoulliThompson, Policy, TextPriorThompson
 
@@ -61,23 +62,13 @@ def _throughputs(env: Any, steps: int, runs: int = 3) -> dict[str, Any]:
 
 def _cold_start(world: World, policy: Policy, features: ItemFeatures, steps: int, seed: int) -> dict[str, Any]:
     env = RecBanditEnv(world, n_users=200, n_candidates=20, slate_size=3, horizon=steps, seed=seed)
-    obs, _ = env.reset(seed=seed)
     curve, shown_curve, cold_clicks, cold_shown, clicks = [], [], 0, 0, 0
     start = time.perf_counter()
-    for _ in range(steps):
-        cands, contexts = world.item_ids[obs["candidates"]], obs["context"].astype(np.float64)  # public ids
-        feats = features.lookup(cands)
-        decision = policy.decide(cands, contexts, k=3, item_features=feats if policy.uses_item_features else None)
-        obs, reward, _, _, info = env.step(decision.slots)
-        policy.update(
-            decision.feedback(
-                info["clicks"].astype(np.float64), contexts, item_features=feats if policy.uses_item_features else None
-            )
-        )
-        new = info["new_items"]
-        cold_clicks += int(info["clicks"][new].sum())
+    for step in rollout(env, {policy.name: policy}, features=features, seed=seed):
+        new = step.info["new_items"]
+        cold_clicks += int(step.info["clicks"][new].sum())
         cold_shown += int(new.sum())
-        clicks += int(reward)
+        clicks += int(step.info["clicks"].sum())
         curve.append(cold_clicks)
         shown_curve.append(cold_shown)
     return {

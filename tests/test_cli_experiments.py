@@ -73,10 +73,12 @@ def test_simulate_then_analyze(tmp_path: Path, cache: Path) -> None:
     assert analyzed.stdout.splitlines()[0].split()[:3] == ["variant", "units", "mean"]
     assert "random (control)" in analyzed.stdout and "sample ratio check" in analyzed.stdout
     assert "Per-variant readout" in report2.read_text(encoding="utf-8")
-    rows = json.loads(out2.read_text(encoding="utf-8"))
+    analyzed_payload = json.loads(out2.read_text(encoding="utf-8"))
+    rows = analyzed_payload["readout"]
     assert [r["variant"] for r in rows] == ["random", "text-prior", "thompson"]
     assert sum(r["units"] for r in rows) == 40 * 6
     assert rows == json.loads(json.dumps(payload["readout"]))  # the very numbers of the in-process readout
+    assert analyzed_payload["metrics"] == payload["metrics"]  # every metric too
 
 
 @pytest.mark.parametrize(

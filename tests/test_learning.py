@@ -27,18 +27,39 @@ def _bernoulli_world(policy: Policy, seed: int, rounds: int = 1500, batch: int =
     return float(np.concatenate(best).mean())
 
 
+# Floors are the measured mean minus 4 standard errors of the mean over the seeds the test runs (SE = per-seed
+# SD / sqrt(seeds)), the mean and SD measured over many more seeds; a policy that learns worse than that fails.
+
+
 @pytest.mark.parametrize(
     ("name", "floor"),
-    [("epsilon_greedy", 0.8), ("softmax", 0.5), ("ucb1", 0.6), ("bernoulli_ts", 0.85), ("gaussian_ts", 0.85)],
+    # share of the last third on the best item, over seeds 0-799: mean, per-seed SD -> floor (32 seeds)
+    [
+        ("epsilon_greedy", 0.79),  # 0.894, 0.141 -> 0.894 - 4 * 0.141 / sqrt(32) = 0.794
+        ("softmax", 0.58),  # 0.632, 0.069 -> 0.583
+        ("ucb1", 0.75),  # 0.832, 0.115 -> 0.751
+        ("bernoulli_ts", 0.91),  # 0.958, 0.064 -> 0.913
+        ("gaussian_ts", 0.92),  # 0.961, 0.049 -> 0.926
+    ],
 )
 def test_context_free_policies_find_the_best_item(name: str, floor: float) -> None:
-    # Uniform random plays the best item 20% of the time; the floors sit far above that.
-    shares = [_bernoulli_world(make_policy(name, seed=s), s) for s in SEEDS]
+    # Uniform random plays the best item 20% of the time. The per-seed shares have a long left tail (a few
+    # seeds lock on to the second-best item for a while: epsilon-greedy's share is below 0.5 for 2.6% of
+    # seeds), so 8 seeds were too few: a floor of 0.8 for epsilon-greedy failed for 5% of blocks of 8 seeds.
+    # Over blocks of 32 seeds resampled from the 800 measured, these floors fail for at most 0.3% of blocks.
+    shares = [_bernoulli_world(make_policy(name, seed=s), s) for s in range(32)]
     assert np.mean(shares) > floor, shares
 
 
-@pytest.mark.parametrize("name", ["linucb", "lin_ts"])
-def test_linear_policies_beat_uniform(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "floor"),
+    # reward / uniform's reward, over seeds 0-399: mean, per-seed SD -> floor (8 seeds)
+    [
+        ("linucb", 2.68),  # 3.002, 0.220 -> 3.002 - 4 * 0.220 / sqrt(8) = 2.690
+        ("lin_ts", 2.55),  # 2.845, 0.209 -> 2.550
+    ],
+)
+def test_linear_policies_beat_uniform(name: str, floor: float) -> None:
     gains = []
     for s in SEEDS:
         bandit = make_linear_bandit(arms=10, dim=6, rounds=3000, seed=s)
@@ -46,8 +67,8 @@ def test_linear_policies_beat_uniform(name: str) -> None:
         learned = run_bandit(make_policy(name, seed=s, **kwargs), bandit, batch=20).reward
         uniform = run_bandit(make_policy("uniform", seed=s), bandit, batch=20).reward
         gains.append(learned / uniform)
-    # Uniform's reward is about 6% of the rounds; the per-seed ratio's spread is about 0.1.
-    assert np.mean(gains) > 1.4, gains
+    # Uniform's reward is about 6% of the rounds; LinUCB earns 3.0 times as much (2.86 on seeds 0-7).
+    assert np.mean(gains) > floor, gains
 
 
 def test_hybrid_scores_never_shown_items_from_their_features() -> None:

@@ -77,6 +77,8 @@ def _num(x: float) -> str:
         return "inf"
     if x == -math.inf:
         return "-inf"
+    if abs(x) >= 1e15:
+        return f"{x:g}"
     return str(int(x)) if float(x).is_integer() else str(x)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "SupportError",
     "UnknownNameError",
     "did_you_mean",
+    "unknown_key",
 ]
 
 
@@ -104,6 +105,19 @@ def did_you_mean(name: object, known: Iterable[object]) -> str:
         return ""
     close = difflib.get_close_matches(name, [k for k in known if isinstance(k, str)], n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key(key: object, where: str, known: Iterable[str]) -> InputError:
+    """The one error for a key that a config mapping (or ``--param``) does not take.
+
+    Examples
+    --------
+    >>> print(unknown_key("n_user", "env.view", ["horizon", "n_users"]))
+    Unknown key 'n_user' in env.view. Did you mean 'n_users'? Known keys: horizon, n_users.
+    """
+    names = sorted(str(k) for k in known)
+    listed = ", ".join(names) if names else "none"
+    return InputError(f"Unknown key {key!r} in {where}.{did_you_mean(key, names)} Known keys: {listed}.")
 
 
 class ExtremeWeightsWarning(UserWarning):

@@ -88,5 +88,6 @@ def test_naive_per_impression_test_is_inflated_and_delta_method_holds_alpha() ->
         naive.append(proportions_ztest(pc, pt).p_value < alpha)
     tolerance = 4.5 * math.sqrt(alpha * (1 - alpha) / sims)
     delta_rate, naive_rate = float(np.mean(delta)), float(np.mean(naive))
+    print(f"A/A, ratio metric clustered by user: delta method {delta_rate:.3f}, naive per-impression {naive_rate:.3f}")
     assert abs(delta_rate - alpha) <= tolerance, delta_rate
-    assert naive_rate > 0.12, naive_rate  # measured about 0.2: the design effect is about 2.5
+    assert naive_rate > 0.12, naive_rate  # measured 0.213: the design effect is about 2.5

@@ -11,5 +11,5 @@ from _shared import shared_path
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """``$ABREC_SHARED`` or ``<repo>/../shared``; the test is skipped when neither exists."""
+    """``$ABREC_SHARED`` or ``<repo>/../shared``; the test is skipped when neither exists (fails in CI)."""
     return shared_path(needs="data")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _shared import require_module
 from abrec.embeddings import (
     FakeEncoder,
     HashingEncoder,
@@ -103,7 +104,7 @@ def test_missing_llm_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
+    torch = require_module("torch", "the 'llm' extra (torch) is not installed")
     assert st_module.resolve_device("cuda:1") == "cuda:1"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert st_module.resolve_device(None) == "cuda"
@@ -132,7 +133,7 @@ def test_directory_digest_follows_content_not_mtime(tmp_path: Path) -> None:
 
 
 def test_hub_commit_is_read_from_the_local_cache(tmp_path: Path) -> None:
-    pytest.importorskip("huggingface_hub")
+    require_module("huggingface_hub", "the 'llm' extra (huggingface_hub) is not installed")
     snapshot = tmp_path / "models--org--model" / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
     (snapshot / "modules.json").write_text("[]")
@@ -164,7 +165,7 @@ def test_minilm_identity_names_content_and_settings(minilm: SentenceTransformerE
 
 
 def test_missing_model_directory_is_an_encoder_error(tmp_path: Path) -> None:
-    pytest.importorskip("sentence_transformers")
+    require_module("sentence_transformers", "the 'llm' extra (sentence-transformers) is not installed")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(EncoderError, match="Could not load the sentence-transformers model"):
         SentenceTransformerEncoder(tmp_path, device="cpu")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import gymnasium
@@ -77,8 +78,18 @@ def test_make_env_from_yaml(tmp_path: Path) -> None:
 def test_config_errors_are_clear() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'abrec/SyntheticCatalog-Bandit-v0'"):
         make_env({"env": "abrec/SyntheticCatalog-Bandits-v0"})
-    with pytest.raises(InputError, match="Unknown config keys"):
+    with pytest.raises(InputError, match=re.escape("Unknown key 'worlds' in env. Did you mean 'world'")):
         make_env({"env": ENV_IDS[0], "worlds": {}})
+    with pytest.raises(InputError, match=re.escape("Unknown key 'n_user' in env.view. Did you mean 'n_users'")):
+        make_env({"env": ENV_IDS[0], "view": {"n_user": 4}})
+    with pytest.raises(InputError, match=re.escape("Unknown key 'n_item' in env.world. Did you mean 'n_items'")):
+        make_env({"env": ENV_IDS[0], "world": {"n_item": 4}})
+    with pytest.raises(InputError, match=r"Unknown key 'horizon' in env\.view\..*max_steps"):
+        make_env({"env": "abrec/SyntheticCatalog-Session-v0", "view": {"horizon": 4}})
+    with pytest.raises(InputError, match=re.escape("env.view must be a mapping")):
+        make_env({"env": ENV_IDS[0], "view": [1, 2]})
+    with pytest.raises(InputError, match=re.escape("env.seed must be an integer")):
+        make_env({"env": ENV_IDS[0], "seed": "x"})
     with pytest.raises(InputError, match="path"):
         make_env({"env": "abrec/MovieLens-Bandit-v0"})
 

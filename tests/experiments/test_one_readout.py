@@ -2,7 +2,8 @@
 
 The run below is the case that used to disagree: three variants under Thompson allocation with periods of
 five steps (the weights move far from 1/3), where a log without periods and assignment weights gave
-another lift and a false sample-ratio alarm. Static allocation is covered too, in Parquet and in CSV.
+another lift and a false sample-ratio alarm. Static allocation is covered too, in Parquet and in CSV, and
+every metric (clicks per user, CTR, conversion, revenue per user) with its correction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from _experiments import small_experiment, variant
 from abrec.abtest.readout import analyze_log
 from abrec.cli import app
 from abrec.data import InteractionLog
+from abrec.envs import make_env
 from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 
 runner = CliRunner()
@@ -47,7 +49,9 @@ def run(request: pytest.FixtureRequest) -> SimulationResult:
     return run_simulation(_config(allocation))
 
 
-def _same(a: float, b: float) -> bool:
+def _same(a: float | None, b: float | None) -> bool:
+    """Equal numbers, or both undefined (NaN in process, null in strict JSON)."""
+    a, b = (math.nan if x is None else float(x) for x in (a, b))
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
@@ -66,13 +70,47 @@ def test_analyze_on_the_exported_log_equals_the_in_process_readout(
     result = runner.invoke(app, ["analyze", str(path), "--control", "random", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "period-weighted z" in result.output and "weights in force" in result.output
-    rows = json.loads(out.read_text())
+    payload = json.loads(out.read_text())
+    rows = payload["readout"]
     assert [r["variant"] for r in rows] == [v.variant for v in inside.variants]
     for row, want in zip(rows, inside.rows(), strict=True):
         for name in FIELDS:
-            assert _same(float(row[name]), float(want[name])), (name, row[name], want[name])
+            assert _same(row[name], want[name]), (name, row[name], want[name])
     srm_line = next(line for line in result.output.splitlines() if "sample ratio check" in line)
     assert f"p = {inside.srm.p_value:.3g}" in srm_line and "MISMATCH" not in srm_line
+    # every metric, with the very numbers (and the correction) of the in-process multi-metric readout
+    metrics = run.readouts()
+    assert payload["metrics"] == json.loads(json.dumps(metrics.to_dict(), allow_nan=False))
+    assert [m["name"] for m in payload["metrics"]["metrics"]] == ["clicks per user", "CTR", "conversion",
+                                                                   "revenue per user"]  # fmt: skip
+    assert metrics.primary.rows() == inside.rows()  # the primary is the one-metric readout
+    for name in ("CTR", "conversion", "revenue per user"):
+        assert name in result.stdout
+    assert metrics.correction in result.stdout
+
+
+def test_every_metric_is_read_out_period_weighted(run: SimulationResult) -> None:
+    metrics = run.readouts()
+    assert [r.method for r in metrics.readouts] == [
+        "period-weighted z",
+        "period-weighted z (delta-method ratio)",
+        "period-weighted z",
+        "period-weighted z",
+    ]
+    frame = run.log.frame
+    assert run.log.reward_columns == ("purchase", "revenue")
+    world = make_env(dict(run.config.env)).unwrapped.world  # type: ignore[attr-defined]
+    row = {item: i for i, item in enumerate(np.asarray(world.item_ids).tolist())}
+    price = world.price[[row[item] for item in frame["item"]]]
+    np.testing.assert_array_equal(frame["revenue"].to_numpy(), frame["purchase"].to_numpy() * price)
+    assert frame["purchase"].sum() > 0
+    # every unit sees one slate of k items, so CTR = clicks per user / k and both tests agree
+    k = run.slate_size
+    ctr, clicks = metrics["CTR"], metrics["clicks per user"]
+    for a, b in zip(ctr.variants, clicks.variants, strict=True):
+        assert math.isclose(a.mean * k, b.mean, rel_tol=1e-12)
+        assert _same(a.p_value, b.p_value) or math.isclose(a.p_value, b.p_value, rel_tol=1e-9)
+    assert "Benjamini-Hochberg" in metrics.correction and "Holm" in metrics.correction
 
 
 def test_the_log_carries_what_the_readout_needs(run: SimulationResult) -> None:
@@ -87,7 +125,7 @@ def test_the_log_carries_what_the_readout_needs(run: SimulationResult) -> None:
 
 def test_without_assignment_probabilities_the_readout_says_welch(run: SimulationResult) -> None:
     frame = run.log.frame.drop(columns=["assignment_p", "period"])
-    plain = analyze_log(InteractionLog(frame, reward_columns=["purchase"]), control="random")
+    plain = analyze_log(InteractionLog(frame, reward_columns=run.log.reward_columns), control="random")
     assert plain.method == "welch-t"
 
 

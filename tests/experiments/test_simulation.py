@@ -63,7 +63,15 @@ def test_from_mapping_defaults() -> None:
 @pytest.mark.parametrize(
     ("overrides", "drop", "match"),
     [
-        ({"colour": "blue"}, None, "Unknown experiment config keys"),
+        ({"colour": "blue"}, None, "Unknown key 'colour' in the experiment config"),
+        ({"allocation": {"method": "fixed", "share": 0.5}}, None, "Unknown key 'share' in allocation"),
+        ({"env": {"env": "abrec/SyntheticCatalog-Bandit-v0", "view": {"n_user": 4}}}, None, "Did you mean 'n_users'"),
+        (
+            {"variants": [{"name": "a", "policy": "uniform"}, {"name": "b", "policy": "ucb1", "params": {"cc": 1}}]},
+            None,
+            r"Unknown key 'cc' in variants\[1\]\.params \(b, ucb1\)\. Did you mean 'c'\?",
+        ),
+        ({"env": {"env": "abrec/SyntheticCatalog-Session-v0"}}, None, "bandit view"),
         ({}, "env", "'env'"),
         ({}, "variants", "'variants'"),
         ({"variants": [{"name": "a"}, {"name": "b", "policy": "uniform"}]}, None, r"variants\[0\]"),
@@ -91,7 +99,9 @@ def test_from_mapping_input_errors(overrides: dict[str, Any], drop: str | None, 
         ({"variants": [], "control": "x"}, "at least two"),
         ({"control": "nobody"}, "control 'nobody'"),
         ({"allocation": {"method": "greedy"}}, "allocation.method"),
-        ({"allocation": {"method": "fixed", "share": 0.5}}, "Unknown allocation keys"),
+        ({"allocation": {"method": "top_two", "min_share": "x"}}, "allocation.min_share"),
+        ({"allocation": {"method": "top_two", "draws": 0}}, "allocation.draws"),
+        ({"allocation": {"method": "fixed", "weights": {"a": "x"}}}, "allocation.weights"),
         ({"allocation": {"method": "thompson", "period": 0}}, "allocation.period"),
         ({"allocation": {"method": "thompson", "period": 1.5}}, "allocation.period"),
         ({"alpha": 1.0}, "alpha"),
@@ -159,9 +169,13 @@ def test_fixed_weights_must_name_every_variant() -> None:
 def test_a_session_view_is_refused() -> None:
     env = {**small_mapping()["env"], "env": "abrec/SyntheticCatalog-Session-v0"}
     env["view"] = {"n_users": 4, "n_candidates": 8, "slate_size": 2}
-    cfg = ExperimentConfig.from_mapping(small_mapping(env=env))
+    with pytest.raises(InputError, match=r"bandit view.*'abrec/SyntheticCatalog-Bandit-v0'"):
+        ExperimentConfig.from_mapping(small_mapping(env=env))  # when the config is read, before any work
+    cfg = ExperimentConfig(
+        name="s", env=env, variants=ExperimentConfig.from_mapping(small_mapping()).variants, control="random"
+    )
     with pytest.raises(InputError, match="bandit view"):
-        run_simulation(cfg)
+        run_simulation(cfg)  # and by the simulation itself
 
 
 # ------------------------------------------------------------------------------------------ a small run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from abrec.experiments import ExperimentConfig, SimulationResult, run_simulation
 from abrec.experiments.offline import replay_variants
 from abrec.report.experiment import readout_report, readout_table, simulation_report
 
+SVG = "{http://www.w3.org/2000/svg}"
 COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
 
 
@@ -61,12 +63,15 @@ def test_simulation_report_is_well_formed_and_self_contained(
     page = assert_self_contained(html)
     text = page.all_text()
     assert "Simulated A/B test: report-test" in text
-    assert "Readout (clicks per user)" in text and "Off-policy evaluation on the control's logs" in text
+    assert "Readout (clicks per user)" in text and "Offline replay on the control's logs vs online" in text
     assert "Replay on the control's logs." in text
     # the readout table: the compact columns, one row per variant, control first and marked
     all_headers = headers(html)
     assert COLUMNS in all_headers
-    assert list(offline[0]) in all_headers
+    assert ["variant", "policy", "offline", "offline 95% CI", "accepted positions"] in [h[:5] for h in all_headers]
+    # every variant's offline estimate is explained in a sentence, with the replay's accepted positions
+    for row in offline:
+        assert f"{row['variant']}: the replay accepted {row['accepted positions']:,} of the control's" in text
     assert "random (control)" in text and "ts" in text
     # a variant name is escaped, never markup
     assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
@@ -131,3 +136,42 @@ def test_a_sample_ratio_mismatch_is_a_warning() -> None:
     assert readout.srm.mismatch()
     html = readout_report(readout).render()
     assert 'class="note warning"' in html and "mismatch: the split is broken" in html
+
+
+def charts(html: str) -> list[ET.Element]:
+    return [ET.fromstring(svg) for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+
+
+def y_ticks(svg: ET.Element) -> list[str]:
+    return [t.text or "" for t in svg.iter(f"{SVG}text") if t.get("text-anchor") == "end"]
+
+
+def test_simulation_report_reads_top_down(simulated: tuple[SimulationResult, Readout]) -> None:
+    result, readout = simulated
+    html = simulation_report(result, readout, offline=replay_variants(result)).render()
+    # title, then the conclusion in words, then the readout ... and the run's settings and the metadata last
+    assert re.search(r"</h1></header>\n<p class=\"conclusion\" id=\"conclusion\">[^<]+</p>\n<h2>Readout", html)
+    sections = re.findall(r"<h2>(.*?)</h2>", html)
+    assert sections[0] == "Readout (clicks per user)" and sections[-2:] == ["All numbers", "About this run"]
+    assert sections.index("The lift as the experiment ran") < sections.index("Over time")
+    assert re.search(r"<footer class=\"meta\">Generated <time[^>]*>[^<]*</time> by abrec[^<]*</footer>\n</main>", html)
+
+
+def test_always_valid_plots_share_one_y_range_with_a_zero_line(simulated: tuple[SimulationResult, Readout]) -> None:
+    result, readout = simulated
+    paths = [
+        svg
+        for svg in charts(simulation_report(result, readout).render())
+        if "always-valid" in svg.get("aria-label", "")
+    ]
+    assert len(paths) == 2  # one per treatment
+    assert y_ticks(paths[0]) == y_ticks(paths[1]) and "0" in y_ticks(paths[0])
+    for svg in paths:
+        (zero,) = [e for e in svg.iter(f"{SVG}line") if e.get("class") == "zero"]
+        assert zero.get("y1") == zero.get("y2")
+
+
+def test_lift_forest_plot_has_its_zero_line(simulated: tuple[SimulationResult, Readout]) -> None:
+    _, readout = simulated
+    (forest,) = [svg for svg in charts(readout_report(readout).render()) if "interval-chart" in svg.get("class", "")]
+    assert [e.get("class") for e in forest.iter(f"{SVG}line") if "zero" in (e.get("class") or "")] == ["reference zero"]

@@ -128,3 +128,31 @@ def test_bad_arguments_are_rejected() -> None:
         r.table([[1]], columns=["rate"], formats={"rat": "percent"})
     with pytest.raises(InputError, match="cannot format"):
         r.table([[1.5]], columns=["a"], formats={"a": "d"})
+
+
+def test_the_conclusion_opens_the_page_and_the_metadata_closes_it() -> None:
+    r = Report("Readout", generated_at=WHEN)
+    r.heading("Readout")
+    r.table([["A", 1]], columns=["arm", "n"])
+    r.conclusion("B leads: +5.0% <b>clicks</b>.")  # set last, shown first
+    html = r.render()
+    assert (
+        '</h1></header>\n<p class="conclusion" id="conclusion">B leads: +5.0% &lt;b&gt;clicks&lt;/b&gt;.</p>\n<h2>'
+        in html
+    )
+    assert html.index('class="conclusion"') < html.index("<h2>") < html.index("<footer")
+    assert re.search(r'<footer class="meta">Generated <time datetime="2024-05-01T12:30:00\+00:00">', html)
+    r.conclusion("Results untrustworthy: the split is broken.", warning=True)  # replaces the first
+    html = r.render()
+    assert html.count('id="conclusion"') == 1 and '<p class="conclusion warning" id="conclusion">Results' in html
+    Page(html)
+
+
+def test_tables_scroll_in_their_own_box_and_long_text_wraps() -> None:
+    r = Report("t")
+    long = "a note long enough to wrap rather than widen its column " * 2
+    r.table([["A", 1, long]], columns=["arm", "n", "note"])
+    html = r.render()
+    assert '<div class="table-wrap"><table>' in html and "</table></div>" in html
+    assert ".table-wrap{max-width:100%;overflow-x:auto" in html
+    assert f'<td>A</td><td class="num">1</td><td class="wrap">{long}</td>' in html

@@ -169,7 +169,7 @@ def test_stacked_shares_fill_the_plot_from_bottom_to_top() -> None:
 def test_interval_and_bar_positions() -> None:
     root = parse(interval_chart(["a", "b"], [0.0, 1.0], [-1.0, 0.5], [1.0, 1.5], reference=0.0))
     left, _, right, _ = plot_area(root)  # ticks -1..1.5 in steps of 0.5
-    ref = next(e for e in root.iter(NS + "line") if e.get("class") == "reference")
+    ref = next(e for e in root.iter(NS + "line") if "reference" in (e.get("class") or "").split())
     circles = [float(c.get("cx", "")) for c in root.iter(NS + "circle")]
     expected = left + (np.array([0.0, 0.0, 1.0]) + 1.0) / 2.5 * (right - left)
     np.testing.assert_allclose([float(ref.get("x1", "")), *circles], expected, atol=0.051)
@@ -263,3 +263,38 @@ def test_tick_labels_are_distinct_and_read_back_as_the_ticks(low: float, high: f
     span = values[-1] - values[0]
     for t, v in zip(y_labels, values, strict=True):
         assert abs(float(t.get("y", "")) - 4 - (bottom - (v - values[0]) / span * (bottom - top))) < 0.06
+
+
+def test_zero_line_on_lift_charts() -> None:
+    root = parse(line_chart([0, 1, 2], {"lift": [0.2, 0.3, 0.25]}, zero_line=True))  # zero joins the range
+    left, _, right, bottom = plot_area(root)
+    (zero,) = [e for e in root.iter(NS + "line") if e.get("class") == "zero"]
+    assert float(zero.get("y1", "")) == float(zero.get("y2", "")) == bottom
+    assert (float(zero.get("x1", "")), float(zero.get("x2", ""))) == (left, right)
+    assert root.get("class") == "chart line-chart"
+    root = parse(line_chart([0, 1], {"lift": [1.0, 2.0]}, zero_line=True, y_range=(0.5, 3.0)))  # outside: none
+    assert not [e for e in root.iter(NS + "line") if e.get("class") == "zero"]
+    # an interval chart keeps zero on its axis, marked solid when the dashed reference is elsewhere
+    root = parse(interval_chart(["a"], [0.5], [0.4], [0.6], reference=0.45))
+    left, _, right, _ = plot_area(root)
+    (zero,) = [e for e in root.iter(NS + "line") if e.get("class") == "zero"]
+    assert left < float(zero.get("x1", "")) < left + 0.05 * (right - left)  # ticks 0 .. 0.6: zero moved off the edge
+    assert [e.get("class") for e in root.iter(NS + "line") if "reference" in (e.get("class") or "")] == ["reference"]
+    root = parse(interval_chart(["a"], [0.5], [0.4], [0.6], reference=None, zero_line=False))
+    assert not [e for e in root.iter(NS + "line") if "zero" in (e.get("class") or "")]
+
+
+def test_interval_chart_markers_and_readable_defaults() -> None:
+    root = parse(interval_chart(["a", "b"], [0.1, 0.2], [0.0, 0.1], [0.2, 0.3], markers=[0.15, np.nan],
+                                marker_label="online"))  # fmt: skip
+    assert len([e for e in root.iter(NS + "path") if e.get("class") == "marker"]) == 2  # one row, one legend
+    assert "online" in ["".join(t.itertext()) for t in root.iter(NS + "text")]
+    width = float(root.get("viewBox", "").split()[2])
+    assert width >= 860 and root.get("font-size") == "13"  # 13 px text at the chart's natural width
+    assert root.get("style") == f"max-width:{width:.0f}px;height:auto"
+
+
+def test_whole_number_x_gets_whole_ticks() -> None:
+    root = parse(line_chart([1, 2, 3], {"A": [0.1, 0.2, 0.3]}))
+    x_labels = [t.text for t in root.iter(NS + "text") if t.get("text-anchor") == "middle" and t.text]
+    assert x_labels[:3] == ["1", "2", "3"]

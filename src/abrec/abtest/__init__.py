@@ -3,7 +3,8 @@
 - :mod:`~abrec.abtest.stats`: :class:`SampleStats`, :class:`RatioStats`, :class:`CupedStats` (sums that
   merge with ``+`` across shards and days) and :class:`Moments`.
 - :mod:`~abrec.abtest.metrics`: :func:`aggregate_units` turns an interaction log into per-variant stats
-  (proportion, mean, or delta-method ratio metrics per unit).
+  (proportion, mean, or delta-method ratio metrics per unit); a :class:`Metric` names one, and
+  :data:`DEFAULT_METRICS` are clicks per user, CTR, conversion and revenue per user.
 - :mod:`~abrec.abtest.frequentist`: :func:`welch_ttest`, :func:`ztest`, :func:`proportions_ztest`
   returning a :class:`TestResult` with absolute and relative effects and intervals.
 - :mod:`~abrec.abtest.cuped`: :func:`cuped_test` (pre-period covariate, pooled theta).
@@ -14,7 +15,8 @@
 - :mod:`~abrec.abtest.power`: power, sample size and minimum detectable effect.
 - :mod:`~abrec.abtest.assignment`: salted-hash assignment, layers, holdouts, minimal-movement reweighting.
 - :mod:`~abrec.abtest.allocation`: adaptive (top-two) Thompson allocation and period-weighted readouts.
-- :mod:`~abrec.abtest.readout`: the per-variant readout of an experiment (from a log or per-period statistics).
+- :mod:`~abrec.abtest.readout`: the per-variant readout of an experiment (from a log or per-period statistics),
+  on one metric (``analyze_log``) or on a primary and secondary metrics together (``analyze_metrics``).
 
 Pure statistics: importing :mod:`abrec.abtest` loads neither policies nor numba. Simulated experiments
 of abrec policies live in :mod:`abrec.experiments`.
@@ -45,7 +47,7 @@ from .assignment import N_BUCKETS, Assigner, BucketRange, Experiment, Layer, has
 from .bayesian import BayesianResult, GaussianPrior, beta_binomial_test, gaussian_test
 from .cuped import CupedResult, cuped_test
 from .frequentist import TestResult, proportions_ztest, welch_ttest, ztest
-from .metrics import aggregate_units
+from .metrics import DEFAULT_METRICS, Metric, aggregate_units
 from .multiple import benjamini_hochberg, holm
 from .power import (
     mde_means,
@@ -66,9 +68,11 @@ __all__ = [
     "ConfidenceInterval",
     "CupedResult",
     "CupedStats",
+    "DEFAULT_METRICS",
     "Experiment",
     "GaussianPrior",
     "Layer",
+    "Metric",
     "Moments",
     "N_BUCKETS",
     "PeriodStats",

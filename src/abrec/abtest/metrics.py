@@ -15,10 +15,23 @@ ratio      (sum of ``column``, number of rows)    :class:`RatioStats` (e.g. CTR 
 The ratio metric's variance comes from the delta method over units. Testing a ratio as if every
 impression were independent (the "naive per-impression test") ignores that one user's impressions
 are correlated, understates the standard error, and rejects a true null far more often than alpha.
+
+A :class:`Metric` names one such metric (its kind and column); :data:`DEFAULT_METRICS` are the ones a
+recommender's experiment is judged by, read out together by :func:`abrec.abtest.scorecard.analyze_metrics`:
+
+================= ========== ============ =====================================================
+name              kind       column       what it measures
+================= ========== ============ =====================================================
+clicks per user   mean       ``reward``   the primary metric: a user's total clicks
+CTR               ratio      ``reward``   clicks / shown items (delta method over users)
+conversion        proportion ``purchase`` share of users who buy at least once
+revenue per user  mean       ``revenue``  a user's total revenue
+================= ========== ============ =====================================================
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -26,13 +39,81 @@ import pandas as pd
 
 from .._params import StrOptions, validate_params
 from ..data.interactions import InteractionLog
-from ..errors import InputError
+from ..errors import InputError, ParameterError
 from .stats import RatioStats, SampleStats
 
-__all__ = ["aggregate_units"]
+__all__ = ["DEFAULT_METRICS", "Metric", "aggregate_units"]
 
 METRICS = ("mean", "proportion", "ratio")
 _METRIC = {"metric": StrOptions(METRICS)}
+_LABEL = {"mean": "per unit (mean)", "proportion": "units with any (proportion)", "ratio": "per row (ratio)"}
+_METRIC_KIND = {"kind": StrOptions(METRICS)}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of a readout: the value computed per unit from one reward column of the log.
+
+    Parameters
+    ----------
+    name : str
+        What people call it, e.g. ``"conversion"``.
+    kind : {'mean', 'proportion', 'ratio'}
+        Per unit: total ``column`` (``mean``), whether any row's ``column`` is positive
+        (``proportion``), or (total ``column``, rows) for a ratio of totals (``ratio``).
+    column : str, default 'reward'
+        The reward column (``reward`` or an extra reward column of the log).
+
+    Examples
+    --------
+    >>> Metric("conversion", "proportion", "purchase").label
+    'purchase units with any (proportion)'
+    >>> Metric("ctr", "share")
+    Traceback (most recent call last):
+    ...
+    abrec.errors.ParameterError: The 'kind' parameter of Metric must be a str among {'mean', 'proportion', \
+'ratio'}. Got 'share' instead.
+    """
+
+    name: str
+    kind: Literal["mean", "proportion", "ratio"]
+    column: str = "reward"
+
+    def __post_init__(self) -> None:
+        validate_params("Metric", _METRIC_KIND, {"kind": self.kind})
+        for field in ("name", "column"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value:
+                raise ParameterError(
+                    f"The {field!r} parameter of Metric must be a non-empty str. Got {value!r} instead."
+                )
+
+    @classmethod
+    def of(cls, kind: str, column: str = "reward") -> Metric:
+        """The metric of ``kind`` on ``column``: the default one that computes it, else one named by its label.
+
+        >>> Metric.of("proportion", "purchase").name, Metric.of("mean", "rating").name
+        ('conversion', 'rating per unit (mean)')
+        """
+        for metric in DEFAULT_METRICS:
+            if (metric.kind, metric.column) == (kind, column):
+                return metric
+        validate_params("Metric", _METRIC_KIND, {"kind": kind})
+        return cls(f"{column} {_LABEL[kind]}", kind, column)  # type: ignore[arg-type]
+
+    @property
+    def label(self) -> str:
+        """How the readout describes the computation, e.g. ``'reward per unit (mean)'``."""
+        return f"{self.column} {_LABEL[self.kind]}"
+
+
+DEFAULT_METRICS: tuple[Metric, ...] = (
+    Metric("clicks per user", "mean", "reward"),
+    Metric("CTR", "ratio", "reward"),
+    Metric("conversion", "proportion", "purchase"),
+    Metric("revenue per user", "mean", "revenue"),
+)
+"""The metrics an abrec experiment is read out on, primary first (see the module docstring)."""
 
 
 def aggregate_units(

@@ -9,8 +9,11 @@ per-impression test); :func:`analyze_periods` reads per-period statistics (what
 :func:`log_periods` derives from a log's ``period`` and ``assignment_p`` columns), and
 :func:`sequential_path` gives the always-valid interval after every period (for the plot of the interval
 narrowing over time). A log that records the assignment probabilities (what simulations and the service
-write) is read out period by period, so ``abrec analyze`` on an exported log gives exactly the in-process
-readout of the same run.
+write) is read out period by period (a ratio metric such as CTR by a period-weighted delta method), so
+``abrec analyze`` on an exported log gives exactly the in-process readout of the same run.
+:func:`analyze_metrics` reads a log out on a primary metric and secondary / guardrail metrics together
+(:data:`~abrec.abtest.metrics.DEFAULT_METRICS`: clicks per user, CTR, conversion, revenue per user), Holm
+across treatments on the primary and Benjamini-Hochberg across the secondaries, as a :class:`MetricsReadout`.
 """
 
 from __future__ import annotations
@@ -31,18 +34,27 @@ from ..errors import InputError, UnknownNameError
 from .allocation import PeriodStats
 from .bayesian import gaussian_test
 from .frequentist import TestResult, welch_ttest, ztest
-from .metrics import aggregate_units
+from .metrics import METRICS, aggregate_units
 from .multiple import benjamini_hochberg, holm
 from .sequential import sequential_test
 from .srm import SRMResult, srm_test
 from .stats import Moments
 
-__all__ = ["Readout", "VariantReadout", "analyze_log", "analyze_periods", "log_periods", "sequential_path"]
+__all__ = [
+    "Readout",
+    "VariantReadout",
+    "analyze_log",
+    "analyze_periods",
+    "log_periods",
+    "sequential_path",
+]
 
 FloatArray = npt.NDArray[np.float64]
 CORRECTIONS = ("holm", "bh", "none")
 _CHECKS = {"alpha": Interval("float", 0.0, 1.0, closed="neither"), "correction": StrOptions(CORRECTIONS)}
 _PERIOD_METRIC = {"metric": StrOptions(("mean", "proportion"))}
+_METRIC = {"metric": StrOptions(METRICS)}
+PERIOD_RATIO = "period-weighted z (delta-method ratio)"
 _UNDEFINED = ConfidenceInterval.undefined(0.95)
 
 
@@ -258,33 +270,49 @@ def analyze_periods(
     _check(alpha, correction)
     if control not in periods.variants:
         raise UnknownNameError("variant", control, periods.variants)
-    pw = periods.period_weighted()
-    summaries = _moments(pw)
-    tests = {v: ztest(summaries[control], summaries[v], alpha=alpha) for v in summaries if v != control}
-    n_star = float(periods.n.sum()) if tuning_parameter is None else float(tuning_parameter)
-    rows = _compare(summaries, control, tests, alpha=alpha, correction=correction, tuning_parameter=n_star)
-    order = [control] + [v for v in periods.variants if v != control]
-    rows.sort(key=lambda r: order.index(r.variant))
-    srm = srm_test(np.rint(periods.n).astype(np.int64), np.asarray(weights, dtype=np.float64))
-    return Readout(control, metric, "period-weighted z", alpha, correction, tuple(rows), srm, n_star)
+    summaries = _moments(periods.period_weighted())
+    return _period_readout(
+        summaries,
+        periods.n,
+        weights,
+        control=control,
+        alpha=alpha,
+        correction=correction,
+        tuning_parameter=tuning_parameter,
+        metric=metric,
+        method="period-weighted z",
+    )
 
 
-def log_periods(
-    log: InteractionLog,
+def _period_readout(
+    summaries: Mapping[str, Moments],
+    counts: FloatArray,
+    weights: npt.ArrayLike,
     *,
-    column: str = "reward",
-    metric: str = "mean",
-    experiment: str | None = None,
-    variants: Sequence[str] | None = None,
-) -> tuple[PeriodStats, FloatArray]:
-    """Per-period sufficient statistics of one value per unit, and the weights in force, from a log.
+    control: str,
+    alpha: float,
+    correction: str,
+    tuning_parameter: float | None,
+    metric: str,
+    method: str,
+) -> Readout:
+    """z tests of period-weighted summaries (one per variant, in the periods' order), SRM against ``weights``."""
+    names = list(summaries)
+    if control not in summaries:
+        raise UnknownNameError("variant", control, names)
+    tests = {v: ztest(summaries[control], summaries[v], alpha=alpha) for v in names if v != control}
+    n_star = float(counts.sum()) if tuning_parameter is None else float(tuning_parameter)
+    rows = _compare(summaries, control, tests, alpha=alpha, correction=correction, tuning_parameter=n_star)
+    order = [control] + [v for v in names if v != control]
+    rows.sort(key=lambda r: order.index(r.variant))
+    srm = srm_test(np.rint(counts).astype(np.int64), np.asarray(weights, dtype=np.float64))
+    return Readout(control, metric, method, alpha, correction, tuple(rows), srm, n_star)
 
-    Each unit's value is its total ``column`` over its rows (``metric="mean"``) or whether any is
-    positive (``"proportion"``); it counts in the period of its first row. The weights of a period are
-    the logged ``assignment_p`` of each variant's rows; a variant with no units in a period gets an
-    equal share of what the others leave. Returns ``(periods, weights)``, weights ``(n_periods, n_variants)``.
-    """
-    validate_params("log_periods", _PERIOD_METRIC, {"metric": metric})
+
+def _unit_table(
+    log: InteractionLog, column: str, experiment: str | None, variants: Sequence[str] | None
+) -> tuple[pd.DataFrame, list[str], FloatArray]:
+    """One row per unit (variant code, first period, total/max of ``column``, rows) and the weights in force."""
     frame = log.frame
     if experiment is not None:
         frame = frame[frame["experiment"] == experiment]
@@ -311,6 +339,7 @@ def log_periods(
         period=("period", "min"),
         y=("y", "sum"),
         y_max=("y", "max"),
+        rows=("y", "size"),
     )
     leaked = per_unit["v_max"] != per_unit["v_min"]
     if leaked.any():
@@ -318,11 +347,7 @@ def log_periods(
             f"{int(leaked.sum())} unit(s) appear in more than one variant (e.g. {list(per_unit.index[leaked][:3])}); "
             "units must stay in one variant."
         )
-    y = per_unit["y"].to_numpy() if metric == "mean" else (per_unit["y_max"].to_numpy() > 0).astype(np.float64)
     n_periods = int(frame["period"].max()) + 1
-    periods = PeriodStats.from_observations(
-        per_unit["period"].to_numpy(), per_unit["v"].to_numpy(), y, n_periods=n_periods, names=names
-    )
     cells = pd.DataFrame({"period": frame["period"].to_numpy(), "v": code, "p": frame["assignment_p"].to_numpy()})
     spread = cells.groupby(["period", "v"])["p"].agg(["min", "max"])
     if (spread["max"] - spread["min"] > 1e-9).any():
@@ -334,7 +359,87 @@ def log_periods(
         left = np.clip(1.0 - np.nansum(weights, axis=1, keepdims=True), 0.0, None)
         share = left / np.maximum(missing.sum(axis=1, keepdims=True), 1)
         weights = np.where(missing, share, weights)
+    return per_unit, names, weights
+
+
+def log_periods(
+    log: InteractionLog,
+    *,
+    column: str = "reward",
+    metric: str = "mean",
+    experiment: str | None = None,
+    variants: Sequence[str] | None = None,
+) -> tuple[PeriodStats, FloatArray]:
+    """Per-period sufficient statistics of one value per unit, and the weights in force, from a log.
+
+    Each unit's value is its total ``column`` over its rows (``metric="mean"``) or whether any is
+    positive (``"proportion"``); it counts in the period of its first row. The weights of a period are
+    the logged ``assignment_p`` of each variant's rows; a variant with no units in a period gets an
+    equal share of what the others leave. Returns ``(periods, weights)``, weights ``(n_periods, n_variants)``.
+    """
+    validate_params("log_periods", _PERIOD_METRIC, {"metric": metric})
+    per_unit, names, weights = _unit_table(log, column, experiment, variants)
+    y = per_unit["y"].to_numpy() if metric == "mean" else (per_unit["y_max"].to_numpy() > 0).astype(np.float64)
+    periods = PeriodStats.from_observations(
+        per_unit["period"].to_numpy(), per_unit["v"].to_numpy(), y, n_periods=weights.shape[0], names=names
+    )
     return periods, weights
+
+
+def _period_weighted_ratios(
+    per_unit: pd.DataFrame, names: Sequence[str], n_periods: int
+) -> tuple[dict[str, Moments], FloatArray]:
+    """Each variant's period-weighted ratio ``sum_t w_t ybar_tv / sum_t w_t xbar_tv`` and its delta-method variance.
+
+    ``per_unit`` has one row per unit: its variant index ``v``, ``period``, numerator ``y`` (e.g. clicks)
+    and denominator ``rows`` (e.g. shown items). The period weights ``w_t`` are the periods' shares of all
+    units, common to every variant (as for the period-weighted means); within a period and variant the
+    numerator and denominator means, variances and their covariance are the sample ones over units (ddof 1),
+    so the variance of the weighted numerator ``A`` is ``sum_t w_t**2 s_yy / n_tv`` (likewise the
+    denominator ``B`` and their covariance) and, by the delta method, ``Var(A / B) = (Var A - 2 R Cov(A, B)
+    + R**2 Var B) / B**2``. With one period this is the delta-method variance of
+    :class:`~abrec.abtest.RatioStats`. Returns per variant a :class:`Moments` (``n`` units, ``mean`` the
+    ratio, ``variance`` the variance times ``n``, so that ``variance / n`` is the squared standard error),
+    and the ``(n_periods, n_variants)`` unit counts.
+    """
+    k = len(names)
+    cell = per_unit["period"].to_numpy(dtype=np.int64) * k + per_unit["v"].to_numpy(dtype=np.int64)
+    y = per_unit["y"].to_numpy(dtype=np.float64)
+    x = per_unit["rows"].to_numpy(dtype=np.float64)
+
+    def total(values: FloatArray | None) -> FloatArray:
+        out: FloatArray = np.bincount(cell, weights=values, minlength=n_periods * k).astype(np.float64)
+        return out.reshape(n_periods, k)
+
+    n, sy, sx, syy, sxx, sxy = total(None), total(y), total(x), total(y * y), total(x * x), total(x * y)
+    w = n.sum(axis=1)
+    w = w / w.sum()
+    used = w > 0
+    small = used[:, None] & (n < 2)
+    if small.any():
+        t, v = np.argwhere(small)[0]
+        raise InputError(
+            f"Period {t} has {n[t, v]:g} unit(s) in variant {names[v]!r}; a period-weighted ratio needs at least 2 "
+            "in every variant of every period with units."
+        )
+    safe = np.where(n > 0, n, 1.0)
+    dof = np.where(n > 1, n - 1.0, 1.0)
+    a, b = sy / safe, sx / safe
+    s_aa = np.where(used[:, None], (syy - sy * a) / dof, 0.0)
+    s_bb = np.where(used[:, None], (sxx - sx * b) / dof, 0.0)
+    s_ab = np.where(used[:, None], (sxy - sx * a) / dof, 0.0)
+    w2n = (w * w)[:, None] / safe
+    num, den = w @ a, w @ b
+    var_a, var_b, cov = (w2n * s_aa).sum(axis=0), (w2n * s_bb).sum(axis=0), (w2n * s_ab).sum(axis=0)
+    out = {}
+    for i, name in enumerate(names):
+        if den[i] <= 0:
+            raise InputError(f"Variant {name!r} has no rows to divide by; a ratio metric needs a positive denominator.")
+        r = num[i] / den[i]
+        var_r = max((var_a[i] - 2.0 * r * cov[i] + r * r * var_b[i]) / den[i] ** 2, 0.0)
+        units = int(n[:, i].sum())
+        out[name] = Moments(n=units, mean=float(r), variance=float(var_r * units))
+    return out, n
 
 
 def sequential_path(
@@ -355,6 +460,14 @@ def sequential_path(
         res = sequential_test(summaries[control], summaries[treatment], alpha=alpha, tuning_parameter=n_star)
         effect[t], (low[t], high[t]) = res.effect, res.ci
     return effect, low, high
+
+
+def _named_control(control: str | None, variants: Sequence[str]) -> str:
+    if control is None:
+        raise InputError(
+            f"Name the control variant (control=..., abrec analyze --control); the variants are {list(variants)}."
+        )
+    return control
 
 
 def analyze_log(
@@ -381,7 +494,8 @@ def analyze_log(
     metric : {"mean", "proportion", "ratio"}
         Per unit: its total ``column`` (``mean``: the mean over units of that total), whether any row
         has a positive ``column`` (``proportion``), or its total over its rows (``ratio``: e.g. CTR,
-        with a delta-method variance).
+        with a delta-method variance; period-weighted on a log with assignment probabilities,
+        ``method`` ``"period-weighted z (delta-method ratio)"``).
     weights : mapping or sequence, optional
         Intended traffic split for the SRM test; default equal. When it is not given and every row
         records its ``assignment_p`` (logs of abrec simulations and of the decision service), the
@@ -405,13 +519,24 @@ def analyze_log(
     if isinstance(log, pd.DataFrame):
         log = InteractionLog(log)
     scope = log if experiment is None else log.for_experiment(experiment)
-    if weights is None and metric in ("mean", "proportion") and scope.assigned:
-        periods, in_force = log_periods(scope, column=column, metric=metric)
-        if control is None:
-            raise InputError(
-                f"Name the control variant (control=..., abrec analyze --control); the variants are "
-                f"{list(periods.variants)}."
+    validate_params("analyze_log", _METRIC, {"metric": metric})
+    if weights is None and scope.assigned:
+        if metric == "ratio":
+            units, names, in_force = _unit_table(scope, column, None, None)
+            summaries, counts = _period_weighted_ratios(units, names, in_force.shape[0])
+            return _period_readout(
+                summaries,
+                counts,
+                in_force,
+                control=_named_control(control, names),
+                alpha=alpha,
+                correction=correction,
+                tuning_parameter=tuning_parameter,
+                metric=f"{column} per row (ratio)",
+                method=PERIOD_RATIO,
             )
+        periods, in_force = log_periods(scope, column=column, metric=metric)
+        control = _named_control(control, periods.variants)
         per_unit = "per unit (mean)" if metric == "mean" else "units with any (proportion)"
         return analyze_periods(
             periods,

@@ -6,7 +6,8 @@
 2. Run a simulated A/B test of four policies (uniform random as control, Bernoulli Thompson sampling,
    Thompson sampling with text-embedding priors, hybrid LinUCB on text embeddings) with top-two Thompson
    adaptive allocation between them; every decision is logged with its propensity.
-3. Read the experiment out (period-weighted lifts, Holm, always-valid intervals, Bayesian, SRM).
+3. Read the experiment out on clicks per user (primary), CTR, conversion and revenue per user (period-weighted
+   lifts, Holm on the primary, Benjamini-Hochberg across the secondaries, always-valid intervals, Bayesian, SRM).
 4. Evaluate the same policies off-policy on the control's uniformly random logs (replay) and compare
    with what they earned online.
 5. Write the interaction log and one self-contained HTML report.
@@ -19,8 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import AbrecError
 from ..experiments import ExperimentConfig
+from ._output import check_folder
 from .simulate import run_and_report
 
 DEMO_CONFIG: dict[str, Any] = {
@@ -57,11 +58,7 @@ def demo(
     config["seed"] = seed
     config["encoder"] = encoder
     config["env"] = {**DEMO_CONFIG["env"], "seed": seed, "view": {**DEMO_CONFIG["env"]["view"], "horizon": steps}}
-    try:
-        cfg = ExperimentConfig.from_mapping(config)
-        run_and_report(
-            cfg, report=out / "report.html", log=out / "log.parquet", json_out=out / "readout.json", offline=True
-        )
-    except AbrecError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    check_folder(out, f"--out {out}")
+    cfg = ExperimentConfig.from_mapping(config)
+    report, log, json_out = out / "report.html", out / "log.parquet", out / "readout.json"
+    run_and_report(cfg, report=report, log=log, json_out=json_out, offline=True)

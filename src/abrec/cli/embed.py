@@ -7,15 +7,16 @@ where it stopped, and a second run over the same catalog makes no model calls.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..data import Catalog
 from ..embeddings import CachedEncoder, EmbeddingCache, encoder_cache_path, item_features, make_encoder
 from ..embeddings.files import write_embeddings
+from ..errors import InputError
+from ._output import EMBEDDINGS, Progress, check_folder, check_output, writing
 
 
 def default_cache_dir() -> Path:
@@ -26,30 +27,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "abrec"
 
 
-class _MissesProgress:
-    """A progress bar over the texts the cache lacks, opened when the first batch starts."""
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.done = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            self.bar = typer.progressbar(length=total, label=f"Encoding {total:,} new texts", file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.done)
-        self.done = done
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
 def embed(
-    catalog: Annotated[
-        Path, typer.Argument(help="Catalog file (.csv, .csv.gz or .parquet).", exists=True, dir_okay=False)
-    ],
-    out: Annotated[Path, typer.Argument(help="Embeddings file to write (.npz or .parquet).", dir_okay=False)],
+    catalog: Annotated[Path, typer.Argument(help="Catalog file (.csv, .csv.gz or .parquet).")],
+    out: Annotated[Path, typer.Argument(help="Embeddings file to write (.npz or .parquet).")],
     encoder: Annotated[
         str, typer.Option(help="auto, minilm, hashing, sentence-transformers:<name or path>, or a model folder.")
     ] = "auto",
@@ -67,6 +47,11 @@ def embed(
     ] = None,
 ) -> None:
     """Encode every item's text; write ids + float32 vectors (and the encoder identity) to OUT."""
+    check_output(out, "OUT", EMBEDDINGS)
+    if cache is not None:
+        if cache.is_dir():
+            raise InputError(f"--cache {cache}: is a folder; give the cache's file name.")
+        check_folder(cache.parent, f"--cache {cache}")
     columns = [c.strip() for c in text_columns.split(",") if c.strip()] if text_columns else None
     items = Catalog.read(catalog, id_column=id_column, text_columns=columns)
     options = {"device": device} if device and encoder not in ("hashing", "fake") else {}
@@ -75,13 +60,12 @@ def embed(
     cache.parent.mkdir(parents=True, exist_ok=True)
     with EmbeddingCache(cache, identity=model.identity, dim=model.dim) as store:
         cached = CachedEncoder(model, store)
-        progress = _MissesProgress()
-        try:
+        with Progress("encoding", "new text") as progress:
             features = item_features(items, cached, batch_size=batch_size, progress=progress)
-        finally:
-            progress.close()
     texts = features.ids
-    write_embeddings(out, features, model.identity)
+    with writing(out) as (tmp,):
+        assert tmp is not None
+        write_embeddings(tmp, features, model.identity)
     typer.echo(
         f"Encoded {len(texts):,} items ({cached.texts_encoded:,} texts by the model in {cached.model_calls} calls, "
         f"{cached.hits:,} from the cache) with {model.identity} -> {out} ({model.dim}-d)."

@@ -8,6 +8,7 @@ Estimates go to stdout as a table; progress, notes and warnings to stderr.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,12 +16,14 @@ import numpy as np
 import typer
 import yaml
 
-from ..errors import AbrecError, InputError, UnknownNameError
+from ..data.io import write_text
+from ..errors import DataError, InputError, UnknownNameError, unknown_key
 from ..ope import LoggedFeedback, zozotown_bts_policy
 from ..ope.evaluation import LOGGING, evaluate_policies
 from ..policies import Policy, make_policy, registered_policies
+from ..policies.registry import check_policy_params
 from ..report.evaluation import evaluation_report
-from ._output import table
+from ._output import JSON, REPORT, check_output, json_text, table, writing
 
 ZOZOTOWN = "zozotown_bts"
 
@@ -34,8 +37,35 @@ def _parse_params(items: list[str], policies: list[str]) -> dict[str, dict[str, 
             raise InputError(f"--param must look like policy.key=value (e.g. linucb.alpha=0.5); got {item!r}.")
         if name not in policies:
             raise UnknownNameError("policy in --param", name, policies)
-        out.setdefault(name, {})[param] = yaml.safe_load(raw)
+        out.setdefault(name, {})[param] = parse_value(raw, f"--param {item}")
+    for name, params in out.items():
+        if name == ZOZOTOWN:
+            known = list(inspect.signature(zozotown_bts_policy).parameters)[1:]  # after the campaign
+            for key in params:
+                if key not in known or key == "seed":
+                    raise unknown_key(key, f"--param {name}", [k for k in known if k != "seed"])
+        else:
+            check_policy_params(name, params, f"--param {name}")
     return out
+
+
+def parse_value(raw: str, where: str) -> Any:
+    """A ``--param`` value: a number as Python reads it (``1e-2`` too, which YAML 1.1 reads as text), else YAML.
+
+    Examples
+    --------
+    >>> parse_value("1e-2", "--param"), parse_value("3", "--param"), parse_value("[1, 2]", "--param")
+    (0.01, 3, [1, 2])
+    """
+    for number in (int, float):
+        try:
+            return number(raw)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: the value is not valid YAML ({' '.join(str(exc).split())}).") from exc
 
 
 def _make(name: str, params: dict[str, Any], campaign: str, seed: int) -> Policy:
@@ -70,13 +100,17 @@ def _split_context(path: Path, columns: list[str]) -> tuple[Any, np.ndarray[Any,
     return InteractionLog(frame.drop(columns=columns)), np.hstack(parts)
 
 
-def load_feedback(log: str, campaign: str, context_columns: list[str] | None) -> tuple[LoggedFeedback, str]:
+def load_feedback(
+    log: str, campaign: str, context_columns: list[str] | None, variant: str | None = None
+) -> tuple[LoggedFeedback, str]:
     """The feedback of ``log`` (``obd``, an OBD folder or an InteractionLog file) and a description of it."""
     from ..data.interactions import InteractionLog
     from ..data.obd import load_obd
 
     path = Path(log)
     if log == "obd" or path.is_dir():
+        if variant is not None:
+            raise InputError("--variant selects rows of a log file; an Open Bandit Dataset log has one logging policy.")
         obd = load_obd(None if log == "obd" else path, campaign=campaign, policy="random")
         where = "the packaged sample" if log == "obd" else str(path)
         return LoggedFeedback.from_obd(obd), f"Open Bandit Dataset ({where}), random/{campaign}"
@@ -86,16 +120,23 @@ def load_feedback(log: str, campaign: str, context_columns: list[str] | None) ->
         interactions, context = _split_context(path, context_columns)
     else:
         interactions, context = InteractionLog.read(path), None
-    return LoggedFeedback.from_log(interactions, context=context), str(path)
+    if len(interactions) == 0:
+        raise DataError(f"{path}: the log holds no rows (only a header); there is nothing to evaluate.")
+    feedback = LoggedFeedback.from_log(interactions, context=context, logging_policy=variant)
+    return feedback, str(path) + ("" if variant is None else f" (variant {variant})")
 
 
 def evaluate(
     log: Annotated[str, typer.Argument(help="OBD folder, 'obd' (packaged sample), or an InteractionLog CSV/Parquet.")],
     policy: Annotated[
-        list[str], typer.Option("--policy", help="Policy to evaluate (registered name or zozotown_bts); repeat.")
+        list[str],
+        typer.Option("--policy", metavar="NAME", help="Policy to evaluate (registered name or zozotown_bts); repeat."),
     ],
     param: Annotated[
-        list[str] | None, typer.Option("--param", help="Policy parameter, policy.key=value (YAML value); repeat.")
+        list[str] | None,
+        typer.Option(
+            "--param", metavar="POLICY.KEY=VALUE", help="Policy parameter (a number or a YAML value); repeat."
+        ),
     ] = None,
     campaign: Annotated[str, typer.Option(help="OBD campaign: all, men or women.")] = "all",
     context_columns: Annotated[
@@ -105,10 +146,16 @@ def evaluate(
         str | None, typer.Option(help="Comma-separated estimators (default: every one that applies).")
     ] = None,
     select: Annotated[str, typer.Option(help="Estimator selection: slope, mse or none.")] = "slope",
-    report: Annotated[Path | None, typer.Option(help="Write the HTML report here.", dir_okay=False)] = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write all results as JSON here.", dir_okay=False)
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Evaluate on one logging policy's rows of a log file: a variant (a policy name in a log without "
+            "variants). Required when the log mixes several.",
+        ),
     ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the HTML report here (.html).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write all results as JSON here (.json).")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples per interval.")] = 200,
     alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="1 - confidence level.")] = 0.05,
     draws: Annotated[
@@ -117,31 +164,29 @@ def evaluate(
     seed: Annotated[int, typer.Option(min=0, help="Seed of folds, Monte Carlo, bootstrap and replay.")] = 0,
 ) -> None:
     """Estimate what each policy would have earned on the log (off-policy), with intervals and a chosen estimator."""
-    try:
-        if select not in ("mse", "slope", "none"):
-            raise InputError(f"--select must be mse, slope or none; got {select!r}.")
-        names = list(dict.fromkeys(policy))
-        params = _parse_params(param or [], names)
-        policies = {name: _make(name, params.get(name, {}), campaign, seed) for name in names}
-        feedback, where = load_feedback(log, campaign, _split(context_columns))
-        typer.echo(
-            f"Log: {where}: {feedback.n_rows:,} rows, {feedback.n_actions} actions, {feedback.n_positions} positions.",
-            err=True,
-        )
-        ev = evaluate_policies(
-            feedback,
-            policies,
-            estimators=_split(estimators),
-            n_bootstrap=bootstrap,
-            alpha=alpha,
-            seed=seed,
-            select=select != "none",
-            select_method=select if select != "none" else "slope",
-            n_draws=draws,
-        )
-    except AbrecError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    check_output(report, "--report", REPORT)
+    check_output(json_out, "--json", JSON)
+    if select not in ("mse", "slope", "none"):
+        raise InputError(f"--select must be mse, slope or none; got {select!r}.")
+    names = list(dict.fromkeys(policy))
+    params = _parse_params(param or [], names)
+    policies = {name: _make(name, params.get(name, {}), campaign, seed) for name in names}
+    feedback, where = load_feedback(log, campaign, _split(context_columns), variant)
+    typer.echo(
+        f"Log: {where}: {feedback.n_rows:,} rows, {feedback.n_actions} actions, {feedback.n_positions} positions.",
+        err=True,
+    )
+    ev = evaluate_policies(
+        feedback,
+        policies,
+        estimators=_split(estimators),
+        n_bootstrap=bootstrap,
+        alpha=alpha,
+        seed=seed,
+        select=select != "none",
+        select_method=select if select != "none" else "slope",
+        n_draws=draws,
+    )
     rows = []
     for r in ev.table():
         label = r.policy if r.policy != LOGGING else "(logging)"
@@ -165,13 +210,14 @@ def evaluate(
             typer.echo(f"{p.name}: {name} skipped: {why}", err=True)
         for note in p.notes:
             typer.echo(f"{p.name}: {note}", err=True)
-    if report is not None:
-        evaluation_report(ev, f"Counterfactual A/B test: {where}").write(report)
-        typer.echo(f"Report: {report}", err=True)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(ev.to_json(), encoding="utf-8")
-        typer.echo(f"JSON: {json_out}", err=True)
+    with writing(report, json_out) as (report_tmp, json_tmp):
+        if report_tmp is not None:
+            evaluation_report(ev, f"Counterfactual A/B test: {where}").write(report_tmp)
+        if json_tmp is not None:
+            write_text(json_tmp, json_text(ev.to_dict()))
+    for label, path in (("Report", report), ("JSON", json_out)):
+        if path is not None:
+            typer.echo(f"{label}: {path}", err=True)
 
 
 def _split(text: str | None) -> list[str] | None:

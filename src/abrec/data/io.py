@@ -1,8 +1,10 @@
-"""Reading and writing tables as CSV (optionally gzip-compressed) or Parquet, chosen by suffix.
+"""Reading and writing tables as CSV (optionally gzip-compressed) or Parquet, chosen by suffix; writing text.
 
-Reads turn every parser failure into :class:`abrec.errors.DataError` naming the file; writes go
-to a temporary file in the same folder that replaces the target only once complete, so a failed
-write never leaves a truncated file behind. Parquet files carry abrec's file header
+Reads turn every parser failure into :class:`abrec.errors.DataError` naming the file; writes (tables
+with :func:`write_frame`, text, JSON or HTML with :func:`write_text`) go to a temporary file in the
+same folder (:func:`temp_file_for`) that replaces the target only once complete, so a failed write
+never leaves a truncated file behind; the file gets the mode that the umask gives a new file
+(usually 0644), as ``open`` would. Parquet files carry abrec's file header
 (:class:`abrec._header.FileHeader`: what kind of table it is, its version, and how to rebuild it)
 under the schema metadata key ``abrec``.
 """
@@ -10,8 +12,9 @@ under the schema metadata key ``abrec``.
 from __future__ import annotations
 
 import csv
+import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +27,7 @@ from .._header import FileHeader
 from ..errors import DataError
 from ._schema import Source
 
-__all__ = ["file_format", "read_csv", "read_parquet", "write_frame"]
+__all__ = ["file_format", "read_csv", "read_parquet", "temp_file_for", "write_frame", "write_text"]
 
 Format = Literal["csv", "parquet"]
 _METADATA_KEY = b"abrec"
@@ -105,7 +108,7 @@ def read_parquet(
     """
     source = Source(str(path))
     if not Path(path).exists():
-        raise FileNotFoundError(f"No such file: {str(path)!r}")
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     try:
         table = pq.read_table(path)
         frame = table.to_pandas()
@@ -133,9 +136,7 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: 
         metadata = FileHeader(kind, version, fields)
     fmt = file_format(path)
     target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_file_for(target)
     try:
         if fmt == "csv":
             compression: Literal["gzip"] | None = "gzip" if target.name.lower().endswith(".gz") else None
@@ -148,3 +149,41 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str], *, metadata: 
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically: through a temporary file in the same folder; return the path.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = write_text(pathlib.Path(tempfile.mkdtemp()) / "readout.json", "{}\\n")
+    >>> path.read_text(encoding="utf-8"), sorted(p.name for p in path.parent.iterdir())
+    ('{}\\n', ['readout.json'])
+    """
+    target = Path(path)
+    tmp = temp_file_for(target)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def temp_file_for(target: str | os.PathLike[str]) -> Path:
+    """Create an empty, uniquely named hidden file next to ``target`` and return its path.
+
+    Its name ends with ``target``'s name (so the format that a suffix such as ``.csv.gz`` implies is
+    kept), and it is created with mode 0666 less the umask, as ``open`` creates files (unlike
+    :func:`tempfile.mkstemp`'s 0600): the file that replaces ``target`` has the mode a new file gets.
+    """
+    target = Path(target)
+    while True:
+        tmp = target.with_name(f".{secrets.token_hex(4)}.tmp-{target.name}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp

@@ -8,7 +8,8 @@
   per-position clicks and purchases out) and :class:`RecSessionEnv` (RL sessions with interest
   drift, fatigue and leaving). Registered as ``abrec/<World>-<View>-v0``; :func:`make_env` builds
   one from a dict or YAML config, inside Gymnasium's standard wrappers (the view itself is
-  ``env.unwrapped``); :func:`describe_envs` lists them; :func:`abrec.testing.check_env` checks one.
+  ``env.unwrapped``); :func:`check_env_config` checks a config's keys without building it;
+  :func:`describe_envs` lists them; :func:`abrec.testing.check_env` checks one.
 - :class:`LinearBandit` / :func:`make_linear_bandit` (the model of benchmark W1) and
   :func:`run_bandit`, the decide -> observe -> update loop with reward, oracle and regret.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 from .bandit import REWARDS, RecBanditEnv
 from .linear_bandit import LinearBandit, make_linear_bandit
 from .movielens import Calibration, MovieLensWorld
-from .registry import ENV_IDS, describe_envs, make_env
+from .registry import ENV_IDS, check_env_config, describe_envs, make_env
 from .runner import BanditRun, run_bandit
 from .session import RecSessionEnv, diverse_slates, repeat_slates
 from .synthetic import SyntheticCatalog
@@ -36,6 +37,7 @@ __all__ = [
     "SyntheticCatalog",
     "Users",
     "World",
+    "check_env_config",
     "describe_envs",
     "diverse_slates",
     "make_env",

@@ -34,13 +34,14 @@ from typing import Any
 
 import gymnasium
 
-from ..errors import InputError, UnknownNameError
+from ..errors import InputError, UnknownNameError, unknown_key
 
-__all__ = ["ENV_IDS", "describe_envs", "make_env"]
+__all__ = ["ENV_IDS", "check_env_config", "describe_envs", "make_env"]
 
 _WORLDS = {"SyntheticCatalog": "synthetic", "MovieLens": "movielens"}
 _VIEWS = {"Bandit": "bandit", "Session": "session"}
 ENV_IDS = tuple(f"abrec/{w}-{v}-v0" for w in _WORLDS for v in _VIEWS)
+_CONFIG_KEYS = ["env", "seed", "world", "view"]
 
 _DESCRIPTIONS = {
     "SyntheticCatalog": "built-in catalog with generated item descriptions; no data needed",
@@ -50,18 +51,24 @@ _DESCRIPTIONS = {
 }
 
 
-def _build_world(world: str, args: Mapping[str, Any], seed: int | None) -> Any:
+def _world_class(world: str) -> Callable[..., Any]:
     if world == "synthetic":
         from .synthetic import SyntheticCatalog
 
-        return SyntheticCatalog(**args, seed=seed)
+        return SyntheticCatalog
     from .movielens import MovieLensWorld
 
+    return MovieLensWorld
+
+
+def _build_world(world: str, args: Mapping[str, Any], seed: int | None) -> Any:
+    if world == "synthetic":
+        return _world_class(world)(**args, seed=seed)
     options = dict(args)
     if "path" not in options:
         raise InputError("The MovieLens simulators need world: {path: <a MovieLens folder>} in their config.")
     path = options.pop("path")
-    return MovieLensWorld(path, **options, seed=0 if seed is None else seed)
+    return _world_class(world)(path, **options, seed=0 if seed is None else seed)
 
 
 def _make(world: str, view: str, world_args: Mapping[str, Any] | None, seed: int | None, view_args: Any) -> Any:
@@ -77,6 +84,46 @@ def _view_class(view: str) -> Callable[..., gymnasium.Env[Any, Any]]:
     from .session import RecSessionEnv
 
     return RecSessionEnv
+
+
+def _keywords(build: Callable[..., Any], skip: int) -> list[str]:
+    """The names ``build`` takes by keyword, after its first ``skip`` positional parameters, but ``seed``."""
+    params = list(inspect.signature(build).parameters.values())[skip:]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds and p.name != "seed"]
+
+
+def _check_keys(where: str, args: object, known: list[str]) -> dict[str, Any]:
+    if args is None:
+        return {}
+    if not isinstance(args, Mapping):
+        raise InputError(f"{where} must be a mapping of {', '.join(known)}. Got {args!r}.")
+    for key in args:
+        if key not in known:
+            raise unknown_key(key, where, known)
+    return dict(args)
+
+
+def _checked(config: Mapping[str, Any]) -> tuple[str, str, int | None, dict[str, Any], dict[str, Any]]:
+    """(env id, view kind, seed, world arguments, view arguments) of a config, every key and mapping checked."""
+    for key in config:
+        if key not in _CONFIG_KEYS:
+            raise unknown_key(key, "env", _CONFIG_KEYS)
+    env_id = str(config.get("env", ""))
+    if env_id not in ENV_IDS:
+        raise UnknownNameError("environment", env_id, ENV_IDS)
+    seed = config.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError(f"env.seed must be an integer (or left out). Got {seed!r}.")
+    world_name, view_name = env_id.split("/")[1].rsplit("-", 1)[0].split("-")
+    world, view = _WORLDS[world_name], _VIEWS[view_name]
+    # The MovieLens world's first argument (a MovieLens folder or object) is the config's ``path``.
+    world_keys = (
+        _keywords(_world_class(world), 0) if world == "synthetic" else ["path", *_keywords(_world_class(world), 1)]
+    )
+    world_args = _check_keys("env.world", config.get("world"), world_keys)
+    view_args = _check_keys("env.view", config.get("view"), _keywords(_view_class(view), 1))
+    return env_id, view, seed, world_args, view_args
 
 
 # The entry points, importable by name (so that an env's spec can be saved and made again).
@@ -146,21 +193,29 @@ def make_env(config: Mapping[str, Any] | str | os.PathLike[str]) -> gymnasium.En
         if not isinstance(loaded, Mapping):
             raise InputError(f"{config}: an environment config must be a mapping with an 'env' key.")
         config = loaded
-    unknown = set(config) - {"env", "seed", "world", "view"}
-    if unknown:
-        raise InputError(f"Unknown config keys {sorted(unknown)}; expected env, seed, world, view.")
-    env_id = str(config.get("env", ""))
-    if env_id not in ENV_IDS:
-        raise UnknownNameError("environment", env_id, ENV_IDS)
-    view_args = dict(config.get("view") or {})
-    view = _VIEWS[env_id.split("/")[1].split("-")[1]]
+    env_id, view, seed, world_args, view_args = _checked(config)
     horizon_arg = _HORIZON_ARGS[view]
     horizon = view_args.get(horizon_arg, inspect.signature(_view_class(view)).parameters[horizon_arg].default)
     return gymnasium.make(
-        env_id,
-        max_episode_steps=horizon,
-        disable_env_checker=False,
-        world_args=dict(config.get("world") or {}),
-        seed=config.get("seed"),
-        **view_args,
+        env_id, max_episode_steps=horizon, disable_env_checker=False, world_args=world_args, seed=seed, **view_args
     )
+
+
+def check_env_config(config: Mapping[str, Any]) -> None:
+    """Check an environment config (see the module docstring) without building anything.
+
+    Raises what :func:`make_env` raises for it: :class:`~abrec.errors.UnknownNameError` for an
+    unknown id, :class:`~abrec.errors.InputError` for a key that the world's or the view's constructor
+    does not take ("Unknown key 'n_user' in env.view. Did you mean 'n_users'? ...") or a part that
+    is not a mapping. Values are checked when the environment is built.
+
+    Examples
+    --------
+    >>> check_env_config({"env": "abrec/SyntheticCatalog-Bandit-v0", "view": {"n_user": 4}})
+    Traceback (most recent call last):
+    ...
+    abrec.errors.InputError: Unknown key 'n_user' in env.view. Did you mean 'n_users'? Known keys: ...
+    """
+    if not isinstance(config, Mapping):
+        raise InputError(f"An environment config must be a mapping with an 'env' key. Got {config!r}.")
+    _checked(config)

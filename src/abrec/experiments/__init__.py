@@ -5,6 +5,8 @@
 - :mod:`~abrec.experiments.simulation`: :func:`run_simulation` runs the variants against an abrec
   environment and returns a :class:`SimulationResult` whose event log is the single record of the run
   (per-period statistics, weights in force and the readout are derived from it).
+- :mod:`~abrec.experiments.rollout`: :func:`rollout`, the one loop that runs any policies on a bandit-view
+  environment and yields each step's event records.
 - :mod:`~abrec.experiments.offline`: :func:`replay_variants`, every variant's policy replayed on the
   control's exploration logs, next to what it earned online.
 
@@ -16,14 +18,17 @@ from __future__ import annotations
 
 from .config import ExperimentConfig, VariantSpec, load_config
 from .offline import OfflineEstimate, replay_variants
+from .rollout import Step, rollout
 from .simulation import SimulationResult, run_simulation
 
 __all__ = [
     "ExperimentConfig",
     "OfflineEstimate",
     "SimulationResult",
+    "Step",
     "VariantSpec",
     "load_config",
     "replay_variants",
+    "rollout",
     "run_simulation",
 ]

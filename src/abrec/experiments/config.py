@@ -25,13 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._params import StrOptions, validate_params
-from ..errors import InputError, ParameterError
+from .._params import Interval, StrOptions, validate_params
+from ..errors import InputError, ParameterError, unknown_key
 
 __all__ = ["ALLOCATION_METHODS", "ExperimentConfig", "VariantSpec", "load_config"]
 
 ALLOCATION_METHODS = ("fixed", "thompson", "top_two")
-_METHOD = {"allocation.method": StrOptions(ALLOCATION_METHODS)}
+_ALLOCATION = {
+    "allocation.method": StrOptions(ALLOCATION_METHODS),
+    "allocation.min_share": Interval("float", 0.0, 1.0, closed="left"),
+    "allocation.draws": Interval("int", 1),
+}
+_ALLOCATION_KEYS = ("method", "min_share", "period", "weights", "draws")
+_KEYS = ("name", "env", "variants", "control", "allocation", "encoder", "feature_dim", "alpha", "seed")
+_VARIANT_KEYS = ("name", "policy", "params")
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,24 @@ class ExperimentConfig:
             raise ParameterError(f"An experiment needs at least two distinct, non-empty variant names. Got {names}.")
         if self.control not in names:
             raise ParameterError(f"The control {self.control!r} must be one of the variants {names}.")
-        validate_params("the experiment config", _METHOD, {"allocation.method": self.allocation.get("method", "fixed")})
-        unknown = set(self.allocation) - {"method", "min_share", "period", "weights", "draws"}
-        if unknown:
-            raise ParameterError(
-                f"Unknown allocation keys {sorted(unknown)}; expected method, min_share, period, weights, draws."
-            )
+        for key in self.allocation:
+            if key not in _ALLOCATION_KEYS:
+                raise unknown_key(key, "allocation", _ALLOCATION_KEYS)
+        validate_params(
+            "the experiment config",
+            _ALLOCATION,
+            {
+                "allocation.method": self.allocation.get("method", "fixed"),
+                "allocation.min_share": self.allocation.get("min_share", 0.05),
+                "allocation.draws": self.allocation.get("draws", 10_000),
+            },
+        )
+        weights = self.allocation.get("weights")
+        if weights is not None and (
+            not isinstance(weights, Mapping)
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values())
+        ):
+            raise ParameterError(f"allocation.weights must map each variant to a number >= 0. Got {weights!r}.")
         period = self.allocation.get("period", 1)
         if not isinstance(period, int) or period < 1:
             raise ParameterError(f"allocation.period (steps per period) must be an int >= 1. Got {period!r}.")
@@ -82,15 +101,24 @@ class ExperimentConfig:
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> ExperimentConfig:
         """Build and validate a config from a mapping (e.g. parsed YAML)."""
-        known = {"name", "env", "variants", "control", "allocation", "encoder", "feature_dim", "alpha", "seed"}
-        unknown = set(config) - known
-        if unknown:
-            raise InputError(f"Unknown experiment config keys {sorted(unknown)}; expected some of {sorted(known)}.")
+        from ..envs.registry import check_env_config
+        from ..policies.registry import check_policy_params
+
+        for key in config:
+            if key not in _KEYS:
+                raise unknown_key(key, "the experiment config", _KEYS)
         for key in ("env", "variants"):
             if key not in config:
                 raise InputError(f"The experiment config needs an {key!r} entry (see abrec.experiments.config).")
         if not isinstance(config["env"], Mapping):
             raise InputError(f"The experiment config's 'env' must be a mapping. Got {config['env']!r}.")
+        env_id = str(config["env"].get("env", ""))
+        if env_id.endswith("-Session-v0"):
+            raise InputError(
+                f"Simulated experiments run on a bandit view; env.env is {env_id!r}. "
+                f"Use {env_id.replace('-Session-', '-Bandit-')!r}."
+            )
+        check_env_config(config["env"])
         allocation = config.get("allocation") or {"method": "fixed"}
         if not isinstance(allocation, Mapping):
             raise InputError(f"The experiment config's 'allocation' must be a mapping. Got {allocation!r}.")
@@ -105,7 +133,12 @@ class ExperimentConfig:
                 or not isinstance(entry.get("params") or {}, Mapping)
             ):
                 raise InputError(f"variants[{i}] must be a mapping with 'name' and 'policy' (and optional 'params').")
-            variants.append(VariantSpec(str(entry["name"]), str(entry["policy"]), dict(entry.get("params") or {})))
+            for key in entry:
+                if key not in _VARIANT_KEYS:
+                    raise unknown_key(key, f"variants[{i}]", _VARIANT_KEYS)
+            spec = VariantSpec(str(entry["name"]), str(entry["policy"]), dict(entry.get("params") or {}))
+            check_policy_params(spec.policy, spec.params, f"variants[{i}].params ({spec.name}, {spec.policy})")
+            variants.append(spec)
         try:
             feature_dim = int(config.get("feature_dim", 8))
             alpha = float(config.get("alpha", 0.05))

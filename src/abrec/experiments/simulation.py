@@ -9,10 +9,11 @@ learns online from its own users' clicks.
 
 Every decision becomes event records through :meth:`~abrec.policies.Decision.to_log`: one row per shown
 item with its propensity (and how it was computed), the policy's name and version, the request's context,
-the variant's assignment probability (its weight in force) and the allocation period, ``reward`` = click
-and ``purchase`` as an extra reward. That log is the result: the per-period statistics, the weights in
-force, the per-step clicks and the readout are all derived from it, so ``abrec analyze`` on the exported
-log gives the numbers of the in-process readout exactly.
+the variant's assignment probability (its weight in force) and the allocation period, ``reward`` = click,
+and two extra rewards: ``purchase`` (0/1) and ``revenue`` (the purchase times the item's price). That log is
+the result: the per-period statistics, the weights in force, the per-step clicks and the readout on every
+metric (clicks per user, CTR, conversion, revenue per user) are all derived from it, so ``abrec analyze`` on
+the exported log gives the numbers of the in-process readout exactly.
 
 Traffic is split by fixed weights or adaptively (:class:`~abrec.abtest.allocation.ThompsonAllocator` /
 top-two Thompson on clicks per user, with a minimum share per variant). Weights change only at period
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -37,20 +38,21 @@ import pandas as pd
 
 from ..abtest.allocation import PeriodStats, ThompsonAllocator, TopTwoThompsonAllocator
 from ..abtest.assignment import Experiment
+from ..abtest.metrics import Metric
 from ..abtest.readout import Readout, analyze_log, log_periods
+from ..abtest.scorecard import MetricsReadout, analyze_metrics
 from ..data.interactions import InteractionLog
 from ..embeddings.features import ItemFeatures
 from ..errors import InputError, ParameterError
 from ..policies.base import Policy
 from ..policies.registry import make_policy
 from .config import ExperimentConfig
+from .rollout import rollout
 
 __all__ = ["SimulationResult", "run_simulation", "world_item_features"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-_START = pd.Timestamp("2026-01-05T00:00:00Z")
-_STEP_SECONDS = 3600
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,8 +64,8 @@ class SimulationResult:
     config : ExperimentConfig
     log : InteractionLog
         The event records: one row per shown item, requests in the order the users arrived (see
-        :mod:`abrec.data.interactions`; ``reward`` = click, ``purchase`` an extra reward, the context of
-        each request, ``assignment_p``, ``period`` and ``step``).
+        :mod:`abrec.data.interactions`; ``reward`` = click, ``purchase`` (0/1) and ``revenue`` (purchase x
+        price) extra rewards, the context of each request, ``assignment_p``, ``period`` and ``step``).
     candidates : (n_requests, m) array
         The public ids of each request's candidates, requests in log order (what the log does not hold:
         the items that could have been shown; offline replay needs them).
@@ -118,6 +120,14 @@ class SimulationResult:
     def readout(self, column: str = "reward") -> Readout:
         """The experiment's readout of ``column`` per user: exactly what ``abrec analyze`` gives on the log."""
         return analyze_log(self.log, control=self.config.control, column=column, alpha=self.config.alpha)
+
+    def readouts(self, metrics: Sequence[Metric] | None = None) -> MetricsReadout:
+        """The readout on every metric (default: clicks per user first, then CTR, conversion, revenue per user).
+
+        Exactly what ``abrec analyze`` prints and writes for the exported log; the correction across metrics
+        and treatments is stated in its ``correction`` (see :func:`~abrec.abtest.scorecard.analyze_metrics`).
+        """
+        return analyze_metrics(self.log, control=self.config.control, metrics=metrics, alpha=self.config.alpha)
 
     def _per_step(self, values: FloatArray) -> FloatArray:
         frame = self.log.frame
@@ -253,77 +263,49 @@ def run_simulation(
     period_steps = int(config.allocation.get("period", 1))
     allocator = _allocator(config)
     weights = dict(zip(names, allocator.weights.tolist(), strict=True)) if allocator else _fixed_weights(config)
-    experiment = Experiment.create(config.name, weights)
-    public = np.asarray(env.world.item_ids)
-    k = env.slate_size
+    state = {"experiment": Experiment.create(config.name, weights)}
+
+    def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], dict[str, float]]:
+        experiment = state["experiment"]
+        assigned = experiment.assign(units)
+        if (assigned == "").any():
+            raise InputError(
+                "Some simulated users were not assigned to a variant; the experiment must cover every unit."
+            )
+        return assigned, dict(experiment.weights)
+
     n_steps = env.horizon
-    obs, _ = env.reset(seed=config.seed)
-    nv = len(names)
-    step_expected = np.zeros((n_steps, nv))
-    step_oracle = np.zeros((n_steps, nv))
+    step_expected = np.zeros((n_steps, len(names)))
+    step_oracle = np.zeros((n_steps, len(names)))
     logs: list[InteractionLog] = []
     period_logs: list[InteractionLog] = []
     candidates: list[npt.NDArray[Any]] = []
-    for step in range(n_steps):
-        period = step // period_steps
-        cands = public[obs["candidates"]]
-        ctx = obs["context"].astype(np.float64)
-        n = cands.shape[0]
-        units = np.array([f"{config.name}-s{step}-u{i}" for i in range(n)])
-        assigned = experiment.assign(units)
-        variant_idx = _index(assigned, names)
-        action = np.zeros((n, k), dtype=np.int64)
-        decisions = {}
+    steps = rollout(
+        env,
+        policies,
+        features=features,
+        assign=assign,
+        seed=config.seed,
+        experiment=config.name,
+        unit_prefix=f"{config.name}-",
+        period=lambda step: step // period_steps,
+    )
+    for done in steps:
+        step = done.step
         for v, name in enumerate(names):
-            rows = np.flatnonzero(variant_idx == v)
-            if rows.size == 0:
-                continue
-            policy = policies[name]
-            feats = features.lookup(cands[rows]) if features is not None and policy.uses_item_features else None
-            decision = policy.decide(cands[rows], ctx[rows], k=k, item_features=feats)
-            action[rows] = decision.slots
-            decisions[name] = (rows, decision, feats)
-        obs_next, _, _, _, info = env.step(action)
-        clicks = info["clicks"].astype(np.float64)
-        purchases = info["purchases"].astype(np.float64)
-        stamp = np.asarray(
-            _START + pd.to_timedelta(step * _STEP_SECONDS + np.arange(n) * (_STEP_SECONDS / n), unit="s")
-        )
-        step_logs, order = [], []
-        for v, name in enumerate(names):
-            if name not in decisions:
-                continue
-            rows, decision, feats = decisions[name]
-            policies[name].update(decision.feedback(clicks[rows], ctx[rows], item_features=feats))
-            step_logs.append(
-                decision.to_log(
-                    clicks[rows],
-                    units=units[rows],
-                    timestamp=stamp[rows],
-                    contexts=ctx[rows],
-                    extra_rewards={"purchase": purchases[rows]},
-                    experiment=config.name,
-                    variant=name,
-                    assignment_p=experiment.weights[name] / sum(experiment.weights.values()),
-                    period=period,
-                    steps=step,
-                )
-            )
-            order.append(np.repeat(rows, k) * k + np.tile(np.arange(k), rows.size))
-            step_expected[step, v] = info["expected_clicks"][rows].sum()
-            step_oracle[step, v] = info["oracle_clicks"][rows].sum()
-        merged = InteractionLog.concat(step_logs)
-        logs.append(merged.take(np.argsort(np.concatenate(order), kind="stable")))
-        period_logs.append(merged)
-        candidates.append(cands)
+            rows = done.variants == name
+            step_expected[step, v] = done.info["expected_clicks"][rows].sum()
+            step_oracle[step, v] = done.info["oracle_clicks"][rows].sum()
+        logs.append(done.log)
+        period_logs.append(done.log)
+        candidates.append(done.candidates)
         if (step + 1) % period_steps == 0 or step + 1 == n_steps:
             if allocator is not None:
                 stats, _ = log_periods(InteractionLog.concat(period_logs), variants=names)
                 last = slice(stats.n_periods - 1, stats.n_periods)
                 new = allocator.update(PeriodStats(stats.n[last], stats.sum[last], stats.sum_sq[last], names))
-                experiment = experiment.reweight(dict(zip(names, new.tolist(), strict=True)))
+                state["experiment"] = state["experiment"].reweight(dict(zip(names, new.tolist(), strict=True)))
             period_logs = []
-        obs = obs_next
         if progress is not None:
             progress(step + 1, n_steps)
     return SimulationResult(
@@ -337,12 +319,3 @@ def run_simulation(
         encoder=identity,
         seconds=time.perf_counter() - start,
     )
-
-
-def _index(assigned: npt.NDArray[Any], names: tuple[str, ...]) -> IntArray:
-    out = np.full(assigned.shape, -1, dtype=np.int64)
-    for v, name in enumerate(names):
-        out[assigned == name] = v
-    if (out < 0).any():
-        raise InputError("Some simulated users were not assigned to a variant; the experiment must cover every unit.")
-    return out

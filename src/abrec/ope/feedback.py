@@ -181,13 +181,59 @@ class LoggedFeedback:
         items: Sequence[Any] | npt.ArrayLike | None = None,
         action_context: npt.ArrayLike | None = None,
         n_positions: int | None = None,
+        logging_policy: str | None = None,
+        check: bool = True,
     ) -> LoggedFeedback:
         """Feedback from an :class:`~abrec.data.InteractionLog`: its item, position, reward and propensity.
 
         ``items`` fixes the action space and its order (default: the log's sorted distinct items);
         ``context`` gives one row per log row (default: the log's own ``context`` column, when it has one).
         Rows without a propensity cannot be used.
+
+        Off-policy estimates reweight the rows of *one* logging policy, and compare targets that decide among
+        all the log's actions; with ``check`` (default) a log that cannot support that is refused:
+
+        * rows of several logging policies (an experiment's variants, or several ``policy`` names): pass
+          ``logging_policy`` (a variant, ``experiment:variant`` when the log holds several experiments, or a
+          policy name in a log without variants) to keep one logging policy's rows (``abrec evaluate --variant``);
+        * rows logged from per-request candidate sets: a uniform logger whose propensity ``1 / m`` is larger
+          than one over the number of distinct items it showed at a position (e.g. 20 candidates per request
+          out of 500 items), or a logger of an experiment whose uniform variant shows that. The log does not
+          hold each request's candidates, so a target over all items is not supported.
+
+        ``check=False`` keeps every row as given (``logging_policy`` still selects), for a caller that
+        knows what the propensities mean (e.g. per-row targets restricted to each request's candidates).
+
+        Raises
+        ------
+        abrec.errors.InputError
+            Rows without a propensity; several logging policies and no ``logging_policy``.
+        abrec.errors.UnknownNameError
+            ``logging_policy`` names no logging policy of the log (with a "did you mean").
+        abrec.errors.SupportError
+            Per-request candidate sets (the message says what would work instead).
+
+        Examples
+        --------
+        >>> log = InteractionLog.from_arrays(unit=["a", "b", "c", "d"], item=["x", "y", "x", "z"], timestamp=0,
+        ...                                  reward=[1, 0, 0, 1], propensity=0.5, variant=["A", "A", "B", "B"])
+        >>> LoggedFeedback.from_log(log)
+        Traceback (most recent call last):
+        ...
+        abrec.errors.InputError: The log mixes 2 logging policies (variant 'A', 'B'): off-policy estimates \
+reweight the rows of one logging policy by its own propensities; 'A', 'B' logged uniformly at random (the best \
+log to evaluate others on). To evaluate on one logging policy's rows, pass --variant A (abrec evaluate) or \
+logging_policy='A' (Python).
+        >>> LoggedFeedback.from_log(log, logging_policy="A").item_ids.tolist()
+        ['x', 'y']
         """
+        from ._loggers import check_candidates, one_logging_policy
+
+        whole, label = log, ""
+        if logging_policy is not None or check:
+            log, context, label = one_logging_policy(log, logging_policy, context)
+        if check:
+            check_candidates(log, whole, label)
         if context is None:
             context = log.contexts()
         frame = log.frame

@@ -132,7 +132,11 @@ class ReplayResult:
         learning policy the accepted rewards are not identically distributed; this is the usual
         approximation, exact for a policy that does not learn.
     ci : ConfidenceInterval
-        Normal-approximation confidence interval (its ``level``, 0.95 by default, is :attr:`level`).
+        The confidence interval (its ``level``, 0.95 by default, is :attr:`level`): Wilson's score
+        interval when every accepted reward is 0 or 1 (clicks: it stays inside [0, 1] and is not
+        falsely narrow with few clicks, where ``value -/+ z * standard_error`` gives [0, 0] for no click
+        at all), else the normal approximation ``value -/+ z * standard_error``. Undefined (NaN) with
+        no accepted row.
     n_accepted, n_rows : int
         Accepted rows and rows read.
     curve : numpy.ndarray
@@ -142,6 +146,8 @@ class ReplayResult:
         ``(n_accepted,)`` indices of the accepted rows in the log.
     policy : str
         The policy's registered name.
+    binary : bool
+        Whether every accepted reward is 0 or 1 (then the intervals are Wilson's).
     level : float
         Confidence level of ``ci`` (``ci.level``).
 
@@ -150,8 +156,11 @@ class ReplayResult:
     >>> r = ReplayResult.from_rewards(np.array([1.0, 0.0, 1.0, 1.0]), np.array([0, 3, 5, 9]), n_rows=10, policy="ucb1")
     >>> r.value, r.n_accepted, r.acceptance_rate, r.curve.tolist()
     (0.75, 4, 0.4, [1.0, 0.5, 0.6666666666666666, 0.75])
-    >>> round(r.standard_error, 4), tuple(round(v, 3) for v in r.ci)
-    (0.25, (0.26, 1.24))
+    >>> round(r.standard_error, 4), tuple(round(v, 3) for v in r.ci)  # clicks: Wilson's interval
+    (0.25, (0.301, 0.954))
+    >>> none = ReplayResult.from_rewards(np.zeros(137), np.arange(137), n_rows=1000, policy="ucb1")
+    >>> none.value, none.standard_error, tuple(round(v, 4) for v in none.ci)  # no click: not "0 [0, 0]"
+    (0.0, 0.0, (0.0, 0.0273))
     """
 
     value: float
@@ -162,6 +171,7 @@ class ReplayResult:
     curve: FloatArray
     accepted: IntArray
     policy: str
+    binary: bool = False
 
     @property
     def level(self) -> float:
@@ -178,10 +188,13 @@ class ReplayResult:
         curve = np.cumsum(r) / np.arange(1, n + 1) if n else np.zeros(0)
         value = float(curve[-1]) if n else float("nan")
         se = float(r.std(ddof=1) / np.sqrt(n)) if n >= 2 else float("nan")
+        binary = bool(n) and bool(np.isin(r, (0.0, 1.0)).all())
         curve.setflags(write=False)
         rows = np.asarray(accepted, dtype=np.int64).copy()
         rows.setflags(write=False)
-        return cls(value, se, _interval(value, se, level), n, int(n_rows), curve, rows, policy)
+        low, high = _bounds(np.array([value]), np.array([se]), np.array([float(n)]), level, binary)
+        ci = ConfidenceInterval(float(low[0]), float(high[0]), level)
+        return cls(value, se, ci, n, int(n_rows), curve, rows, policy, binary)
 
     @property
     def acceptance_rate(self) -> float:
@@ -189,16 +202,50 @@ class ReplayResult:
         return self.n_accepted / self.n_rows
 
     def confidence_interval(self, level: float | None = None) -> ConfidenceInterval:
-        """Normal-approximation interval ``value -/+ z * standard_error`` at ``level`` (default: ``ci``'s)."""
+        """The interval of ``value`` at ``level`` (default: ``ci``'s), computed as :attr:`ci` is."""
         if level is None:
             return self.ci
         validate_params("ReplayResult.confidence_interval", {"level": _LEVEL}, {"level": level})
-        return _interval(self.value, self.standard_error, level)
+        low, high = _bounds(np.array([self.value]), np.array([self.standard_error]), np.array([1.0 * self.n_accepted]),
+                            level, self.binary)  # fmt: skip
+        return ConfidenceInterval(float(low[0]), float(high[0]), level)
+
+    def curve_interval(self, level: float | None = None) -> tuple[FloatArray, FloatArray]:
+        """``(low, high)``, each ``(n_accepted,)``: the interval of :attr:`curve` after each accepted row.
+
+        The band of the learning curve: at ``t`` the interval of the mean of the first ``t`` accepted
+        rewards, computed as :attr:`ci` is (Wilson's for 0/1 rewards, else the normal approximation with
+        the running standard error, NaN at ``t = 1``). Default level: ``ci``'s.
+
+        Examples
+        --------
+        >>> r = ReplayResult.from_rewards(np.array([0.0, 0.0, 1.0, 0.0]), np.arange(4), n_rows=4, policy="x")
+        >>> low, high = r.curve_interval()
+        >>> bool((low <= r.curve).all() and (r.curve <= high).all()), float(low[0]), round(float(high[-1]), 3)
+        (True, 0.0, 0.699)
+        """
+        level = self.level if level is None else level
+        validate_params("ReplayResult.curve_interval", {"level": _LEVEL}, {"level": level})
+        t = np.arange(1.0, self.n_accepted + 1)
+        rewards = np.diff(self.curve * t, prepend=0.0)  # the accepted rewards, in order
+        with np.errstate(invalid="ignore", divide="ignore"):
+            variance = np.maximum(np.cumsum(rewards**2) / t - self.curve**2, 0.0) * t / (t - 1)
+            se = np.where(t >= 2, np.sqrt(variance / t), np.nan)
+        return _bounds(np.asarray(self.curve, dtype=np.float64), se, t, level, self.binary)
 
 
-def _interval(value: float, se: float, level: float) -> ConfidenceInterval:
+def _bounds(
+    value: FloatArray, se: FloatArray, n: FloatArray, level: float, binary: bool
+) -> tuple[FloatArray, FloatArray]:
+    """Interval bounds of means ``value`` of ``n`` rewards: Wilson's score interval for 0/1 rewards, else normal."""
     z = NormalDist().inv_cdf(0.5 + level / 2.0)
-    return ConfidenceInterval(value - z * se, value + z * se, level)
+    if not binary:
+        return value - z * se, value + z * se
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shrink = 1.0 + z * z / n
+        centre = (value + z * z / (2 * n)) / shrink
+        half = z / shrink * np.sqrt(np.maximum(value * (1 - value), 0.0) / n + z * z / (4 * n * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------- the shared core

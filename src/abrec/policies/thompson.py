@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -111,11 +111,20 @@ class BernoulliThompson(_SampledRanking):
     ) -> None:
         self.prior_alpha = prior_alpha
         self.prior_beta = prior_beta
+        if priors is not None and not isinstance(priors, Mapping):
+            raise ParameterError(
+                "The 'priors' parameter of BernoulliThompson must be a mapping of item ids to (alpha, beta) pairs "
+                f"or None. Got {priors!r} instead."
+            )
         self.priors = dict(priors) if priors is not None else None
         self.propensity_draws = propensity_draws
         super().__init__(seed=seed)
         for item, pair in (self.priors or {}).items():
-            if len(pair) != 2 or not all(isinstance(v, int | float) and v > 0 for v in pair):
+            if (
+                not isinstance(pair, Sequence)
+                or len(pair) != 2
+                or not all(isinstance(v, int | float) and v > 0 for v in pair)
+            ):
                 raise ParameterError(
                     "The 'priors' parameter of BernoulliThompson must map item ids to (alpha, beta) pairs of "
                     f"positive floats. Got {pair!r} for item {item!r} instead."

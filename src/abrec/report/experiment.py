@@ -10,11 +10,15 @@ import numpy as np
 
 from .._interval import ConfidenceInterval
 from ..abtest.readout import Readout, sequential_path
+from ..abtest.scorecard import MetricsReadout
+from ..experiments.offline import OfflineEstimate
 from ..experiments.simulation import SimulationResult
+from .conclusion import readout_conclusion
 from .html import Report
+from .offline import offline_section
 from .svg import interval_chart, line_chart, stacked_area_chart
 
-__all__ = ["readout_report", "readout_table", "simulation_report"]
+__all__ = ["metrics_section", "metrics_table", "readout_report", "readout_table", "simulation_report"]
 
 _COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
 
@@ -45,6 +49,46 @@ def readout_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
             ]
         )
     return list(_COLUMNS), rows
+
+
+_METRIC_COLUMNS = ["metric", "variant", "control mean", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "P(win)"]
+
+
+def metrics_table(readout: MetricsReadout) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the secondary metrics: one row per (metric, treatment), lifts over the control."""
+    rows = []
+    for metric, r in zip(readout.metrics[1:], readout.secondary, strict=True):
+        base = next(v for v in r.variants if v.variant == r.control)
+        for v in r.variants:
+            if v.variant == r.control:
+                continue
+            rows.append(
+                [
+                    metric.name,
+                    v.variant,
+                    base.mean,
+                    v.mean,
+                    f"{v.effect:+.4g}",
+                    _ci(v.effect_ci),
+                    "" if not math.isfinite(v.relative) else f"{v.relative:+.1%}",
+                    f"{v.p_adjusted:.3g}" + (" *" if v.significant else ""),
+                    f"{v.chance_to_win:.3f}",
+                ]
+            )
+    return list(_METRIC_COLUMNS), rows
+
+
+def metrics_section(report: Report, readout: MetricsReadout) -> None:
+    """The secondary and guardrail metrics as one section: heading, table, methods and the correction."""
+    report.heading("Secondary metrics")
+    if readout.secondary:
+        columns, rows = metrics_table(readout)
+        report.table(rows, columns)
+        methods = "; ".join(f"{r.metric}, {r.method}" for r in readout.secondary)
+        report.paragraph(f"Lifts over {readout.control} at {1 - readout.alpha:.0%}. {methods}. * = significant.")
+    report.paragraph(readout.correction)
+    for name, why in readout.skipped:
+        report.note(f"{name} not read out: {why}.", kind="info")
 
 
 def _readout_section(report: Report, readout: Readout) -> None:
@@ -83,17 +127,66 @@ def _readout_section(report: Report, readout: Readout) -> None:
         report.note(text, kind="warning")
 
 
-def readout_report(readout: Readout, *, title: str = "Experiment readout", source: str = "") -> Report:
-    """An HTML report of a logged experiment's readout."""
+def readout_report(
+    readout: Readout,
+    *,
+    title: str = "Experiment readout",
+    source: str = "",
+    metrics: MetricsReadout | None = None,
+) -> Report:
+    """An HTML report of a logged experiment's readout (``metrics``: with the secondary metrics' section)."""
     report = Report(title)
-    if source:
-        report.key_values({"log": source, "control": readout.control, "alpha": readout.alpha})
+    _conclude(report, readout)
     report.heading("Per-variant readout")
     _readout_section(report, readout)
+    if metrics is not None:
+        metrics_section(report, metrics)
     report.heading("All numbers")
-    frame = readout.to_frame()
+    frame = (metrics or readout).to_frame()
     report.table(frame.to_numpy().tolist(), list(frame.columns))
+    if source:
+        report.heading("About this readout")
+        report.key_values({"log": source, "control": readout.control, "alpha": readout.alpha})
     return report
+
+
+def _conclude(report: Report, readout: Readout) -> None:
+    conclusion = readout_conclusion(readout)
+    report.conclusion(conclusion.text, warning=conclusion.warning)
+
+
+def _sequential_figures(report: Report, result: SimulationResult) -> None:
+    """The always-valid interval of each treatment's lift after each period, on one shared y range with zero."""
+    cfg = result.config
+    periods = np.arange(1, result.weights.shape[0] + 1)
+    paths = {
+        name: sequential_path(result.periods, control=cfg.control, treatment=name, alpha=cfg.alpha)
+        for name in result.variants
+        if name != cfg.control
+    }
+    tails = []  # the later half of each path: the early, very wide intervals are clipped, not shown in full
+    for _, low, high in paths.values():
+        finite = np.isfinite(low) & np.isfinite(high)
+        half = max(1, int(finite.sum()) // 2)
+        tails += [low[finite][-half:], high[finite][-half:]]
+    tail = np.concatenate([np.zeros(1), *tails])
+    spread = float(tail.max() - tail.min()) or 1.0
+    y_range = (float(tail.min() - 0.25 * spread), float(tail.max() + 0.25 * spread))
+    level = f"{1 - cfg.alpha:.0%}"
+    for name, (effect, low, high) in paths.items():
+        label = f"{name} - {cfg.control}"
+        report.figure(
+            line_chart(
+                periods,
+                {label: effect},
+                bands={label: (low, high)},
+                x_label="period",
+                y_label="lift (clicks per user)",
+                title=f"{name}: lift over {cfg.control}, always-valid {level} interval after each period",
+                y_range=y_range,
+                zero_line=True,
+            )
+        )
 
 
 def _per_period(values: np.ndarray[Any, Any], users: np.ndarray[Any, Any], period: int) -> np.ndarray[Any, Any]:
@@ -112,35 +205,36 @@ def simulation_report(
     result: SimulationResult,
     readout: Readout,
     *,
-    offline: Sequence[Mapping[str, Any]] = (),
+    offline: Sequence[OfflineEstimate | Mapping[str, Any]] = (),
     offline_note: str = "",
     title: str | None = None,
+    metrics: MetricsReadout | None = None,
 ) -> Report:
-    """The report of a simulated experiment: readout, curves over time, allocation, and offline estimates.
+    """The report of a simulated experiment, top-down: conclusion, readout, evidence, then the run's settings.
 
-    ``offline`` rows (``variant``, ``policy``, ``estimate``, ``ci_low``, ``ci_high``, ``online``, ...) compare
-    what off-policy evaluation predicted from the control's logs with what each variant earned online.
+    The conclusion in words (:func:`~abrec.report.conclusion.readout_conclusion`) opens the page; then the
+    readout table and forest plot, the always-valid interval of each lift over time (one y range for all),
+    the offline replay next to the online values with a sentence on each difference, the curves over time
+    and the allocation, all numbers, and last the settings of the run.
+
+    ``metrics`` (e.g. ``result.readouts()``) adds the secondary metrics' section after the readout.
+
+    ``offline`` (:class:`~abrec.experiments.OfflineEstimate`, or their ``as_row()`` dicts) compares what the
+    replay on the control's logs predicted with what each variant earned online; ``offline_note`` replaces
+    the section's opening paragraph.
     """
     cfg = result.config
     names = list(result.variants)
     report = Report(title or f"Simulated A/B test: {cfg.name}")
-    total_users = int(result.step_users.sum())
-    report.key_values(
-        {
-            "environment": cfg.env.get("env", ""),
-            "variants": ", ".join(f"{v.name} ({v.policy})" for v in cfg.variants),
-            "control": cfg.control,
-            "allocation": ", ".join(f"{k}={v}" for k, v in cfg.allocation.items()),
-            "users": f"{total_users:,}",
-            "steps": result.step_users.shape[0],
-            "shown items (log rows)": f"{len(result.log):,}",
-            "text encoder": result.encoder or "(not needed)",
-            "seed": cfg.seed,
-            "run time": f"{result.seconds:.1f} s",
-        }
-    )
+    _conclude(report, readout)
     report.heading("Readout (clicks per user)")
     _readout_section(report, readout)
+    if metrics is not None:
+        metrics_section(report, metrics)
+    if len(names) > 1:
+        report.heading("The lift as the experiment ran")
+        _sequential_figures(report, result)
+    offline_section(report, result, offline, offline_note)
     period = int(cfg.allocation.get("period", 1))
     periods = np.arange(1, result.weights.shape[0] + 1)
     ctr = _per_period(result.step_clicks, result.step_users, period)
@@ -174,6 +268,7 @@ def simulation_report(
             x_label="step",
             y_label="expected clicks lost",
             title="Cumulative regret (oracle slate minus chosen slate, expected clicks)",
+            zero_line=True,
         ),
         caption="Regret sums over each variant's own users, so it also grows with the traffic a variant receives.",
     )
@@ -183,54 +278,27 @@ def simulation_report(
         ),
         caption="Share of new users assigned to each variant in each period.",
     )
-    for name in names:
-        if name == cfg.control:
-            continue
-        effect, low, high = sequential_path(
-            result.periods, control=cfg.control, treatment=name, alpha=cfg.alpha, tuning_parameter=None
-        )
-        finite = np.isfinite(low) & np.isfinite(high)
-        y_range = None
-        if finite.any():
-            tail = np.concatenate(
-                [low[finite][-max(1, finite.sum() // 2) :], high[finite][-max(1, finite.sum() // 2) :]]
-            )
-            spread = float(tail.max() - tail.min()) or 1.0
-            y_range = (float(tail.min() - spread), float(tail.max() + spread))
-        report.figure(
-            line_chart(
-                periods,
-                {f"{name} - {cfg.control}": effect},
-                bands={f"{name} - {cfg.control}": (low, high)},
-                x_label="period",
-                y_label="lift (clicks per user)",
-                title=f"{name}: always-valid {1 - cfg.alpha:.0%} interval after each period",
-                y_range=y_range,
-            )
-        )
-    if offline:
-        report.heading("Off-policy evaluation on the control's logs")
-        if offline_note:
-            report.paragraph(offline_note)
-        cols = list(offline[0])
-        report.table([[row[c] for c in cols] for row in offline], cols)
-        report.figure(
-            interval_chart(
-                [str(r["variant"]) for r in offline],
-                [float(r["estimate"]) for r in offline],
-                [float(r["ci_low"]) for r in offline],
-                [float(r["ci_high"]) for r in offline],
-                reference=None,
-                x_label="clicks per shown item",
-                title="Offline estimate (replay) per policy",
-            )
-        )
     report.heading("All numbers")
-    frame = readout.to_frame()
+    frame = (metrics or readout).to_frame()
     report.table(frame.to_numpy().tolist(), list(frame.columns))
     per_variant = [
         [n, int(result.step_users[:, i].sum()), float(result.step_clicks[:, i].sum()), float(regret[-1, i])]
         for i, n in enumerate(names)
     ]
     report.table(per_variant, ["variant", "users", "clicks", "regret (expected clicks)"])
+    report.heading("About this run")
+    report.key_values(
+        {
+            "environment": cfg.env.get("env", ""),
+            "variants": ", ".join(f"{v.name} ({v.policy})" for v in cfg.variants),
+            "control": cfg.control,
+            "allocation": ", ".join(f"{k}={v}" for k, v in cfg.allocation.items()),
+            "users": f"{int(result.step_users.sum()):,}",
+            "steps": result.step_users.shape[0],
+            "shown items (log rows)": f"{len(result.log):,}",
+            "text encoder": result.encoder or "(not needed)",
+            "seed": cfg.seed,
+            "run time": f"{result.seconds:.1f} s",
+        }
+    )
     return report

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .._params import Options, StrOptions, validate_params
+from ..data.io import write_text
 from ..errors import InputError, UnknownNameError
 
 __all__ = ["Report"]
@@ -20,6 +21,7 @@ __all__ = ["Report"]
 _SVG_NS = "{http://www.w3.org/2000/svg}"
 _LEVEL = {"level": Options("int", (2, 3, 4))}
 _NOTE = {"kind": StrOptions(("info", "warning"))}
+_WRAP = 40  # table cells of text longer than this may wrap
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#59636e;--line:#d1d9e0;--stripe:#f6f8fa;
@@ -27,29 +29,38 @@ _CSS = """
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#3d444d;
 --stripe:#151b23;--info:#4493f8;--info-bg:#0c2d4b;--warn:#d29922;--warn-bg:#3a2d05}}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.55 system-ui,-apple-system,"Segoe UI",sans-serif}
-main{max-width:980px;margin:0 auto;padding:24px 20px 56px}
-h1{font-size:1.75em;margin:0 0 2px}h2{font-size:1.3em;margin:1.8em 0 .5em;padding-bottom:4px;
+main{max-width:1180px;margin:0 auto;padding:20px 20px 56px}
+h1{font-size:1.75em;margin:0 0 10px}h2{font-size:1.3em;margin:1.8em 0 .5em;padding-bottom:4px;
 border-bottom:1px solid var(--line)}h3,h4{margin:1.4em 0 .4em}
-.meta{color:var(--muted);font-size:.85em;margin:0 0 1.5em}
-table{border-collapse:collapse;margin:12px 0;font-variant-numeric:tabular-nums;display:block;overflow-x:auto}
-th,td{padding:5px 12px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
-th{border-bottom-width:2px}.num{text-align:right}tbody tr:nth-child(even){background:var(--stripe)}
+p,dd,figcaption,.note{overflow-wrap:anywhere}
+.conclusion{font-size:1.1em;line-height:1.6;margin:0 0 20px;padding:10px 16px;border-left:5px solid var(--info);
+border-radius:4px;background:var(--info-bg)}.conclusion.warning{border-color:var(--warn);background:var(--warn-bg)}
+.meta{color:var(--muted);font-size:.85em;margin:2.5em 0 0;padding-top:8px;border-top:1px solid var(--line)}
+.table-wrap{max-width:100%;overflow-x:auto;margin:12px 0}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums}
+th,td{padding:5px 10px;border-bottom:1px solid var(--line);text-align:left;white-space:nowrap}
+th{border-bottom-width:2px;vertical-align:bottom;white-space:normal}td.wrap{white-space:normal;min-width:24em}
+.num{text-align:right}tbody tr:nth-child(even){background:var(--stripe)}
 figure{margin:18px 0}figcaption{color:var(--muted);font-size:.9em;margin-top:4px}
 svg{display:block;max-width:100%;height:auto}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:3px 18px;margin:12px 0}dt{color:var(--muted)}dd{margin:0}
 .note{border-left:4px solid;border-radius:4px;padding:8px 12px;margin:12px 0}
 .note.info{border-color:var(--info);background:var(--info-bg)}.note.warning{border-color:var(--warn);background:var(--warn-bg)}
 @media print{:root{--fg:#000;--bg:#fff;--muted:#444;--line:#bbb;--stripe:#f2f2f2;--info-bg:#fff;--warn-bg:#fff}
-main{max-width:none;padding:0}figure,table,.note,dl{break-inside:avoid}h2,h3{break-after:avoid}}
+main{max-width:none;padding:0}.table-wrap{overflow:visible}figure,table,.note,.conclusion,dl{break-inside:avoid}
+h2,h3{break-after:avoid}}
 """
 
 
 class Report:
     """An HTML report built block by block, rendered as one page that works offline.
 
-    All text is escaped; figures must be SVG strings (such as those of :mod:`abrec.report.svg`) and
-    are checked to hold no script, event handler or link. The page states when it was generated
-    (``generated_at``, or the time of rendering) and the abrec version.
+    The page reads top-down: the title, then the :meth:`conclusion` (whenever it was set), then the
+    blocks in the order they were added, then a footer that states when the page was generated
+    (``generated_at``, or the time of rendering) and by which abrec version. All text is escaped;
+    figures must be SVG strings (such as those of :mod:`abrec.report.svg`) and are checked to hold no
+    script, event handler or link. Tables scroll sideways within their own box when they are wider than
+    the page, never the page itself.
 
     Examples
     --------
@@ -67,7 +78,17 @@ class Report:
     def __init__(self, title: str, *, generated_at: datetime | None = None) -> None:
         self.title = title
         self.generated_at = generated_at
+        self._conclusion = ""
         self._blocks: list[str] = []
+
+    def conclusion(self, text: str, *, warning: bool = False) -> None:
+        """Set the page's opening paragraph: what was found, in words, with the key interval.
+
+        It is shown right under the title wherever it is called; a second call replaces it. ``warning``
+        styles it as a warning (the results are not to be trusted as they stand).
+        """
+        kind = "conclusion warning" if warning else "conclusion"
+        self._conclusion = f'<p class="{kind}" id="conclusion">{escape(text)}</p>\n'
 
     def heading(self, text: str, level: int = 2) -> None:
         """Add a section heading (``level`` 2 to 4; the report title is the only level 1)."""
@@ -112,11 +133,17 @@ class Report:
                 raise InputError(f"Row {i} of the table must have {len(columns)} cells. Got {len(cells)} instead.")
             tds = []
             for column, value in zip(columns, cells, strict=True):
-                text = escape(_format(value, formats.get(column), column))
+                raw = _format(value, formats.get(column), column)
+                text = escape(raw)
                 numeric = isinstance(value, numbers.Number) and not isinstance(value, bool | np.bool_)
-                tds.append(f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>")
+                if numeric:
+                    tds.append(f'<td class="num">{text}</td>')
+                else:  # long text wraps; short text (names, intervals) stays on one line
+                    tds.append(f'<td class="wrap">{text}</td>' if len(raw) > _WRAP else f"<td>{text}</td>")
             body.append(f"<tr>{''.join(tds)}</tr>")
-        self._blocks.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        self._blocks.append(
+            f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        )
 
     def figure(self, svg: str, caption: str | None = None) -> None:
         """Add an SVG chart, with an optional caption (escaped)."""
@@ -136,16 +163,17 @@ class Report:
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"{generator}<title>{escape(self.title)}</title><style>{_CSS}</style></head>\n<body><main>"
-            f'<header><h1>{escape(self.title)}</h1><p class="meta">Generated <time datetime="{when}">{when}</time>'
-            f"{made_by}</p></header>\n" + "\n".join(self._blocks) + "\n</main></body></html>\n"
+            f"<header><h1>{escape(self.title)}</h1></header>\n{self._conclusion}" + "\n".join(self._blocks) + "\n"
+            f'<footer class="meta">Generated <time datetime="{when}">{when}</time>{made_by}.</footer>\n'
+            "</main></body></html>\n"
         )
 
     def write(self, path: str | Path) -> Path:
-        """Render the page to ``path`` (UTF-8), creating parent folders; return the path."""
+        """Render the page to ``path`` (UTF-8, atomically: a failure leaves no partial page), creating parent
+        folders; return the path."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(self.render(), encoding="utf-8")
-        return target
+        return write_text(target, self.render())
 
 
 def _format(value: object, spec: str | None, column: str = "") -> str:

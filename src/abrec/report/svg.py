@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 import numpy as np
@@ -41,7 +41,11 @@ _SIZE: dict[str, Constraint] = {
     "height": Interval("int", 120, 4000),
     "max_points": Interval("int", 10),
 }
-_LEFT, _RIGHT, _ROW = 64.0, 20.0, 26.0
+_LEFT, _RIGHT, _ROW = 72.0, 20.0, 30.0
+_FONT = 13  # px at the chart's natural width; a chart is never drawn wider than that (``max-width``)
+_CHAR = 0.58 * _FONT  # average width of a character, for fitting labels
+_WIDTH, _HEIGHT = 880, 400  # fits the text column of a laptop screen (1366 px) with room to spare
+_LEGEND = 200.0  # width of one legend entry
 
 
 def nice_ticks(low: float, high: float, target: int = 5) -> list[float]:
@@ -155,22 +159,39 @@ def _tick_text(v: float, step: float, percent: bool = False) -> str:
     return text + ("%" if percent else "")
 
 
-def _svg(title: str, width: int, height: float, body: list[str]) -> str:
+def _svg(title: str, width: int, height: float, body: list[str], kind: str) -> str:
     t = escape(title or "Chart")
     h = math.ceil(height)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="100%" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" viewBox="0 0 {width} {h}" width="100%" '
         f'style="max-width:{width}px;height:auto" role="img" aria-label="{t}" '
-        f'font-family="system-ui, sans-serif" font-size="12"><title>{t}</title>'
-        f'<text x="8" y="20" font-size="14" font-weight="600" fill="currentColor">{escape(title)}</text>'
+        f'font-family="system-ui, sans-serif" font-size="{_FONT}"><title>{t}</title>'
+        f'<text x="8" y="21" font-size="{_FONT + 2}" font-weight="600" fill="currentColor">{escape(title)}</text>'
         + "".join(body)
         + "</svg>"
     )
 
 
-def _no_data(title: str, width: int, height: int) -> str:
+def _no_data(title: str, width: int, height: int, kind: str) -> str:
     text = f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="currentColor" opacity="0.7">'
-    return _svg(title, width, height, [text + "No data</text>"])
+    return _svg(title, width, height, [text + "No data</text>"], kind)
+
+
+def _zero_line(f: _Frame, vertical: bool) -> list[str]:
+    """A solid line at zero, when zero lies inside the plotted range (lifts: the no-effect line)."""
+    lo, hi = (f.x0, f.x1) if vertical else (f.y0, f.y1)
+    if not lo <= 0.0 <= hi:
+        return []
+    if vertical:
+        x = _num(float(f.px(np.zeros(1))[0]))
+        a, b, c, d = x, x, _num(f.top), _num(f.bottom)
+    else:
+        y = _num(float(f.py(np.zeros(1))[0]))
+        a, b, c, d = _num(f.left), _num(f.right), y, y
+    return [
+        f'<line class="zero" x1="{a}" x2="{b}" y1="{c}" y2="{d}" stroke="currentColor" stroke-opacity="0.75" '
+        'stroke-width="1.2"/>'
+    ]
 
 
 def _x_axis(f: _Frame, label: str, percent: bool = False) -> list[str]:
@@ -183,11 +204,11 @@ def _x_axis(f: _Frame, label: str, percent: bool = False) -> list[str]:
     for t, x in zip(ticks, f.px(np.array(ticks)), strict=True):
         out.append(
             f'<line x1="{_num(x)}" x2="{_num(x)}" y1="{_num(f.top)}" y2="{_num(f.bottom + 4)}" '
-            f'stroke="currentColor" stroke-opacity="0.12"/><text x="{_num(x)}" y="{_num(f.bottom + 17)}" '
+            f'stroke="currentColor" stroke-opacity="0.12"/><text x="{_num(x)}" y="{_num(f.bottom + 18)}" '
             f'text-anchor="middle" fill="currentColor">{_tick_text(t, step, percent)}</text>'
         )
     mid = (f.left + f.right) / 2
-    out.append(f'<text x="{_num(mid)}" y="{_num(f.bottom + 34)}" text-anchor="middle" fill="currentColor">')
+    out.append(f'<text x="{_num(mid)}" y="{_num(f.bottom + 36)}" text-anchor="middle" fill="currentColor">')
     return [*out, f"{escape(label)}</text>"]
 
 
@@ -202,7 +223,7 @@ def _y_axis(f: _Frame, label: str, percent: bool = False) -> list[str]:
             f'text-anchor="end" fill="currentColor">{_tick_text(t, step, percent)}</text>'
         )
     mid = (f.top + f.bottom) / 2
-    out.append(f'<text transform="translate(14 {_num(mid)}) rotate(-90)" text-anchor="middle" fill="currentColor">')
+    out.append(f'<text transform="translate(16 {_num(mid)}) rotate(-90)" text-anchor="middle" fill="currentColor">')
     return [*out, f"{escape(label)}</text>"]
 
 
@@ -212,9 +233,9 @@ def _style(i: int) -> tuple[str, str]:
 
 
 def _legend(names: Sequence[str], top: float, width: int, area: bool = False) -> list[str]:
-    out, per_row = [], max(1, int((width - _LEFT - _RIGHT) // 160))
+    out, per_row = [], max(1, int((width - _LEFT - _RIGHT) // _LEGEND))
     for i, name in enumerate(names):
-        x, y = _LEFT + 160 * (i % per_row), top + 20 * (i // per_row)
+        x, y = _LEFT + _LEGEND * (i % per_row), top + 20 * (i // per_row)
         colour, dash = _style(i)
         mark = (
             f'<rect x="{_num(x)}" y="{_num(y - 9)}" width="18" height="10" fill="{colour}"/>'
@@ -222,13 +243,14 @@ def _legend(names: Sequence[str], top: float, width: int, area: bool = False) ->
             else f'<line x1="{_num(x)}" x2="{_num(x + 18)}" y1="{_num(y - 4)}" y2="{_num(y - 4)}" '
             f'stroke="{colour}" stroke-width="2.5"{dash}/>'
         )
-        shown = name if len(name) <= 22 else name[:21] + "\u2026"
+        room = int((_LEGEND - 32) // _CHAR)
+        shown = name if len(name) <= room else name[: room - 1] + "\u2026"
         out.append(f'<g>{mark}<text x="{_num(x + 24)}" y="{_num(y)}" fill="currentColor">{escape(shown)}</text></g>')
     return out
 
 
 def _legend_height(n: int, width: int) -> float:
-    return 20.0 * math.ceil(n / max(1, int((width - _LEFT - _RIGHT) // 160))) if n else 0.0
+    return 20.0 * math.ceil(n / max(1, int((width - _LEFT - _RIGHT) // _LEGEND))) if n else 0.0
 
 
 def _runs(valid: NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -242,11 +264,14 @@ def _points(px: FloatArray, py: FloatArray) -> str:
 
 
 def _xy_frame(xs: FloatArray, ys: FloatArray, n_legend: int, title: str, width: int, height: int) -> _Frame:
+    """The frame of an x-y chart: nice ticks around the data, room for the title, axis labels and legend."""
     xt, yt = nice_ticks(float(xs.min()), float(xs.max())), nice_ticks(float(ys.min()), float(ys.max()))
-    bottom = height - 48 - _legend_height(n_legend, width)
+    if xs.max() > xs.min() and xt[1] - xt[0] < 1 and bool(np.all(xs == np.round(xs))):  # steps, periods: whole ticks
+        xt = [float(v) for v in range(math.floor(xs.min()), math.ceil(xs.max()) + 1)]
+    bottom = height - 50 - _legend_height(n_legend, width)
     x0, x1 = min(xt[0], float(xs.min())), max(xt[-1], float(xs.max()))
     y0, y1 = min(yt[0], float(ys.min())), max(yt[-1], float(ys.max()))
-    return _Frame(_LEFT, 34.0 if title else 14.0, width - _RIGHT, bottom, x0, x1, y0, y1, tuple(xt), tuple(yt))
+    return _Frame(_LEFT, 36.0 if title else 14.0, width - _RIGHT, bottom, x0, x1, y0, y1, tuple(xt), tuple(yt))
 
 
 # ---------------------------------------------------------------------------------------- charts
@@ -258,17 +283,20 @@ def line_chart(
     x_label: str = "",
     y_label: str = "",
     title: str = "",
-    width: int = 640,
-    height: int = 360,
+    width: int = _WIDTH,
+    height: int = _HEIGHT,
     max_points: int = 1000,
     y_range: tuple[float, float] | None = None,
+    zero_line: bool = False,
 ) -> str:
     """A line per series over a shared ``x`` (a metric over time, cumulative reward or regret).
 
     ``bands`` maps a series name to ``(low, high)`` arrays drawn as a shaded band in the series' colour
     (a confidence interval narrowing over time). Non-finite points break the line; a point with no
     neighbour is drawn as a dot. ``y_range`` fixes the y axis and clips values to it (so that the wide
-    early intervals of a sequential test do not flatten the rest).
+    early intervals of a sequential test do not flatten the rest, and so that charts compared side by
+    side share one scale). ``zero_line`` draws a solid line at y = 0 (a lift's no-effect line) and keeps
+    zero in the y range (with ``y_range``, only when it lies inside).
 
     Examples
     --------
@@ -296,14 +324,17 @@ def line_chart(
     arrays = [*ys.values(), *(a for pair in bs.values() for a in pair)]
     has_value = np.isfinite(np.vstack([np.full(xs.size, np.nan), *arrays])).any(axis=0)
     if not has_value.any():
-        return _no_data(title, width, height)
+        return _no_data(title, width, height, "line-chart")
     if y_range is not None:
-        ys = {k: np.where(np.isfinite(v), np.clip(v, y_lo, y_hi), np.nan) for k, v in ys.items()}
-        bs = {k: (np.clip(lo, y_lo, y_hi), np.clip(hi, y_lo, y_hi)) for k, (lo, hi) in bs.items()}
         arrays = [np.array([y_lo, y_hi])]
+    elif zero_line:
+        arrays.append(np.zeros(1))
     values = np.concatenate(arrays)
     f = _xy_frame(xs[has_value], values[np.isfinite(values)], len(ys), title, width, height)
-    body = _x_axis(f, x_label) + _y_axis(f, y_label)
+    if y_range is not None:  # clip to the axis (which may run a little past y_range, to a nice tick)
+        ys = {k: np.where(np.isfinite(v), np.clip(v, f.y0, f.y1), np.nan) for k, v in ys.items()}
+        bs = {k: (np.clip(lo, f.y0, f.y1), np.clip(hi, f.y0, f.y1)) for k, (lo, hi) in bs.items()}
+    body = _x_axis(f, x_label) + _y_axis(f, y_label) + (_zero_line(f, vertical=False) if zero_line else [])
     for i, name in enumerate(ys):
         colour, dash = _style(i)
         if name in bs:
@@ -326,7 +357,7 @@ def line_chart(
             cx, cy = float(f.px(xk[a : a + 1])[0]), float(f.py(yk[a : a + 1])[0])
             body.append(f'<circle cx="{_num(cx)}" cy="{_num(cy)}" r="3" fill="{colour}"/>')
         body.append("</g>")
-    return _svg(title, width, height, body + _legend(list(ys), f.bottom + 62, width))
+    return _svg(title, width, height, body + _legend(list(ys), f.bottom + 62, width), "line-chart")
 
 
 def stacked_area_chart(
@@ -336,8 +367,8 @@ def stacked_area_chart(
     x_label: str = "",
     y_label: str = "share",
     title: str = "",
-    width: int = 640,
-    height: int = 360,
+    width: int = _WIDTH,
+    height: int = _HEIGHT,
     max_points: int = 1000,
 ) -> str:
     """Shares stacked over ``x`` (allocation weights over time); the y axis is in percent.
@@ -354,11 +385,11 @@ def stacked_area_chart(
     xs = _arr(x, "x")
     ys = {str(name): _arr(y, f"Series {name!r}", xs.size) for name, y in series.items()}
     if not ys:
-        return _no_data(title, width, height)
+        return _no_data(title, width, height, "area-chart")
     shares = np.vstack(list(ys.values()))
     valid = np.isfinite(xs) & np.isfinite(shares).all(axis=0)
     if not valid.any():
-        return _no_data(title, width, height)
+        return _no_data(title, width, height, "area-chart")
     budget = max(10, max_points // len(ys))
     keep = np.unique(np.concatenate([downsample_indices(np.where(valid, s, np.nan), budget) for s in shares]))
     xk, cum, ok = xs[keep], np.vstack([np.zeros(keep.size), np.cumsum(shares[:, keep], axis=0)]), valid[keep]
@@ -379,24 +410,32 @@ def stacked_area_chart(
                 d.append(f"M{_points(px, upper)}L{_points(px[::-1], lower[::-1])}Z")
         body.append(f'<g><title>{escape(name)}</title><path class="layer" d="{"".join(d)}" fill="{colour}" ')
         body.append(f'fill-opacity="0.85" stroke="none"/>{"".join(bars)}</g>')
-    return _svg(title, width, height, body + _legend(list(ys), f.bottom + 62, width, area=True))
+    return _svg(title, width, height, body + _legend(list(ys), f.bottom + 62, width, area=True), "area-chart")
 
 
 def _rows_frame(labels: Sequence[str], values: FloatArray, title: str, width: int) -> tuple[_Frame, float, list[str]]:
     """Frame, height and row labels of a chart with one horizontal row per label."""
-    left = min(max(7.0 * max(len(s) for s in labels) + 16, 80.0), 0.4 * width)
-    top = 34.0 if title else 14.0
+    left = min(max(_CHAR * max(len(s) for s in labels) + 18, 90.0), 0.4 * width)
+    top = 36.0 if title else 14.0
     ticks = nice_ticks(float(values.min()), float(values.max()))
     x0, x1 = min(ticks[0], float(values.min())), max(ticks[-1], float(values.max()))
     f = _Frame(left, top, width - 3 * _RIGHT, top + _ROW * len(labels), x0, x1, xt=tuple(ticks))
     out = []
+    room = int((left - 18) / _CHAR)
     for i, label in enumerate(labels):
-        shown = label if len(label) <= (left - 16) / 7 else label[: int((left - 16) / 7) - 1] + "\u2026"
+        shown = label if len(label) <= room else label[: room - 1] + "\u2026"
         out.append(
             f'<text x="{_num(left - 8)}" y="{_num(top + _ROW * (i + 0.5) + 4)}" text-anchor="end" '
             f'fill="currentColor"><title>{escape(label)}</title>{escape(shown)}</text>'
         )
-    return f, f.bottom + 44, out
+    return f, f.bottom + 46, out
+
+
+def _diamond(cx: float, cy: float, colour: str) -> str:
+    return (
+        f'<path class="marker" d="M{_num(cx)} {_num(cy - 6)}l6 6l-6 6l-6 -6Z" fill="none" stroke="{colour}" '
+        'stroke-width="2"/>'
+    )
 
 
 def interval_chart(
@@ -406,37 +445,53 @@ def interval_chart(
     highs: ArrayLike,
     *,
     reference: float | None = 0.0,
+    zero_line: bool = True,
+    markers: ArrayLike | None = None,
+    marker_label: str = "",
     x_label: str = "",
     title: str = "",
-    width: int = 640,
+    width: int = _WIDTH,
 ) -> str:
     """A forest plot: one row per label with its estimate (dot) and interval (line).
 
     ``reference`` draws a dashed vertical line (zero lift, or a ground truth); None leaves it out.
-    An infinite bound runs to the edge of the plot; a NaN estimate or bound is left out of its row.
+    ``zero_line`` keeps zero on the axis and marks it with a solid line (the dashed reference line when
+    ``reference`` is 0), so that an interval's distance from zero reads at a glance. ``markers`` adds one
+    hollow diamond per row (e.g. the value observed online next to an offline estimate), named in a
+    legend by ``marker_label``. An infinite bound runs to the edge of the plot; a NaN estimate, bound or
+    marker is left out of its row.
 
     Examples
     --------
     >>> svg = interval_chart(["B vs A", "C vs A"], [0.02, -0.01], [0.005, -0.03], [0.035, 0.01], x_label="lift")
-    >>> svg.count("<circle")
-    2
+    >>> svg.count("<circle"), 'class="reference zero"' in svg
+    (2, True)
     """
     validate_params("interval_chart", {"width": _SIZE["width"]}, {"width": width})
     names = [str(s) for s in labels]
     n = len(names)
     est, lo, hi = _arr(estimates, "estimates", n), _arr(lows, "lows", n), _arr(highs, "highs", n)
+    marks = None if markers is None else _arr(markers, "markers", n)
     ref = np.array([] if reference is None else [reference], dtype=np.float64)
-    values = np.concatenate([est, lo, hi, ref])
+    extra = [np.zeros(1)] if zero_line else []
+    values = np.concatenate([est, lo, hi, ref, *([] if marks is None else [marks]), *extra])
     values = values[np.isfinite(values)]
     if not names or values.size == 0:
-        return _no_data(title, width, 200)
+        return _no_data(title, width, 200, "interval-chart")
     f, height, body = _rows_frame(names, values, title, width)
+    lines = [v for v in (*ref.tolist(), *([0.0] if zero_line else [])) if math.isfinite(v)]
+    margin = 0.03 * (f.x1 - f.x0)  # a reference line on the plot's edge would hide in its frame: move it in
+    f = replace(f, x0=f.x0 - margin * (f.x0 in lines), x1=f.x1 + margin * (f.x1 in lines))
     body += _x_axis(f, x_label)
+    reference_is_zero = bool(ref.size) and reference == 0.0
+    if zero_line and not reference_is_zero:
+        body += _zero_line(f, vertical=True)
     if ref.size and math.isfinite(reference or 0.0):
         rx = _num(float(f.px(ref)[0]))
+        kind = "reference zero" if reference_is_zero and zero_line else "reference"
         body.append(
-            f'<line class="reference" x1="{rx}" x2="{rx}" y1="{_num(f.top)}" y2="{_num(f.bottom)}" '
-            f'stroke="currentColor" stroke-dasharray="4 3" stroke-opacity="0.7"/>'
+            f'<line class="{kind}" x1="{rx}" x2="{rx}" y1="{_num(f.top)}" y2="{_num(f.bottom)}" '
+            f'stroke="currentColor" stroke-dasharray="4 3" stroke-opacity="0.8"/>'
         )
     clip_lo, clip_hi = np.clip(lo, f.x0, f.x1), np.clip(hi, f.x0, f.x1)
     px_lo, px_hi, px_est = f.px(clip_lo), f.px(clip_hi), f.px(est)
@@ -452,10 +507,23 @@ def interval_chart(
                     body.append(f'<path d="M{_num(edge)} {cy}l{8 * sign} -5v10Z" fill="{PALETTE[0]}"/>')
         if np.isfinite(px_est[i]):
             body.append(f'<circle cx="{_num(px_est[i])}" cy="{cy}" r="4.5" fill="{PALETTE[0]}"/>')
-    return _svg(title, width, height, body)
+        if marks is not None and np.isfinite(marks[i]):
+            body.append(_diamond(float(f.px(marks[i : i + 1])[0]), f.top + _ROW * (i + 0.5), PALETTE[5]))
+    if marks is not None:
+        y = f.bottom + 62
+        body.append(
+            f'<g class="legend"><circle cx="{_num(f.left + 6)}" cy="{_num(y - 4.5)}" r="4.5" fill="{PALETTE[0]}"/>'
+            f'<text x="{_num(f.left + 18)}" y="{_num(y)}" fill="currentColor">estimate and interval</text>'
+            f'{_diamond(f.left + _LEGEND + 6, y - 4.5, PALETTE[5])}<text x="{_num(f.left + _LEGEND + 18)}" '
+            f'y="{_num(y)}" fill="currentColor">{escape(marker_label)}</text></g>'
+        )
+        height += 24
+    return _svg(title, width, height, body, "interval-chart")
 
 
-def bar_chart(labels: Sequence[str], values: ArrayLike, *, x_label: str = "", title: str = "", width: int = 640) -> str:
+def bar_chart(
+    labels: Sequence[str], values: ArrayLike, *, x_label: str = "", title: str = "", width: int = _WIDTH
+) -> str:
     """Horizontal bars from zero, one per label, each with its value printed (4 significant digits).
 
     Examples
@@ -469,7 +537,7 @@ def bar_chart(labels: Sequence[str], values: ArrayLike, *, x_label: str = "", ti
     v = _arr(values, "values", len(names))
     finite = v[np.isfinite(v)]
     if finite.size == 0:
-        return _no_data(title, width, 200)
+        return _no_data(title, width, 200, "bar-chart")
     f, height, body = _rows_frame(names, np.r_[finite, 0.0], title, width)
     body += _x_axis(f, x_label)
     zero = float(f.px(np.zeros(1))[0])
@@ -485,4 +553,4 @@ def bar_chart(labels: Sequence[str], values: ArrayLike, *, x_label: str = "", ti
             f'fill="{PALETTE[0]}"/><text x="{_num(b + 4 if v[i] >= 0 else a - 4)}" y="{_num(y + 4)}" '
             f'text-anchor="{"start" if v[i] >= 0 else "end"}" fill="currentColor">{float(v[i]):.4g}</text>'
         )
-    return _svg(title, width, height, body)
+    return _svg(title, width, height, body, "bar-chart")

@@ -1,0 +1,31 @@
+"""The terminal readout of an experiment on every metric (``abrec simulate``, ``abrec demo``, ``abrec analyze``)."""
+
+from __future__ import annotations
+
+import typer
+
+from ..abtest.scorecard import MetricsReadout
+from ..report.experiment import metrics_table, readout_table
+from ._output import table
+
+
+def echo_readout(readout: MetricsReadout) -> None:
+    """Print the primary metric's per-variant table, the secondary metrics' table and the correction (stdout)."""
+    primary = readout.primary
+    columns, rows = readout_table(primary)
+    typer.echo(table(columns, rows))
+    srm = primary.srm
+    against = "the weights in force" if primary.method.startswith("period-weighted") else "an equal split"
+    typer.echo(
+        f"readout: {primary.metric}, {primary.method}; sample ratio check against {against}: "
+        f"p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
+    )
+    if readout.secondary:
+        typer.echo(f"\nsecondary metrics (lift over {readout.control}):")
+        columns, rows = metrics_table(readout)
+        typer.echo(table(columns, rows))
+        for r in readout.secondary:
+            typer.echo(f"  {r.metric}, {r.method}")
+    for name, why in readout.skipped:
+        typer.echo(f"not read out: {name} ({why})")
+    typer.echo(readout.correction)
