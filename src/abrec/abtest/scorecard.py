@@ -269,7 +269,7 @@ def analyze_metrics(
             correction=correction if i == 0 else "none",
             tuning_parameter=tuning_parameter,
         )
-        readouts.append(replace(r, metric=f"{m.name}: {r.metric}"))
+        readouts.append(replace(r, metric=m.name))  # what it computes: the Metric's label
     n_treatments = len(readouts[0].variants) - 1
     secondary = _adjust_together(readouts[1:], secondary_correction, alpha)
     statement = _statement(chosen, n_treatments, alpha, correction, secondary_correction)

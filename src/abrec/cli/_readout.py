@@ -17,15 +17,15 @@ def echo_readout(readout: MetricsReadout) -> None:
     srm = primary.srm
     against = "the weights in force" if primary.method.startswith("period-weighted") else "an equal split"
     typer.echo(
-        f"readout: {primary.metric}, {primary.method}; sample ratio check against {against}: "
-        f"p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
+        f"readout: {primary.metric} ({readout.metrics[0].label}), {primary.method}; "
+        f"sample ratio check against {against}: p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
     )
     if readout.secondary:
         typer.echo(f"\nsecondary metrics (lift over {readout.control}):")
         columns, rows = metrics_table(readout)
         typer.echo(table(columns, rows))
-        for r in readout.secondary:
-            typer.echo(f"  {r.metric}, {r.method}")
+        for metric, r in zip(readout.metrics[1:], readout.secondary, strict=True):
+            typer.echo(f"  {r.metric}: {metric.label}, {r.method}")
     for name, why in readout.skipped:
         typer.echo(f"not read out: {name} ({why})")
     typer.echo(readout.correction)
