@@ -83,6 +83,8 @@ def test_relative_effect_delta_method_and_undefined_cases() -> None:
     assert r.relative_effect == pytest.approx(0.15)
     half = scipy.stats.t.ppf(0.975, r.df) * se
     np.testing.assert_allclose(r.confidence_interval(relative=True), (0.15 - half, 0.15 + half), rtol=1e-10)
+    assert r.relative_se == pytest.approx(se, rel=1e-12)  # its own test: t with the same df
+    assert r.relative_p_value == pytest.approx(2 * scipy.stats.t.sf(0.15 / se, r.df), rel=1e-10)
     for control, reason in [
         (Moments(400, 0.0, 1.0), "is 0"),
         (Moments(400, -1.0, 1.0), "negative"),

@@ -148,7 +148,7 @@ def test_metric_validates_its_parameters(kwargs: dict[str, object], error: type,
 def test_analyze_metrics_refuses_bad_settings() -> None:
     log = make_log()
     with pytest.raises(ParameterError, match="secondary_correction"):
-        analyze_metrics(log, control="A", secondary_correction="bonferroni")
+        analyze_metrics(log, control="A", secondary_correction="tukey")
     with pytest.raises(InputError, match="unique"):
         analyze_metrics(log, control="A", metrics=[DEFAULT_METRICS[0], DEFAULT_METRICS[0]])
     with pytest.raises(InputError, match="control"):

@@ -119,7 +119,7 @@ def test_analyze_log_defaults_and_errors(log: InteractionLog) -> None:
     with pytest.raises(ParameterError, match="alpha"):
         analyze_log(log, control="A", alpha=1.5)
     with pytest.raises(ParameterError, match="correction"):
-        analyze_log(log, control="A", correction="bonferroni")
+        analyze_log(log, control="A", correction="tukey")
     one = log.frame[log.frame["variant"] == "A"]
     with pytest.raises(InputError, match="at least two variants"):
         analyze_log(one, control="A")
@@ -194,7 +194,7 @@ def test_analyze_periods_errors() -> None:
     with pytest.raises(UnknownNameError):
         analyze_periods(periods, weights, control="z")
     with pytest.raises(ParameterError):
-        analyze_periods(periods, weights, control="a", correction="sidak")
+        analyze_periods(periods, weights, control="a", correction="tukey")
 
 
 def test_sequential_path_shapes_and_last_period() -> None:
@@ -222,3 +222,20 @@ def test_sequential_path_is_nan_once_a_period_has_too_few_units() -> None:
     assert np.isnan(effect[2:]).all() and np.isnan(low[2:]).all() and np.isnan(high[2:]).all()
     with pytest.raises(InputError, match="at least 2"):
         analyze_periods(periods, [[0.5, 0.5]] * 4, control="a")
+
+
+@pytest.mark.parametrize("correction", ["bonferroni", "sidak", "holm", "holm-sidak", "bh", "by"])
+def test_every_correction_reaches_the_readout(correction: str) -> None:
+    from abrec.abtest.multiple import adjust
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    variant = rng.choice(["A", "B", "C", "D"], size=n)
+    reward = (rng.random(n) < np.select([variant == "B", variant == "C"], [0.13, 0.115], 0.10)).astype(float)
+    log = InteractionLog.from_arrays(unit=[f"u{i}" for i in range(n)], item=0, timestamp=0, reward=reward,
+                                     variant=variant)  # fmt: skip
+    readout = analyze_log(log, control="A", correction=correction)
+    treatments = readout.variants[1:]
+    raw = np.array([v.p_value for v in treatments])
+    assert np.allclose([v.p_adjusted for v in treatments], adjust(raw, correction), rtol=0, atol=1e-15)
+    assert readout.correction == correction

@@ -41,6 +41,7 @@ def test_p_value_below_alpha_iff_interval_excludes_zero(alternative: str, effect
     c, t = Moments(2000, 1.0, 1.0), Moments(2000, 1.0 + effect, 1.0)
     r = sequential_test(c, t, alternative=alternative)  # type: ignore[arg-type]
     assert (r.p_value <= r.alpha) == (not r.ci[0] <= 0 <= r.ci[1])
+    assert (r.relative_p_value <= r.alpha) == (not r.relative_ci.contains(0.0))  # the relative lift's test too
     # with a fixed mixture, the interval at alpha = p-value has 0 on its boundary
     fixed = sequential_test(c, t, alternative=alternative, tau_squared=1e-3)  # type: ignore[arg-type]
     if 1e-12 < fixed.p_value < (1.0 if alternative == "two-sided" else 0.5):

@@ -2,7 +2,8 @@
 
 For each treatment: absolute and relative lift with confidence intervals (Welch t, or a z test on
 period-weighted means when the allocation changed over time), Holm-adjusted p-values across the
-treatments, the always-valid (mSPRT) interval and p-value, and the Bayesian chance to beat control and
+treatments, the always-valid (mSPRT) interval and p-value, the relative lift's own p-value (adjusted
+by the same correction) and always-valid interval and p-value, and the Bayesian chance to beat control and
 expected loss; for the whole experiment a sample ratio mismatch test against the weights that were in
 force. :func:`analyze_log` reads an :class:`~abrec.data.InteractionLog` (one value per unit: never the
 per-impression test); :func:`analyze_periods` reads per-period statistics (what
@@ -35,7 +36,7 @@ from .allocation import PeriodStats
 from .bayesian import gaussian_test
 from .frequentist import TestResult, welch_ttest, ztest
 from .metrics import METRICS, aggregate_units
-from .multiple import benjamini_hochberg, holm
+from .multiple import CORRECTION_METHODS, adjust
 from .sequential import sequential_test
 from .srm import SRMResult, srm_test
 from .stats import Moments
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-CORRECTIONS = ("holm", "bh", "none")
+CORRECTIONS = (*CORRECTION_METHODS, "none")
 _CHECKS = {"alpha": Interval("float", 0.0, 1.0, closed="neither"), "correction": StrOptions(CORRECTIONS)}
 _PERIOD_METRIC = {"metric": StrOptions(("mean", "proportion"))}
 _METRIC = {"metric": StrOptions(METRICS)}
@@ -68,10 +69,14 @@ class VariantReadout:
     units : int
     mean, ci : the variant's mean per unit and its ``1 - alpha`` interval
     effect, effect_ci : absolute lift over control and its interval
-    relative, relative_ci : relative lift (delta method; NaN with ``note`` when undefined)
+    relative, relative_ci : relative lift ``mean / control mean - 1`` and its interval (delta method; NaN with
+        ``note`` when the control mean is not clearly positive: the readout is then the absolute lift)
     p_value, p_adjusted : the test's p-value and after the multiple-comparison correction
     significant : ``p_adjusted < alpha``
     sequential_ci, sequential_p : always-valid interval and p-value of the lift (mSPRT)
+    relative_p_value, relative_p_adjusted : the relative lift's own p-value (``H0: relative lift = 0``, from its
+        delta-method standard error) and after the same correction as ``p_adjusted``
+    relative_sequential_ci, relative_sequential_p : always-valid interval and p-value of the relative lift
     chance_to_win, expected_loss : Bayesian (flat prior): ``P(lift > 0)`` and ``E[max(-lift, 0)]``
     note : str
     """
@@ -92,6 +97,10 @@ class VariantReadout:
     chance_to_win: float = math.nan
     expected_loss: float = math.nan
     note: str = ""
+    relative_p_value: float = math.nan
+    relative_p_adjusted: float = math.nan
+    relative_sequential_ci: ConfidenceInterval = _UNDEFINED
+    relative_sequential_p: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,8 @@ class Readout:
         The fixed-horizon test: ``"welch-t"`` or ``"period-weighted z"``.
     alpha : float
     correction : str
-        ``"holm"``, ``"bh"`` (Benjamini-Hochberg) or ``"none"``.
+        One of :data:`abrec.abtest.multiple.CORRECTION_METHODS` (``"holm"``, ``"holm-sidak"``,
+        ``"bonferroni"``, ``"sidak"``, ``"bh"`` Benjamini-Hochberg, ``"by"`` Benjamini-Yekutieli) or ``"none"``.
     variants : tuple of VariantReadout
         Control first.
     srm : SRMResult
@@ -144,9 +154,14 @@ class Readout:
                     "p_value": v.p_value,
                     "p_adjusted": v.p_adjusted,
                     "significant": v.significant,
+                    "relative_p_value": v.relative_p_value,
+                    "relative_p_adjusted": v.relative_p_adjusted,
                     "sequential_low": v.sequential_ci[0],
                     "sequential_high": v.sequential_ci[1],
                     "sequential_p": v.sequential_p,
+                    "relative_sequential_low": v.relative_sequential_ci[0],
+                    "relative_sequential_high": v.relative_sequential_ci[1],
+                    "relative_sequential_p": v.relative_sequential_p,
                     "chance_to_win": v.chance_to_win,
                     "expected_loss": v.expected_loss,
                     "note": v.note,
@@ -171,7 +186,7 @@ def _adjust(p: FloatArray, correction: str) -> FloatArray:
     finite = np.isfinite(p)
     out = p.copy()
     if finite.any():
-        out[finite] = holm(p[finite]) if correction == "holm" else benjamini_hochberg(p[finite])
+        out[finite] = adjust(p[finite], correction)
     return out
 
 
@@ -188,6 +203,7 @@ def _compare(
     treatments = [v for v in summaries if v != control]
     p = np.array([tests[v].p_value for v in treatments], dtype=np.float64)
     adjusted = _adjust(p, correction)
+    relative_adjusted = _adjust(np.array([tests[v].relative_p_value for v in treatments], dtype=np.float64), correction)
     rows = []
     for name in [control, *treatments]:
         s = summaries[name]
@@ -197,7 +213,18 @@ def _compare(
         units = int(np.rint(s.n))
         if name == control:
             none = ConfidenceInterval.undefined(1.0 - alpha)
-            rows.append(VariantReadout(name, units, mean, ci, effect_ci=none, relative_ci=none, sequential_ci=none))
+            rows.append(
+                VariantReadout(
+                    name,
+                    units,
+                    mean,
+                    ci,
+                    effect_ci=none,
+                    relative_ci=none,
+                    sequential_ci=none,
+                    relative_sequential_ci=none,
+                )
+            )
             continue
         t = tests[name]
         j = treatments.index(name)
@@ -205,9 +232,10 @@ def _compare(
         notes = [t.note] if t.note else []
         try:
             seq = sequential_test(c, s, alpha=alpha, tuning_parameter=tuning_parameter)
-            seq_ci, seq_p = seq.ci, seq.p_value
+            seq_ci, seq_p, rel_seq_ci, rel_seq_p = seq.ci, seq.p_value, seq.relative_ci, seq.relative_p_value
         except InputError as exc:
-            seq_ci, seq_p = ConfidenceInterval.undefined(1.0 - alpha), math.nan
+            seq_ci = rel_seq_ci = ConfidenceInterval.undefined(1.0 - alpha)
+            seq_p = rel_seq_p = math.nan
             notes.append(f"sequential: {exc}")
         try:
             bayes = gaussian_test(c, s)
@@ -233,6 +261,10 @@ def _compare(
                 chance_to_win=win,
                 expected_loss=loss,
                 note="; ".join(notes),
+                relative_p_value=t.relative_p_value,
+                relative_p_adjusted=float(relative_adjusted[j]),
+                relative_sequential_ci=rel_seq_ci,
+                relative_sequential_p=rel_seq_p,
             )
         )
     return rows

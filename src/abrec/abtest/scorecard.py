@@ -27,10 +27,24 @@ __all__ = ["MetricsReadout", "analyze_metrics"]
 FloatArray = npt.NDArray[np.float64]
 
 
-_FAMILY = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "no correction"}
+_FAMILY = {
+    "bonferroni": "Bonferroni",
+    "sidak": "Sidak",
+    "holm": "Holm",
+    "holm-sidak": "Holm-Sidak",
+    "bh": "Benjamini-Hochberg",
+    "by": "Benjamini-Yekutieli",
+    "none": "no correction",
+}
+_FWER = "the family-wise error rate"
+_FDR = "the false discovery rate"
 _CONTROLS = {
-    "holm": "the family-wise error rate",
-    "bh": "the false discovery rate",
+    "bonferroni": _FWER,
+    "sidak": _FWER,
+    "holm": _FWER,
+    "holm-sidak": _FWER,
+    "bh": _FDR,
+    "by": _FDR,
     "none": "only each test's own error",
 }
 
@@ -277,9 +291,11 @@ def analyze_metrics(
 
 
 def _adjust_together(readouts: Sequence[Readout], correction: str, alpha: float) -> list[Readout]:
-    """The readouts with their treatments' p-values adjusted as one family."""
-    p = np.array([v.p_value for r in readouts for v in r.variants if v.variant != r.control], dtype=np.float64)
+    """The readouts with their treatments' p-values (absolute and relative lifts alike) adjusted as one family."""
+    treated = [v for r in readouts for v in r.variants if v.variant != r.control]
+    p = np.array([v.p_value for v in treated], dtype=np.float64)
     adjusted = iter(_adjust(p, correction).tolist())
+    relative = iter(_adjust(np.array([v.relative_p_value for v in treated], dtype=np.float64), correction).tolist())
     out = []
     for r in readouts:
         rows = []
@@ -288,6 +304,6 @@ def _adjust_together(readouts: Sequence[Readout], correction: str, alpha: float)
                 rows.append(v)
                 continue
             q = next(adjusted)
-            rows.append(replace(v, p_adjusted=q, significant=bool(q < alpha)))
+            rows.append(replace(v, p_adjusted=q, significant=bool(q < alpha), relative_p_adjusted=next(relative)))
         out.append(replace(r, correction=correction, variants=tuple(rows)))
     return out

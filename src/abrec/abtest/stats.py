@@ -11,7 +11,8 @@ properties. Every record satisfies the ``n`` / ``mean`` / ``variance`` protocol 
   ``sum_y / sum_x`` (e.g. clicks ``y`` per impression ``x``) randomised by unit, with the numerator
   and denominator summed per unit; its variance comes from the delta method.
 - :class:`CupedStats` ``(n, sum, sum_sq, sum_pre, sum_pre_sq, sum_cross)``: a metric and its
-  pre-period covariate, for CUPED (:mod:`abrec.abtest.cuped`).
+  pre-period covariate, for CUPED (:mod:`abrec.abtest.cuped`); six optional higher cross-moments
+  give Lin's regression estimator its heteroskedasticity-robust standard error.
 - :class:`Moments` ``(n, mean, variance)``: a derived summary (e.g. CUPED-adjusted); not mergeable.
 
 The sums are raw (not centred), as in GrowthBook's gbstats; for metrics whose mean is huge compared
@@ -269,6 +270,13 @@ class RatioStats:
 class CupedStats:
     """Per-unit sums of a metric ``y`` and its pre-experiment covariate ``x`` (usually ``y`` before the start).
 
+    The first six sums serve the pooled and GrowthBook CUPED estimators. The six optional
+    higher cross-moments (all or none) let :func:`~abrec.abtest.cuped.cuped_test` compute the
+    HC0/HC1 heteroskedasticity-robust standard error of Lin's (2013) regression estimator, whose
+    residual moments ``sum(u**p * e**2)`` (``p`` = 0, 1, 2) expand into sums of ``x**i * y**j``
+    with ``j <= 2`` and ``i + j <= 4``. :meth:`from_values` fills them; statistics that lack them
+    (e.g. built from a warehouse's six sums) merge into statistics that lack them.
+
     Attributes
     ----------
     n : int
@@ -279,6 +287,12 @@ class CupedStats:
         Sum and sum of squares of the pre-period covariate.
     sum_cross : float
         Sum of ``metric * covariate``.
+    sum_pre_cube, sum_pre_fourth : float or None
+        Sums of ``x**3`` and ``x**4``.
+    sum_pre_sq_cross, sum_pre_cross_sq : float or None
+        Sums of ``x**2 * y`` and ``x * y**2``.
+    sum_pre_cube_cross, sum_pre_sq_cross_sq : float or None
+        Sums of ``x**3 * y`` and ``x**2 * y**2``.
 
     Examples
     --------
@@ -287,6 +301,8 @@ class CupedStats:
     (3.3333333333333335, 2.0, 1.5)
     >>> s == CupedStats.from_values([2.0], [1.0]) + CupedStats.from_values([3.0, 5.0], [2.0, 3.0])
     True
+    >>> s.has_higher_moments, CupedStats(3, 10.0, 38.0, 6.0, 14.0, 23.0).has_higher_moments
+    (True, False)
     """
 
     n: int
@@ -295,6 +311,12 @@ class CupedStats:
     sum_pre: float
     sum_pre_sq: float
     sum_cross: float
+    sum_pre_cube: float | None = None
+    sum_pre_fourth: float | None = None
+    sum_pre_sq_cross: float | None = None
+    sum_pre_cross_sq: float | None = None
+    sum_pre_cube_cross: float | None = None
+    sum_pre_sq_cross_sq: float | None = None
 
     def __post_init__(self) -> None:
         _check_count("CupedStats", self.n)
@@ -308,6 +330,21 @@ class CupedStats:
         )
         _check_square("CupedStats", "sum_sq", self.n, self.sum, self.sum_sq)
         _check_square("CupedStats", "sum_pre_sq", self.n, self.sum_pre, self.sum_pre_sq)
+        higher = dict(zip(_HIGHER, self._higher(), strict=True))
+        given = [name for name, value in higher.items() if value is not None]
+        if given and len(given) != len(_HIGHER):
+            missing = ", ".join(name for name in _HIGHER if name not in given)
+            raise InputError(
+                f"CupedStats: the higher cross-moments come all together or not at all; {missing} missing. "
+                "Build the statistics with from_values, or pass none of them."
+            )
+        if given:
+            _check_finite("CupedStats", **{name: float(value) for name, value in higher.items() if value is not None})
+            if self.sum_pre_fourth is not None and self.sum_pre_fourth < 0:
+                raise InputError(f"CupedStats.sum_pre_fourth must be >= 0. Got {self.sum_pre_fourth!r} instead.")
+
+    def _higher(self) -> tuple[float | None, ...]:
+        return tuple(getattr(self, name) for name in _HIGHER)
 
     @classmethod
     def from_values(cls, values: npt.ArrayLike, pre: npt.ArrayLike) -> CupedStats:
@@ -316,7 +353,55 @@ class CupedStats:
         x = _as_values("pre", pre)
         if x.shape != y.shape:
             raise InputError(f"values and pre must have one length; got {y.size} and {x.size}.")
-        return cls(int(y.size), float(y.sum()), float(y @ y), float(x.sum()), float(x @ x), float(x @ y))
+        x2, y2 = x * x, y * y
+        return cls(
+            int(y.size),
+            float(y.sum()),
+            float(y @ y),
+            float(x.sum()),
+            float(x @ x),
+            float(x @ y),
+            sum_pre_cube=float(x2 @ x),
+            sum_pre_fourth=float(x2 @ x2),
+            sum_pre_sq_cross=float(x2 @ y),
+            sum_pre_cross_sq=float(x @ y2),
+            sum_pre_cube_cross=float((x2 * x) @ y),
+            sum_pre_sq_cross_sq=float(x2 @ y2),
+        )
+
+    @property
+    def has_higher_moments(self) -> bool:
+        """Whether the six higher cross-moments (for HC standard errors of Lin's estimator) are present."""
+        return self.sum_pre_cube is not None
+
+    def raw_moments(self) -> dict[tuple[int, int], float]:
+        """``{(i, j): sum(x**i * y**j)}`` for ``j <= 2`` and ``i + j <= 4`` (``(0, 0)`` is ``n``).
+
+        Raises
+        ------
+        abrec.errors.InputError
+            When these statistics lack the higher cross-moments.
+        """
+        if not self.has_higher_moments:
+            raise InputError(
+                "CupedStats lacks the higher cross-moments (sum_pre_cube ... sum_pre_sq_cross_sq) that this "
+                "computation needs; build the statistics with CupedStats.from_values or collect those sums."
+            )
+        higher = [float(v) for v in self._higher() if v is not None]
+        return {
+            (0, 0): float(self.n),
+            (1, 0): self.sum_pre,
+            (0, 1): self.sum,
+            (2, 0): self.sum_pre_sq,
+            (1, 1): self.sum_cross,
+            (0, 2): self.sum_sq,
+            (3, 0): higher[0],
+            (4, 0): higher[1],
+            (2, 1): higher[2],
+            (1, 2): higher[3],
+            (3, 1): higher[4],
+            (2, 2): higher[5],
+        }
 
     @property
     def post(self) -> SampleStats:
@@ -331,12 +416,22 @@ class CupedStats:
     @property
     def mean(self) -> float:
         """The metric's mean (unadjusted)."""
-        return self.post.mean
+        return self.sum / self.n if self.n > 0 else math.nan
 
     @property
     def variance(self) -> float:
         """The metric's unbiased variance (unadjusted)."""
-        return self.post.variance
+        return max(_covariance(self.n, self.sum, self.sum, self.sum_sq), 0.0)
+
+    @property
+    def pre_mean(self) -> float:
+        """The covariate's mean (``pre.mean`` without building the record)."""
+        return self.sum_pre / self.n if self.n > 0 else math.nan
+
+    @property
+    def pre_variance(self) -> float:
+        """The covariate's unbiased variance (``pre.variance``)."""
+        return max(_covariance(self.n, self.sum_pre, self.sum_pre, self.sum_pre_sq), 0.0)
 
     @property
     def covariance(self) -> float:
@@ -346,6 +441,11 @@ class CupedStats:
     def __add__(self, other: object) -> CupedStats:
         if not isinstance(other, CupedStats):
             return NotImplemented
+        mine, theirs = self._higher(), other._higher()
+        higher: dict[str, float | None] = {
+            name: (a + b if a is not None and b is not None else None)
+            for name, a, b in zip(_HIGHER, mine, theirs, strict=True)
+        }
         return CupedStats(
             self.n + other.n,
             self.sum + other.sum,
@@ -353,9 +453,20 @@ class CupedStats:
             self.sum_pre + other.sum_pre,
             self.sum_pre_sq + other.sum_pre_sq,
             self.sum_cross + other.sum_cross,
+            **higher,
         )
 
     def __radd__(self, other: object) -> CupedStats:
         if isinstance(other, int) and other == 0:
             return self
         return NotImplemented
+
+
+_HIGHER = (
+    "sum_pre_cube",
+    "sum_pre_fourth",
+    "sum_pre_sq_cross",
+    "sum_pre_cross_sq",
+    "sum_pre_cube_cross",
+    "sum_pre_sq_cross_sq",
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..abtest.scorecard import MetricsReadout
-from ..report.experiment import metrics_table, readout_table
+from ..report.experiment import metrics_table, readout_table, relative_table
 from ._output import table
 
 
@@ -17,15 +17,19 @@ def echo_readout(readout: MetricsReadout) -> None:
     srm = primary.srm
     against = "the weights in force" if primary.method.startswith("period-weighted") else "an equal split"
     typer.echo(
-        f"readout: {primary.metric} ({readout.metrics[0].label}), {primary.method}; "
+        f"readout: {primary.metric} = {readout.metrics[0].label}, {primary.method}; "
         f"sample ratio check against {against}: p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
     )
+    columns, rows = relative_table(primary)
+    if rows:
+        typer.echo(f"\nrelative lift of {primary.metric} (its own test; always-valid interval beside it):")
+        typer.echo(table(columns, rows))
     if readout.secondary:
         typer.echo(f"\nsecondary metrics (lift over {readout.control}):")
         columns, rows = metrics_table(readout)
         typer.echo(table(columns, rows))
         for metric, r in zip(readout.metrics[1:], readout.secondary, strict=True):
-            typer.echo(f"  {r.metric}: {metric.label}, {r.method}")
+            typer.echo(f"  {r.metric} = {metric.label}, {r.method}")
     for name, why in readout.skipped:
         typer.echo(f"not read out: {name} ({why})")
     typer.echo(readout.correction)

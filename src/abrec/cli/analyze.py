@@ -35,7 +35,9 @@ def analyze(
     reward_columns: Annotated[
         str, typer.Option(help="Comma-separated extra reward columns of a CSV log (e.g. purchase).")
     ] = "",
-    correction: Annotated[str, typer.Option(help="Multiple comparisons: holm, bh or none.")] = "holm",
+    correction: Annotated[
+        str, typer.Option(help="Multiple comparisons: holm, holm-sidak, bonferroni, sidak, bh, by or none.")
+    ] = "holm",
     report: Annotated[Path | None, typer.Option(help="Write the HTML report here (.html).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the readout as JSON here (.json).")] = None,
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._interval import ConfidenceInterval
-from ..abtest.readout import Readout, sequential_path
+from ..abtest.readout import Readout, VariantReadout, sequential_path
 from ..abtest.scorecard import MetricsReadout
 from ..experiments.offline import OfflineEstimate
 from ..experiments.simulation import SimulationResult
@@ -18,20 +18,53 @@ from .html import Report
 from .offline import offline_section
 from .svg import interval_chart, line_chart, stacked_area_chart
 
-__all__ = ["metrics_section", "metrics_table", "readout_report", "readout_table", "simulation_report"]
+__all__ = [
+    "metrics_section",
+    "metrics_table",
+    "readout_report",
+    "readout_table",
+    "relative_table",
+    "simulation_report",
+]
 
 _COLUMNS = ["variant", "units", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "always-valid CI", "P(win)"]
 
 
-def _ci(pair: ConfidenceInterval, digits: int = 4) -> str:
+def _ci(pair: ConfidenceInterval, digits: int = 3) -> str:
     lo, hi = pair
     if not (math.isfinite(lo) or math.isfinite(hi)):
         return ""
     return f"[{lo:.{digits}g}, {hi:.{digits}g}]"
 
 
+def _pct_ci(pair: ConfidenceInterval) -> str:
+    lo, hi = pair
+    if not (math.isfinite(lo) or math.isfinite(hi)):
+        return ""
+    return f"[{lo:.1%}, {hi:.1%}]"
+
+
+def _p(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def _relative_cell(v: VariantReadout, control_mean: float, alpha: float) -> str:
+    """The relative lift with its interval and its own (corrected) p-value, or why there is none."""
+    if not math.isfinite(v.relative):
+        return "n/a (control mean <= 0)" if not control_mean > 0 else "n/a (control mean ~ 0)"
+    p = v.relative_p_adjusted
+    test = f" p {_p(p)}" + ("*" if p < alpha else "") if math.isfinite(p) else ""
+    return f"{v.relative:+.1%} {_pct_ci(v.relative_ci)}{test}"
+
+
 def readout_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of the compact per-variant table (for the terminal and the report)."""
+    """Columns and rows of the compact per-variant table (for the terminal and the report).
+
+    "rel. lift" holds the relative lift, its interval and its own p-value after the readout's correction
+    (``*`` below alpha); where the control mean is not clearly positive it says so and the readout is absolute.
+    The table fits a laptop screen; :func:`relative_table` has the relative lift's always-valid numbers too.
+    """
+    control_mean = next((v.mean for v in readout.variants if v.variant == readout.control), math.nan)
     rows = []
     for v in readout.variants:
         control = v.variant == readout.control
@@ -42,13 +75,48 @@ def readout_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
                 v.mean,
                 "" if control else f"{v.effect:+.4g}",
                 "" if control else _ci(v.effect_ci),
-                "" if control or not math.isfinite(v.relative) else f"{v.relative:+.1%}",
+                "" if control else _relative_cell(v, control_mean, readout.alpha),
                 "" if control else f"{v.p_adjusted:.3g}" + (" *" if v.significant else ""),
-                "" if control else _ci(v.sequential_ci),
+                "" if control else _ci(v.sequential_ci, 2),
                 "" if control else f"{v.chance_to_win:.3f}",
             ]
         )
     return list(_COLUMNS), rows
+
+
+_RELATIVE_COLUMNS = [
+    "variant",
+    "rel. lift",
+    "rel. CI",
+    "rel. p",
+    "rel. p (adj.)",
+    "always-valid rel. CI",
+    "always-valid rel. p",
+]
+
+
+def relative_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the relative lift's own inference per treatment: fixed-horizon and always-valid."""
+    control_mean = next((v.mean for v in readout.variants if v.variant == readout.control), math.nan)
+    rows: list[list[Any]] = []
+    for v in readout.variants:
+        if v.variant == readout.control:
+            continue
+        if not math.isfinite(v.relative):
+            rows.append([v.variant, _relative_cell(v, control_mean, readout.alpha), "", "", "", "", ""])
+            continue
+        rows.append(
+            [
+                v.variant,
+                f"{v.relative:+.2%}",
+                _pct_ci(v.relative_ci),
+                f"{v.relative_p_value:.3g}",
+                f"{v.relative_p_adjusted:.3g}" + (" *" if v.relative_p_adjusted < readout.alpha else ""),
+                _pct_ci(v.relative_sequential_ci),
+                f"{v.relative_sequential_p:.3g}",
+            ]
+        )
+    return list(_RELATIVE_COLUMNS), rows
 
 
 _METRIC_COLUMNS = ["metric", "variant", "control mean", "mean", "lift", "lift CI", "rel. lift", "p (adj.)", "P(win)"]
@@ -97,12 +165,21 @@ def _readout_section(report: Report, readout: Readout) -> None:
     level = 1 - readout.alpha
     report.paragraph(
         f"Metric: {readout.metric}. Test: {readout.method} at {level:.0%} ({readout.correction} correction across "
-        f"treatments; * = significant after it). Always-valid CI: mixture SPRT (tuning n* = "
-        f"{readout.tuning_parameter:,.0f}), valid however often one looks. P(win): Bayesian chance to beat control "
-        "(flat prior, normal model)."
+        f"treatments; * = significant after it). Rel. lift: the relative lift with its own {level:.0%} interval and "
+        "p-value (delta method, same correction). Always-valid CI: mixture SPRT (tuning n* = "
+        f"{readout.tuning_parameter:,.0f}), valid however often one looks (the relative lift's in the next table). "
+        "P(win): Bayesian chance to beat control (flat prior, normal model)."
     )
     treatments = [v for v in readout.variants if v.variant != readout.control]
     if treatments:
+        columns, rows = relative_table(readout)
+        report.table(rows, columns)
+        report.paragraph(
+            f"The relative lift (treatment mean / control mean - 1) tested on its own: delta-method standard error of "
+            f"the ratio of the two independent means, p-value of no relative lift and {level:.0%} interval, "
+            f"{readout.correction} correction across treatments, and the always-valid (mSPRT) interval and p-value on "
+            "the relative scale."
+        )
         report.figure(
             interval_chart(
                 [v.variant for v in treatments],
