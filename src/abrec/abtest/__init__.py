@@ -3,7 +3,8 @@
 - :mod:`~abrec.abtest.stats`: :class:`SampleStats`, :class:`RatioStats`, :class:`CupedStats` (sums that
   merge with ``+`` across shards and days) and :class:`Moments`.
 - :mod:`~abrec.abtest.metrics`: :func:`aggregate_units` turns an interaction log into per-variant stats
-  (proportion, mean, or delta-method ratio metrics per unit); a :class:`Metric` names one, and
+  (proportion, mean, or delta-method ratio metrics per unit), :func:`quantile_samples` into per-variant
+  values of per-unit totals (the p50/p90/p99 metrics); a :class:`Metric` names one, and
   :data:`DEFAULT_METRICS` are clicks per user, CTR, conversion and revenue per user.
 - :mod:`~abrec.abtest.frequentist`: :func:`welch_ttest`, :func:`ztest`, :func:`proportions_ztest`
   returning a :class:`TestResult` with absolute and relative effects and intervals.
@@ -67,7 +68,7 @@ from .group_sequential import (
     group_sequential_boundaries,
     group_sequential_test,
 )
-from .metrics import DEFAULT_METRICS, Metric, aggregate_units
+from .metrics import DEFAULT_METRICS, Metric, aggregate_units, quantile_samples
 from .multiple import CORRECTION_METHODS, AdjustedIntervals, adjust, adjusted_intervals, benjamini_hochberg, holm
 from .power import (
     cohens_h,
@@ -158,6 +159,7 @@ __all__ = [
     "prob_best_beta",
     "prob_best_gaussian",
     "proportions_ztest",
+    "quantile_samples",
     "quantile_test",
     "risk_ratio_interval",
     "sample_size_means",

@@ -4,13 +4,18 @@ A/B tests randomise units (users, sessions), so units, not rows, are the indepen
 each unit's rows are first collapsed to one value (or one numerator/denominator pair), then summed
 per variant.
 
-========== ===================================== ==============================================
-metric     per-unit value                        statistics
-========== ===================================== ==============================================
-proportion 1 if any row's ``column`` > 0, else 0 :class:`SampleStats` (e.g. "clicked at least once")
-mean       sum of ``column`` over the unit's rows :class:`SampleStats` (e.g. clicks per user)
-ratio      (sum of ``column``, number of rows)    :class:`RatioStats` (e.g. CTR = clicks / impressions)
-========== ===================================== ==============================================
+============= ===================================== ==============================================
+metric        per-unit value                        statistics
+============= ===================================== ==============================================
+proportion    1 if any row's ``column`` > 0, else 0 :class:`SampleStats` (e.g. "clicked at least once")
+mean          sum of ``column`` over the unit's rows :class:`SampleStats` (e.g. clicks per user)
+ratio         (sum of ``column``, number of rows)    :class:`RatioStats` (e.g. CTR = clicks / impressions)
+p50, p90, p99 sum of ``column`` over the unit's rows :class:`QuantileSample` (e.g. p90 revenue per user)
+============= ===================================== ==============================================
+
+The quantile kinds compare a quantile of the per-unit totals across variants (:func:`quantile_samples`
+gives each variant's values; :func:`~abrec.abtest.quantiles.quantile_test` tests them); quantiles are
+not sums, so their per-variant record keeps the values instead of three sums.
 
 The ratio metric's variance comes from the delta method over units. Testing a ratio as if every
 impression were independent (the "naive per-impression test") ignores that one user's impressions
@@ -40,13 +45,25 @@ import pandas as pd
 from .._params import StrOptions, validate_params
 from ..data.interactions import InteractionLog
 from ..errors import InputError, ParameterError
+from .quantiles import QuantileSample
 from .stats import RatioStats, SampleStats
 
-__all__ = ["DEFAULT_METRICS", "Metric", "aggregate_units"]
+__all__ = ["DEFAULT_METRICS", "QUANTILES", "Metric", "aggregate_units", "quantile_samples"]
 
-METRICS = ("mean", "proportion", "ratio")
-_METRIC = {"metric": StrOptions(METRICS)}
-_LABEL = {"mean": "per unit (mean)", "proportion": "units with any (proportion)", "ratio": "per row (ratio)"}
+MetricKind = Literal["mean", "proportion", "ratio", "p50", "p90", "p99"]
+
+QUANTILES: dict[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
+"""The quantile metric kinds and their probabilities: that quantile, over units, of each unit's total."""
+
+SUMMED = ("mean", "proportion", "ratio")
+METRICS = (*SUMMED, *QUANTILES)
+_METRIC = {"metric": StrOptions(SUMMED)}
+_LABEL = {
+    "mean": "per unit (mean)",
+    "proportion": "units with any (proportion)",
+    "ratio": "per row (ratio)",
+    **{kind: f"per unit ({kind})" for kind in QUANTILES},
+}
 _METRIC_KIND = {"kind": StrOptions(METRICS)}
 
 
@@ -58,9 +75,11 @@ class Metric:
     ----------
     name : str
         What people call it, e.g. ``"conversion"``.
-    kind : {'mean', 'proportion', 'ratio'}
+    kind : {'mean', 'proportion', 'ratio', 'p50', 'p90', 'p99'}
         Per unit: total ``column`` (``mean``), whether any row's ``column`` is positive
-        (``proportion``), or (total ``column``, rows) for a ratio of totals (``ratio``).
+        (``proportion``), or (total ``column``, rows) for a ratio of totals (``ratio``); ``p50``,
+        ``p90`` and ``p99`` compare that quantile of the units' totals of ``column`` (not read out by
+        default: pass them to :func:`~abrec.abtest.scorecard.analyze_metrics`).
     column : str, default 'reward'
         The reward column (``reward`` or an extra reward column of the log).
 
@@ -68,15 +87,17 @@ class Metric:
     --------
     >>> Metric("conversion", "proportion", "purchase").label
     'purchase units with any (proportion)'
+    >>> Metric("p90 revenue", "p90", "revenue").probability, Metric("conversion", "proportion").probability
+    (0.9, None)
     >>> Metric("ctr", "share")
     Traceback (most recent call last):
     ...
     abrec.errors.ParameterError: The 'kind' parameter of Metric must be a str among {'mean', 'proportion', \
-'ratio'}. Got 'share' instead.
+'ratio', 'p50', 'p90', 'p99'}. Got 'share' instead.
     """
 
     name: str
-    kind: Literal["mean", "proportion", "ratio"]
+    kind: MetricKind
     column: str = "reward"
 
     def __post_init__(self) -> None:
@@ -105,6 +126,11 @@ class Metric:
     def label(self) -> str:
         """How the readout describes the computation, e.g. ``'reward per unit (mean)'``."""
         return f"{self.column} {_LABEL[self.kind]}"
+
+    @property
+    def probability(self) -> float | None:
+        """The quantile's probability for a quantile kind (0.9 for ``p90``), else None."""
+        return QUANTILES.get(self.kind)
 
 
 DEFAULT_METRICS: tuple[Metric, ...] = (
@@ -146,7 +172,7 @@ def aggregate_units(
     Raises
     ------
     abrec.errors.ParameterError
-        For an unknown metric.
+        For an unknown metric, or a quantile one (use :func:`quantile_samples`).
     abrec.errors.InputError
         When a column is missing, no rows remain, or a unit appears in more than one variant (the
         assignment leaked; fix it or drop those units before testing).
@@ -163,27 +189,13 @@ def aggregate_units(
     >>> aggregate_units(log, "proportion")["A"]
     SampleStats(n=2, sum=1.0, sum_sq=1.0)
     """
-    validate_params("aggregate_units", _METRIC, {"metric": metric})
-    frame = log.frame if isinstance(log, InteractionLog) else log
-    missing = [c for c in ("unit", "variant", column) if c not in frame.columns]
-    if missing:
-        raise InputError(f"aggregate_units needs the columns {missing}; the log has {list(frame.columns)}.")
-    if experiment is not None:
-        frame = frame[frame["experiment"] == experiment] if "experiment" in frame.columns else frame.iloc[:0]
-    if len(frame) == 0:
-        raise InputError("aggregate_units found no rows (check the experiment name).")
-    values = np.asarray(frame[column], dtype=np.float64)
-    if not np.isfinite(values).all():
-        raise InputError(f"aggregate_units needs a finite {column!r} column; drop or impute NaN first.")
-    rows = pd.DataFrame({"unit": frame["unit"].to_numpy(), "variant": frame["variant"].to_numpy(), "y": values})
-    variants_per_unit = rows.groupby("unit", sort=False)["variant"].nunique()
-    leaked = variants_per_unit[variants_per_unit > 1]
-    if len(leaked) > 0:
-        raise InputError(
-            f"{len(leaked)} unit(s) appear in more than one variant (e.g. {list(leaked.index[:3])}); "
-            "units must stay in one variant. Fix the assignment or drop those units."
+    if metric in QUANTILES:
+        raise ParameterError(
+            f"aggregate_units sums per-unit values, and the {metric!r} quantile is not a sum; use "
+            f"quantile_samples(log, column={column!r}) for each variant's per-unit totals."
         )
-    per_unit = rows.groupby(["variant", "unit"], sort=True)["y"].agg(["sum", "size", "max"])
+    validate_params("aggregate_units", _METRIC, {"metric": metric})
+    per_unit = _per_unit("aggregate_units", log, column, experiment)
     out: dict[str, SampleStats | RatioStats] = {}
     for variant, group in per_unit.groupby(level="variant", sort=True):
         y = group["sum"].to_numpy()
@@ -194,3 +206,51 @@ def aggregate_units(
         else:
             out[str(variant)] = RatioStats.from_values(y, group["size"].to_numpy().astype(np.float64))
     return out
+
+
+def quantile_samples(
+    log: InteractionLog | pd.DataFrame, *, column: str = "reward", experiment: str | None = None
+) -> dict[str, QuantileSample]:
+    """Each variant's :class:`QuantileSample` of per-unit totals of ``column`` (the quantile metrics' values).
+
+    One value per unit, its total ``column`` over its rows (as for ``mean``), so a quantile such as p90
+    is taken over units, never over rows. Raises as :func:`aggregate_units`.
+
+    Examples
+    --------
+    >>> log = InteractionLog.from_arrays(
+    ...     unit=["a", "a", "b", "c", "c", "d"], item=0, timestamp=[0, 1, 2, 3, 4, 5],
+    ...     reward=[1.0, 2.0, 0.5, 4.0, 1.0, 2.0], variant=["A", "A", "A", "B", "B", "B"],
+    ... )
+    >>> {name: sample.values.tolist() for name, sample in quantile_samples(log).items()}
+    {'A': [0.5, 3.0], 'B': [2.0, 5.0]}
+    """
+    per_unit = _per_unit("quantile_samples", log, column, experiment)
+    return {
+        str(variant): QuantileSample.from_values(group["sum"].to_numpy())
+        for variant, group in per_unit.groupby(level="variant", sort=True)
+    }
+
+
+def _per_unit(owner: str, log: InteractionLog | pd.DataFrame, column: str, experiment: str | None) -> pd.DataFrame:
+    """One row per (variant, unit), sorted: the unit's total (``sum``), rows (``size``) and largest (``max``) value."""
+    frame = log.frame if isinstance(log, InteractionLog) else log
+    missing = [c for c in ("unit", "variant", column) if c not in frame.columns]
+    if missing:
+        raise InputError(f"{owner} needs the columns {missing}; the log has {list(frame.columns)}.")
+    if experiment is not None:
+        frame = frame[frame["experiment"] == experiment] if "experiment" in frame.columns else frame.iloc[:0]
+    if len(frame) == 0:
+        raise InputError(f"{owner} found no rows (check the experiment name).")
+    values = np.asarray(frame[column], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise InputError(f"{owner} needs a finite {column!r} column; drop or impute NaN first.")
+    rows = pd.DataFrame({"unit": frame["unit"].to_numpy(), "variant": frame["variant"].to_numpy(), "y": values})
+    variants_per_unit = rows.groupby("unit", sort=False)["variant"].nunique()
+    leaked = variants_per_unit[variants_per_unit > 1]
+    if len(leaked) > 0:
+        raise InputError(
+            f"{len(leaked)} unit(s) appear in more than one variant (e.g. {list(leaked.index[:3])}); "
+            "units must stay in one variant. Fix the assignment or drop those units."
+        )
+    return rows.groupby(["variant", "unit"], sort=True)["y"].agg(["sum", "size", "max"])

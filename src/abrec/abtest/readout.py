@@ -15,6 +15,13 @@ write) is read out period by period (a ratio metric such as CTR by a period-weig
 :func:`analyze_metrics` reads a log out on a primary metric and secondary / guardrail metrics together
 (:data:`~abrec.abtest.metrics.DEFAULT_METRICS`: clicks per user, CTR, conversion, revenue per user), Holm
 across treatments on the primary and Benjamini-Hochberg across the secondaries, as a :class:`MetricsReadout`.
+
+A quantile metric (``p50``, ``p90``, ``p99`` of the units' totals) is read out by
+:func:`~abrec.abtest.quantiles.quantile_test` (gbstats' order-statistic standard error): the variant's
+quantile with its interval, the absolute and relative difference with theirs, the p-value and the same
+correction across treatments, and the same sample ratio check; there is no always-valid or Bayesian readout
+of a quantile (those fields are NaN, and the note says so). Quantiles are not period-weighted: on a log with
+assignment probabilities the units of all periods are pooled, and the method and notes say so.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ from ..errors import InputError, UnknownNameError
 from .allocation import PeriodStats
 from .bayesian import gaussian_test
 from .frequentist import TestResult, welch_ttest, ztest
-from .metrics import METRICS, aggregate_units
+from .metrics import METRICS, QUANTILES, aggregate_units, quantile_samples
 from .multiple import CORRECTION_METHODS, adjust
+from .quantiles import QuantileSample, min_units, quantile_test
 from .sequential import sequential_test
 from .srm import SRMResult, srm_test
 from .stats import Moments
@@ -56,6 +64,9 @@ _CHECKS = {"alpha": Interval("float", 0.0, 1.0, closed="neither"), "correction":
 _PERIOD_METRIC = {"metric": StrOptions(("mean", "proportion"))}
 _METRIC = {"metric": StrOptions(METRICS)}
 PERIOD_RATIO = "period-weighted z (delta-method ratio)"
+QUANTILE_NOTE = "no always-valid or Bayesian readout for quantiles"
+POOLED = "units pooled across periods, not period-weighted"
+POOLED_NOTE = "quantiles are not period-weighted: the units of all periods are pooled"
 _UNDEFINED = ConfidenceInterval.undefined(0.95)
 
 
@@ -67,7 +78,8 @@ class VariantReadout:
     ----------
     variant : str
     units : int
-    mean, ci : the variant's mean per unit and its ``1 - alpha`` interval
+    mean, ci : the variant's mean per unit and its ``1 - alpha`` interval (for a quantile metric: the variant's
+        quantile of the units' totals and its interval)
     effect, effect_ci : absolute lift over control and its interval
     relative, relative_ci : relative lift ``mean / control mean - 1`` and its interval (delta method; NaN with
         ``note`` when the control mean is not clearly positive: the readout is then the absolute lift)
@@ -113,7 +125,9 @@ class Readout:
     metric : str
         What was measured, e.g. ``"reward per unit (mean)"``.
     method : str
-        The fixed-horizon test: ``"welch-t"`` or ``"period-weighted z"``.
+        The fixed-horizon test: ``"welch-t"``, ``"period-weighted z"``, ``"period-weighted z (delta-method
+        ratio)"`` or, for a quantile metric, e.g. ``"quantile p90, order-statistic"`` (with
+        ``"(units pooled across periods, not period-weighted)"`` on a log with assignment probabilities).
     alpha : float
     correction : str
         One of :data:`abrec.abtest.multiple.CORRECTION_METHODS` (``"holm"``, ``"holm-sidak"``,
@@ -123,6 +137,9 @@ class Readout:
     srm : SRMResult
     tuning_parameter : float
         The mSPRT's ``n*``.
+    srm_per_period : bool
+        Whether the sample ratio check compared each period's counts with the weights in force then (a log
+        with assignment probabilities), rather than the whole experiment's counts with one split.
     """
 
     control: str
@@ -133,6 +150,7 @@ class Readout:
     variants: tuple[VariantReadout, ...]
     srm: SRMResult
     tuning_parameter: float
+    srm_per_period: bool = False
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per variant (for tables and JSON)."""
@@ -338,7 +356,7 @@ def _period_readout(
     order = [control] + [v for v in names if v != control]
     rows.sort(key=lambda r: order.index(r.variant))
     srm = srm_test(np.rint(counts).astype(np.int64), np.asarray(weights, dtype=np.float64))
-    return Readout(control, metric, method, alpha, correction, tuple(rows), srm, n_star)
+    return Readout(control, metric, method, alpha, correction, tuple(rows), srm, n_star, srm_per_period=True)
 
 
 def _unit_table(
@@ -523,11 +541,15 @@ def analyze_log(
     control : str, optional
         The control variant; default the first in sorted order (say it explicitly; required when the
         log records assignment probabilities).
-    metric : {"mean", "proportion", "ratio"}
+    metric : {"mean", "proportion", "ratio", "p50", "p90", "p99"}
         Per unit: its total ``column`` (``mean``: the mean over units of that total), whether any row
         has a positive ``column`` (``proportion``), or its total over its rows (``ratio``: e.g. CTR,
         with a delta-method variance; period-weighted on a log with assignment probabilities,
-        ``method`` ``"period-weighted z (delta-method ratio)"``).
+        ``method`` ``"period-weighted z (delta-method ratio)"``). ``p50``, ``p90``, ``p99``: that quantile
+        of the units' totals of ``column``, compared by :func:`~abrec.abtest.quantiles.quantile_test`
+        (order-statistic standard error; no always-valid or Bayesian fields; never period-weighted: on a log
+        with assignment probabilities the periods' units are pooled and ``method`` says so). Below
+        :func:`~abrec.abtest.quantiles.min_units` units in an arm the test's numbers are NaN with a ``note``.
     weights : mapping or sequence, optional
         Intended traffic split for the SRM test; default equal. When it is not given and every row
         records its ``assignment_p`` (logs of abrec simulations and of the decision service), the
@@ -552,6 +574,17 @@ def analyze_log(
         log = InteractionLog(log)
     scope = log if experiment is None else log.for_experiment(experiment)
     validate_params("analyze_log", _METRIC, {"metric": metric})
+    if metric in QUANTILES:
+        return _quantile_readout(
+            scope,
+            kind=metric,
+            column=column,
+            control=control,
+            alpha=alpha,
+            weights=weights,
+            correction=correction,
+            tuning_parameter=tuning_parameter,
+        )
     if weights is None and scope.assigned:
         if metric == "ratio":
             units, names, in_force = _unit_table(scope, column, None, None)
@@ -590,17 +623,124 @@ def analyze_log(
     n_total = float(sum(s.n for s in stats.values()))
     n_star = n_total if tuning_parameter is None else float(tuning_parameter)
     rows = _compare(stats, control, tests, alpha=alpha, correction=correction, tuning_parameter=n_star)
-    if weights is None:
-        w = np.full(len(names), 1.0 / len(names))
-    elif isinstance(weights, Mapping):
-        missing = set(names) - set(weights)
-        if missing:
-            raise InputError(f"weights must give every variant a weight; missing {sorted(missing)}.")
-        w = np.array([float(weights[v]) for v in names])
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-    srm = srm_test(np.array([int(stats[v].n) for v in names]), w)
+    srm = srm_test(np.array([int(stats[v].n) for v in names]), _split(weights, names))
     label = {"mean": "per unit (mean)", "proportion": "units with any (proportion)", "ratio": "per row (ratio)"}
     return Readout(
         control, f"{column} {label.get(metric, metric)}", "welch-t", alpha, correction, tuple(rows), srm, n_star
     )
+
+
+def _quantile_readout(
+    log: InteractionLog,
+    *,
+    kind: str,
+    column: str,
+    control: str | None,
+    alpha: float,
+    weights: Mapping[str, float] | Sequence[float] | None,
+    correction: str,
+    tuning_parameter: float | None,
+) -> Readout:
+    """The readout of the ``kind`` quantile (p50/p90/p99) of the units' totals: :func:`quantile_test` per treatment.
+
+    On a log with assignment probabilities (and no ``weights``) the units of every period are pooled (a
+    quantile is not period-weighted; the method and the treatments' notes say so) and the sample ratio check
+    is against the weights in force in each period, as for the other metrics.
+    """
+    probability = QUANTILES[kind]
+    samples = quantile_samples(log, column=column)
+    names = list(samples)
+    if len(names) < 2:
+        raise InputError(f"An experiment readout needs at least two variants in the log; found {names}.")
+    pooled = weights is None and log.assigned
+    control = _named_control(control, names) if pooled else (names[0] if control is None else control)
+    if control not in samples:
+        raise UnknownNameError("variant", control, names)
+    treatments = [v for v in names if v != control]
+    tests = {v: quantile_test(samples[control], samples[v], probability=probability, alpha=alpha) for v in treatments}
+    adjusted = _adjust(np.array([tests[v].p_value for v in treatments], dtype=np.float64), correction)
+    z = _z(alpha)
+    level = 1.0 - alpha
+    none = ConfidenceInterval.undefined(level)
+    shared = [QUANTILE_NOTE] + ([POOLED_NOTE] if pooled else [])
+    quantile, ci, small = _own_quantile(samples[control], kind, probability, z, level)
+    rows = [
+        VariantReadout(
+            control,
+            samples[control].n,
+            quantile,
+            ci,
+            effect_ci=none,
+            relative_ci=none,
+            sequential_ci=none,
+            relative_sequential_ci=none,
+            note=small,
+        )
+    ]
+    for j, name in enumerate(treatments):
+        quantile, ci, _ = _own_quantile(samples[name], kind, probability, z, level)
+        t = tests[name]
+        rows.append(
+            VariantReadout(
+                name,
+                samples[name].n,
+                quantile,
+                ci,
+                effect=t.effect,
+                effect_ci=t.ci,
+                relative=t.relative_effect,
+                relative_ci=t.relative_ci,
+                p_value=t.p_value,
+                p_adjusted=float(adjusted[j]),
+                significant=bool(adjusted[j] < alpha),
+                sequential_ci=none,
+                relative_sequential_ci=none,
+                note="; ".join(([t.note] if t.note else []) + shared),
+            )
+        )
+    if pooled:
+        per_unit, _, in_force = _unit_table(log, column, None, names)
+        counts = np.zeros(in_force.shape, dtype=np.int64)
+        np.add.at(counts, (per_unit["period"].to_numpy(dtype=np.int64), per_unit["v"].to_numpy(dtype=np.int64)), 1)
+        srm = srm_test(counts, in_force)
+    else:
+        srm = srm_test(np.array([samples[v].n for v in names]), _split(weights, names))
+    n_total = float(sum(s.n for s in samples.values()))
+    n_star = n_total if tuning_parameter is None else float(tuning_parameter)
+    method = f"quantile {kind}, order-statistic" + (f" ({POOLED})" if pooled else "")
+    return Readout(
+        control,
+        f"{column} per unit ({kind})",
+        method,
+        alpha,
+        correction,
+        tuple(rows),
+        srm,
+        n_star,
+        srm_per_period=pooled,
+    )
+
+
+def _own_quantile(
+    sample: QuantileSample, kind: str, probability: float, z: float, level: float
+) -> tuple[float, ConfidenceInterval, str]:
+    """A variant's quantile, its own two-sided Wald interval (order-statistic standard error), or why it has none."""
+    needed = min_units(probability)
+    if sample.n < needed:
+        note = f"interval undefined: the {kind} needs at least {needed} units ({sample.n} here)"
+        return sample.quantile(probability), ConfidenceInterval.undefined(level), note
+    quantile = sample.quantile(probability)
+    se = sample.quantile_standard_error(probability, "order-statistic")
+    return quantile, ConfidenceInterval(quantile - z * se, quantile + z * se, level), ""
+
+
+def _split(weights: Mapping[str, float] | Sequence[float] | None, names: Sequence[str]) -> FloatArray:
+    """The intended traffic split of ``names`` for the SRM test: equal, or ``weights`` by name or position."""
+    if weights is None:
+        return np.full(len(names), 1.0 / len(names))
+    if isinstance(weights, Mapping):
+        missing = set(names) - set(weights)
+        if missing:
+            raise InputError(f"weights must give every variant a weight; missing {sorted(missing)}.")
+        return np.array([float(weights[v]) for v in names])
+    return np.asarray(weights, dtype=np.float64)

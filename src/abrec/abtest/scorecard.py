@@ -184,7 +184,8 @@ def analyze_metrics(
 
     Every metric is read out by :func:`analyze_log` (one value per unit; period-weighted with a z test
     when the log records ``assignment_p`` and ``period``, the ratio metric then by a period-weighted
-    delta method; Welch t otherwise), so the primary's numbers are exactly :func:`analyze_log`'s.
+    delta method; Welch t otherwise; a quantile metric by the quantile test, its units pooled across
+    periods), so the primary's numbers are exactly :func:`analyze_log`'s.
 
     Multiple testing is corrected in two families. The **primary** metric is the one the decision rests
     on: its p-values are adjusted across the treatments (``correction``, default Holm), which keeps the
@@ -207,7 +208,9 @@ def analyze_metrics(
     metrics : sequence of Metric, optional
         Primary first. Default :data:`~abrec.abtest.metrics.DEFAULT_METRICS` (clicks per user, CTR,
         conversion, revenue per user), where a secondary whose column the log lacks is skipped and
-        listed in ``skipped``; given explicitly, every column must be there.
+        listed in ``skipped``; given explicitly, every column must be there. Quantile metrics (kinds
+        ``p50``, ``p90``, ``p99``, e.g. ``Metric.of("p90", "revenue")``) are not among the defaults: pass
+        them here or as ``primary``.
     primary : Metric, optional
         The primary metric, put first (replacing a metric of ``metrics`` that computes the same, e.g.
         ``Metric.of("proportion", "purchase")`` makes conversion primary); default the first of ``metrics``.

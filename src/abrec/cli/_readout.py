@@ -15,11 +15,17 @@ def echo_readout(readout: MetricsReadout) -> None:
     columns, rows = readout_table(primary)
     typer.echo(table(columns, rows))
     srm = primary.srm
-    against = "the weights in force" if primary.method.startswith("period-weighted") else "an equal split"
+    against = "the weights in force" if primary.srm_per_period else "an equal split"
     typer.echo(
         f"readout: {primary.metric} = {readout.metrics[0].label}, {primary.method}; "
         f"sample ratio check against {against}: p = {srm.p_value:.3g}" + ("  MISMATCH" if srm.mismatch() else " (ok)")
     )
+    notes: dict[str, list[str]] = {}
+    for v in primary.variants:
+        for note in filter(None, v.note.split("; ")):
+            notes.setdefault(note, []).append(v.variant)
+    for note, variants in notes.items():
+        typer.echo(f"  note ({', '.join(variants)}): {note}")
     columns, rows = relative_table(primary)
     if rows:
         typer.echo(f"\nrelative lift of {primary.metric} (its own test; always-valid interval beside it):")

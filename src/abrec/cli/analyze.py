@@ -25,8 +25,9 @@ def analyze(
     metric: Annotated[
         str,
         typer.Option(
-            help="Primary metric per unit: mean (total per unit), proportion (any), ratio (per row); clicks per "
-            "user, CTR, conversion and revenue per user are read out too, as secondary metrics."
+            help="Primary metric per unit: mean (total per unit), proportion (any), ratio (per row), or p50, p90, "
+            "p99 (that quantile of the units' totals: quantile test, no always-valid or Bayesian numbers, periods "
+            "pooled); clicks per user, CTR, conversion and revenue per user are read out too, as secondary metrics."
         ),
     ] = "mean",
     column: Annotated[str, typer.Option(help="Reward column of the primary metric.")] = "reward",

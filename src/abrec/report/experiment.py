@@ -48,6 +48,14 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.2g}"
 
 
+def _fmt(x: float, spec: str, star: bool = False) -> str:
+    """``x`` formatted by ``spec`` (``" *"`` after it when ``star``), or blank when undefined (NaN): e.g. a
+    quantile metric has no P(win), and a test without enough units no p-value."""
+    if not math.isfinite(x):
+        return ""
+    return f"{x:{spec}}" + (" *" if star else "")
+
+
 def _relative_cell(v: VariantReadout, control_mean: float, alpha: float) -> str:
     """The relative lift with its interval and its own (corrected) p-value, or why there is none."""
     if not math.isfinite(v.relative):
@@ -73,12 +81,12 @@ def readout_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
                 v.variant + (" (control)" if control else ""),
                 v.units,
                 v.mean,
-                "" if control else f"{v.effect:+.4g}",
+                "" if control else _fmt(v.effect, "+.4g"),
                 "" if control else _ci(v.effect_ci),
                 "" if control else _relative_cell(v, control_mean, readout.alpha),
-                "" if control else f"{v.p_adjusted:.3g}" + (" *" if v.significant else ""),
+                "" if control else _fmt(v.p_adjusted, ".3g", v.significant),
                 "" if control else _ci(v.sequential_ci, 2),
-                "" if control else f"{v.chance_to_win:.3f}",
+                "" if control else _fmt(v.chance_to_win, ".3f"),
             ]
         )
     return list(_COLUMNS), rows
@@ -110,10 +118,10 @@ def relative_table(readout: Readout) -> tuple[list[str], list[list[Any]]]:
                 v.variant,
                 f"{v.relative:+.2%}",
                 _pct_ci(v.relative_ci),
-                f"{v.relative_p_value:.3g}",
-                f"{v.relative_p_adjusted:.3g}" + (" *" if v.relative_p_adjusted < readout.alpha else ""),
+                _fmt(v.relative_p_value, ".3g"),
+                _fmt(v.relative_p_adjusted, ".3g", v.relative_p_adjusted < readout.alpha),
                 _pct_ci(v.relative_sequential_ci),
-                f"{v.relative_sequential_p:.3g}",
+                _fmt(v.relative_sequential_p, ".3g"),
             ]
         )
     return list(_RELATIVE_COLUMNS), rows
@@ -136,11 +144,11 @@ def metrics_table(readout: MetricsReadout) -> tuple[list[str], list[list[Any]]]:
                     v.variant,
                     base.mean,
                     v.mean,
-                    f"{v.effect:+.4g}",
+                    _fmt(v.effect, "+.4g"),
                     _ci(v.effect_ci),
-                    "" if not math.isfinite(v.relative) else f"{v.relative:+.1%}",
-                    f"{v.p_adjusted:.3g}" + (" *" if v.significant else ""),
-                    f"{v.chance_to_win:.3f}",
+                    _fmt(v.relative, "+.1%"),
+                    _fmt(v.p_adjusted, ".3g", v.significant),
+                    _fmt(v.chance_to_win, ".3f"),
                 ]
             )
     return list(_METRIC_COLUMNS), rows
