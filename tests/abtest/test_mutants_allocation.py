@@ -159,12 +159,20 @@ def test_from_observations_shapes() -> None:
 
 @pytest.mark.parametrize(
     ("periods", "variants", "rewards"),
-    [([0], [0], [math.inf]), ([2], [0], [1.0]), ([0], [2], [1.0]), ([-1], [0], [1.0]), ([0], [-1], [1.0])],
+    [
+        ([0], [0], [math.inf]),
+        ([0, 1], [0, 1], [1.0]),
+        ([2], [0], [1.0]),
+        ([0], [2], [1.0]),
+        ([-1], [0], [1.0]),
+        ([0], [-1], [1.0]),
+    ],
 )
 def test_from_observations_rejects_bad_input(periods: list[int], variants: list[int], rewards: list[float]) -> None:
-    # With n_periods=2 and n_variants=2: indices 2 are out of range, as are negative ones and infinite rewards.
-    # Mutants: each `or` of the checks made an `and`, `>=` -> `>`.
-    with pytest.raises(InputError):
+    # With n_periods=2 and n_variants=2: indices 2 are out of range, as are negative ones; rewards must be finite
+    # and as many as the units. Each is caught by its own check (an infinite reward would otherwise only be
+    # caught later, as an infinite sum). Mutants: each `or` of the checks made an `and`, `>=` -> `>`.
+    with pytest.raises(InputError, match=r"^(periods, variants and rewards must be 1-d|period indices must lie)"):
         PeriodStats.from_observations(periods, variants, rewards, n_variants=2, n_periods=2)
 
 
@@ -235,7 +243,10 @@ def test_one_variant_is_allowed() -> None:
         (lambda: PeriodStats.from_counts([[1.0, math.nan]], [[0.0, 0.0]]), r"^n must be a finite"),
         (lambda: PeriodStats.from_counts([[1.0, 1.0]], [[0.0, 0.0]], [[0.0, math.inf]]), r"^sum_sq must be a finite"),
         (lambda: PeriodStats([[1.0]], [[math.nan]], [[1.0]], ("a",)), r"^sum must be a finite"),
-        (lambda: PeriodStats.from_counts(np.ones((1, 1, 2)), np.ones((1, 1, 2))), r"must be a finite \(periods, variants\)"),
+        (
+            lambda: PeriodStats.from_counts(np.ones((1, 1, 2)), np.ones((1, 1, 2))),
+            r"must be a finite \(periods, variants\)",
+        ),
         (lambda: PeriodStats([[-1.0]], [[0.0]], [[0.0]], ("a",)), "non-negative"),
         (lambda: period_weighted_means([[1.0, math.nan]], [[0.0, 0.0]]), r"^n must be a finite"),
         (lambda: period_weighted_means([[2.0, 2.0]], [[0.0, math.nan]]), r"^sums must be a finite"),
@@ -284,7 +295,9 @@ def test_difference_by_hand_with_two_unit_cells() -> None:
     assert (d.treatment, d.control, d.alpha, d.estimate) == ("B", "A", 0.1, 0.5)
 
 
-@pytest.mark.parametrize(("sums", "z", "p"), [([[2.0, 4.0]], math.inf, 0.0), ([[4.0, 2.0]], -math.inf, 0.0), ([[2.0, 2.0]], 0.0, 1.0)])
+@pytest.mark.parametrize(
+    ("sums", "z", "p"), [([[2.0, 4.0]], math.inf, 0.0), ([[4.0, 2.0]], -math.inf, 0.0), ([[2.0, 2.0]], 0.0, 1.0)]
+)
 def test_difference_without_variance(sums: list[list[float]], z: float, p: float) -> None:
     # Constant cells: se = 0; z is +-inf for a non-zero difference and 0 for none. Mutants: every part of
     # that expression, and `se > 0` -> `se >= 0` or always (a ZeroDivisionError).
@@ -322,9 +335,9 @@ def test_allocator_defaults_and_boundaries() -> None:
     assert ThompsonAllocator(4, min_share=0.25).min_share == 0.25
     ThompsonAllocator(2, min_share=(1.0 + 1e-12) / 2)
     alloc = ThompsonAllocator(2, seed=0, draws=10)
-    alloc.update(PeriodStats.from_counts([[5.0, 0.0]], [[-1e-9, 1e-9]]))
+    alloc.update(PeriodStats.from_counts([[5.0, 0.0]], [[-1e-9, 1e-9]], [[0.0, 0.0]]))
     with pytest.raises(InputError, match="Bernoulli rewards"):
-        alloc.update(PeriodStats.from_counts([[5.0, 5.0]], [[-0.5, 1.0]]))
+        alloc.update(PeriodStats.from_counts([[5.0, 5.0]], [[-0.5, 1.0]], [[0.5, 1.0]]))
 
 
 @pytest.mark.parametrize("prior", [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, -1.0), (math.inf, 1.0), (1.0, math.inf)])
