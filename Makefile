@@ -4,10 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-all
 BENCH  ?= all
+# PEERS=1: also install (once, into .bench-peers/) and run Vowpal Wabbit, MABWiser, contextualbandits and OBP
+# side by side with abrec; ratios only from that run. Without it, no ratio is measured.
+PEERS  ?=
 MUTATE ?=
 MUTATE_STAMP := $(VENV)/.installed-mutation
 
-.PHONY: demo test bench lint typecheck clean venv mutate browser
+.PHONY: demo test bench lint typecheck clean venv mutate browser local-llm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +49,17 @@ test: lint typecheck browser
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py $(BENCH)
+	$(PY) benchmarks/run.py $(BENCH) $(if $(PEERS),--peers)
+
+# abrec.llm's local generator (llama.cpp + SmolLM2 GGUF): compiled from source, 10+ minutes on 2 cores, so not part
+# of `make test`. The portable flags avoid a build tuned to the compiling CPU (it crashed on this machine's CPU).
+LOCAL_LLM_STAMP := $(VENV)/.installed-local-llm
+$(LOCAL_LLM_STAMP): $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF" \
+		$(PY) -m pip install --quiet -e '.[local-llm]'
+	touch $(LOCAL_LLM_STAMP)
+
+local-llm: $(LOCAL_LLM_STAMP)
 
 # Mutation testing of the statistical core (not part of `make test`: hours for every module).
 # `make mutate MUTATE="abtest/srm.py ope/importance.py"` runs a subset; see tests/README.md.

@@ -8,7 +8,8 @@ Lines (``"part"``):
 - ``end_to_end``: per campaign, seconds for: load the random log, a 100,000-draw BTS action distribution,
   the cross-fitted reward model (with its influence terms), every estimator with 200-resample bootstrap
   intervals, the selection (median of 5 warm runs, each from cleared caches; the first, cold run of
-  the process reported apart); speedup vs OBP's ~13 s;
+  the process reported apart). No speed ratio here: OBP runs side by side only with ``--peers``
+  (``ope_peers.py``), and only that run's numbers are divided;
 - ``estimates``: campaign all, abrec's estimates next to OBP's;
 - ``resamples``: the 30-resample protocol of ``shared/data/obd/README.md`` (rows drawn with
   ``np.random.RandomState(b)``, reward model refitted with seed b, BTS distribution of 1,000,000 draws
@@ -18,8 +19,8 @@ Lines (``"part"``):
   OBP's figures; and the direct method's standard error (with the model's influence, and with the
   model fixed) next to its actual spread over the 30 resamples.
 
-OBP 0.5.7 does not install on this Python (it requires Python < 3.11), so it is not run here: its
-figures are those of the issue and of ``shared/data/obd``.
+OBP's estimates and relative errors quoted here (``OBP_ESTIMATES``, ``OBP_RELATIVE_ERRORS``) are the
+figures of ``shared/data/obd``: accuracy, not speed. OBP's speed is only measured, never quoted.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from abrec.ope import (
 )
 from abrec.ope.evaluation import evaluate_policies
 
-OBP_SECONDS = 13.0
 OBP_ESTIMATES = {"ipw": 0.004553, "snipw": 0.004776, "dr": 0.004817, "dm": 0.003516}
 OBP_RELATIVE_ERRORS = {
     "dm": (0.157, 0.110),
@@ -126,12 +126,6 @@ def end_to_end() -> Iterator[dict[str, Any]]:
             "seconds": round(seconds, 3),
             "seconds_runs": [round(s, 3) for s, _ in runs],
             "cold_seconds_first_run": round(cold, 3) if campaign == "all" else None,
-            "obp_seconds": OBP_SECONDS,
-            "speedup_vs_obp": round(OBP_SECONDS / seconds, 2),
-            "target_speedup": 10,
-            "obp_measured_here": False,
-            "obp_note": "obp 0.5.7 requires Python <3.11 (pip download: 'requires a different Python: 3.11.7'); "
-            "OBP's time is the issue's figure",
             "chosen": p.selection.chosen if p.selection else None,
             "estimates": {r.estimator: r.value for r in p.estimates},
             "truth": _truth(campaign),

@@ -7,6 +7,12 @@ Examples
 --------
     .venv/bin/python benchmarks/run.py all
     .venv/bin/python benchmarks/run.py w1 --rounds 10000 --policies linucb,lin_ts --seeds 0,1,2
+    .venv/bin/python benchmarks/run.py w1 --peers --policies linucb   # abrec and the peers, side by side
+
+With ``--peers`` (``make bench PEERS=1``), the workloads that have peers (``PEER_WORKLOADS``) also run them
+side by side with abrec (``w1_peers``, ``ope_peers``) and print ratios computed from that run only; the exit
+status is 1 when a peer could not be installed or run. Without it, they print one line saying that no ratio
+was measured.
 """
 
 from __future__ import annotations
@@ -17,10 +23,17 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import agents as rl
 import embed
+import llm
 import ope
+import ope_peers
+import scale
+import serve
+import side_by_side
 import sim
 import w1
+import w1_peers
 
 Workload = Callable[[w1.Options], Iterator[dict[str, Any]]]
 
@@ -29,7 +42,13 @@ WORKLOADS: dict[str, Workload] = {
     "embed": embed.run,
     "sim": sim.run,
     "ope": ope.run,
+    "ray": scale.run,
+    "ledger": scale.run_ledger,
+    "serve": serve.run,
+    "llm": llm.run,
+    "rl": rl.run,
 }
+PEER_WORKLOADS: dict[str, Workload] = {"w1": w1_peers.run, "ope": ope_peers.run}
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -66,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="time cap per (policy, protocol, seed) run; past it, the rounds done so far are reported (default 60)",
     )
+    ap.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run the peers (Vowpal Wabbit, MABWiser, contextualbandits, OBP) side by side, with ratios",
+    )
+    ap.add_argument(
+        "--repeats", type=_positive_int, default=1, help="with --peers: repeats of the interleaved sequence (default 1)"
+    )
     return ap
 
 
@@ -88,15 +115,35 @@ def main(argv: list[str] | None = None) -> int:
         if unknown or not policies:
             print(f"error: unknown policies {unknown or args.policies!r}. Known: {', '.join(known)}.", file=sys.stderr)
             return 2
-    options = w1.Options(rounds=args.rounds, policies=policies, seeds=args.seeds, max_seconds=args.max_seconds)
+    options = w1.Options(
+        rounds=args.rounds,
+        policies=policies,
+        seeds=args.seeds,
+        max_seconds=args.max_seconds,
+        peers=args.peers,
+        repeats=args.repeats,
+    )
     names = list(WORKLOADS) if args.name == "all" else [args.name]
+    failed: list[str] = []
     try:
         for name in names:
             print(f"[run] workload {name}", file=sys.stderr, flush=True)
             for line in WORKLOADS[name](options):
                 print(json.dumps(line), flush=True)
+            if name not in PEER_WORKLOADS:
+                continue
+            if not options.peers:
+                print(json.dumps(side_by_side.no_ratio_line(name)), flush=True)
+                continue
+            for line in PEER_WORKLOADS[name](options):
+                print(json.dumps(line), flush=True)
+                if line.get("status") in ("unavailable", "failed"):
+                    failed.append(f"{line.get('system')}: {line.get('reason')}")
     except w1.MissingDataError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"error: {len(failed)} peer run(s) did not happen: " + "; ".join(failed), file=sys.stderr)
         return 1
     return 0
 

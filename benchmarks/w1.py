@@ -32,68 +32,20 @@ FILE_NAME = "linear_bandit_K50_d32_T100k.npz"
 UNIFORM_REWARD_REF = 5982
 BATCH = 1000
 
-# The README table of shared/bench: figures measured elsewhere, quoted (not measured here).
-REFERENCES: list[dict[str, Any]] = [
-    {
-        "reference": "vowpal_wabbit_squarecb",
-        "system": "Vowpal Wabbit 9.11.9 --cb_explore_adf --squarecb -q UA",
-        "rounds_per_s_online": 850,
-        "reward_online": 11256,
-        "rounds_per_s_batch1000": 1100,
-        "reward_batch1000": 11849,
-    },
-    {
-        "reference": "vowpal_wabbit_epsilon",
-        "system": "Vowpal Wabbit 9.11.9 --cb_explore_adf --epsilon 0.05 -q UA",
-        "rounds_per_s_online": 840,
-        "reward_online": 7540,
-        "rounds_per_s_batch1000": 880,
-        "reward_batch1000": 7425,
-    },
-    {
-        "reference": "mabwiser_linucb",
-        "system": "MABWiser 2.7.4 LinUCB (alpha 1)",
-        "rounds_per_s_online": 94,
-        "reward_online": None,
-        "rounds_per_s_batch1000": 34808,
-        "reward_batch1000": 13562,
-    },
-    {
-        "reference": "mabwiser_lints",
-        "system": "MABWiser 2.7.4 LinTS",
-        "rounds_per_s_online": 78,
-        "reward_online": None,
-        "rounds_per_s_batch1000": 18062,
-        "reward_batch1000": 12519,
-    },
-    {
-        "reference": "contextualbandits_linucb",
-        "system": "contextualbandits 0.3.30 LinUCB",
-        "rounds_per_s_online": 181,
-        "reward_online": 13928,
-        "rounds_per_s_batch1000": 50337,
-        "reward_batch1000": 13248,
-    },
-    {
-        "reference": "numpy_linucb",
-        "system": "plain numpy disjoint LinUCB (alpha 1), Sherman-Morrison",
-        "rounds_per_s_online": 13620,
-        "reward_online": 13710,
-        "rounds_per_s_batch1000": 61894,
-        "reward_batch1000": 13292,
-    },
-    {"reference": "uniform", "system": "uniform random", "reward_online": 5982, "reward_batch1000": 5982},
-]
+T_ROUNDS = 100_000  # rounds in the W1 file
 
 
 @dataclass(frozen=True)
 class Options:
-    """What to run: ``rounds`` (None = all T), ``policies`` (None = all eligible), seeds, time cap (s)."""
+    """What to run: ``rounds`` (None = all T), ``policies`` (None = all eligible), seeds, time cap (s);
+    ``peers``: also run the peers side by side (``w1_peers``, ``ope_peers``), ``repeats`` times each."""
 
     rounds: int | None = None
     policies: tuple[str, ...] | None = None
     seeds: tuple[int, ...] = (0,)
     max_seconds: float = 60.0
+    peers: bool = False
+    repeats: int = 1
 
 
 class MissingDataError(RuntimeError):
@@ -169,7 +121,7 @@ def _summary(values: list[float]) -> tuple[float, float]:
 
 
 def run(options: Options) -> Iterator[dict[str, Any]]:
-    """Yield one result dict per (policy, protocol), then the skipped policies and the references."""
+    """Yield one result dict per (policy, protocol), then the skipped policies."""
     data = load()
     _import_policy_modules()
     T = data.X.shape[0]
@@ -229,6 +181,3 @@ def run(options: Options) -> Iterator[dict[str, Any]]:
             yield line
     for name, reason in skipped:
         yield {"workload": "w1", "policy": name, "skipped": reason}
-    if options.policies is None:
-        for ref in REFERENCES:
-            yield {"workload": "w1", **ref, "measured": False, "source": "shared/bench/README.md (T=100,000)"}

@@ -1,7 +1,9 @@
 """The architecture's one-way dependencies: a lower layer never imports a higher one (lazily or not).
 
-data -> embeddings -> policies -> envs -> ope / abtest -> experiments -> report -> cli. ``abtest`` is pure
-statistics: it reads the event record (``data``) and nothing above it, so importing it loads neither
+data -> embeddings -> policies (agents beside them) -> envs -> ope / abtest -> experiments -> store -> report -> cli
+(``store``, the event store, reads only data, embeddings, policies and abtest; ``service``, the HTTP decision
+service, sits on ``store`` and everything below it; ``client`` is a leaf: httpx and ``abrec.errors`` only).
+``abtest`` is pure statistics: it reads the event record (``data``) and nothing above it, so importing it loads neither
 policies nor numba.
 """
 
@@ -20,14 +22,21 @@ ALLOWED: dict[str, set[str]] = {
     "data": BASE,
     "embeddings": BASE | {"data"},
     "llm": BASE | {"data", "embeddings"},
-    "policies": BASE | {"data", "embeddings"},
-    "envs": BASE | {"data", "embeddings", "policies"},
+    "policies": BASE | {"data", "embeddings", "llm"},
+    "agents": BASE | {"data", "embeddings", "llm", "policies"},
+    "envs": BASE | {"data", "embeddings", "llm", "policies", "agents"},
     "ope": BASE | {"data", "embeddings", "policies"},
     "abtest": BASE | {"data"},
-    "experiments": BASE | {"data", "embeddings", "policies", "envs", "ope", "abtest"},
-    "testing": BASE | {"data", "embeddings", "policies", "envs", "ope", "abtest"},
+    "experiments": BASE | {"data", "embeddings", "llm", "policies", "agents", "envs", "ope", "abtest"},
+    "testing": BASE | {"data", "embeddings", "llm", "policies", "agents", "envs", "ope", "abtest"},
+    "store": BASE | {"data", "embeddings", "policies", "abtest"},
+    "service": BASE
+    | {"data", "embeddings", "llm", "policies", "agents", "envs", "ope", "abtest", "experiments", "store", "report"},
     "report": BASE | {"data", "abtest", "ope", "experiments"},
-    "cli": BASE | {"data", "embeddings", "policies", "envs", "ope", "abtest", "experiments", "report", "testing"},
+    "cli": BASE
+    | {"data", "embeddings", "llm", "policies", "agents", "envs", "ope", "abtest", "experiments", "report", "testing"}
+    | {"store"}
+    | {"service"},
 }
 
 
@@ -71,3 +80,16 @@ def test_importing_abtest_loads_neither_policies_nor_numba() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_client_imports_only_httpx_and_abrecs_errors() -> None:
+    path = SRC / "client.py"
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            modules.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            modules.update(a.name for a in node.names)
+    third_party = {m.split(".")[0] for m in modules if not m.startswith(".")} - set(sys.stdlib_module_names)
+    assert third_party == {"httpx"}
+    assert {m for m in modules if m.startswith(".")} == {".errors"}

@@ -2,13 +2,14 @@
 
 One test per (policy, check), with ids such as ``linucb-check_same_seed_same_decisions``. The
 policies come from the registry when the tests are collected, so a newly registered policy is
-checked without any change here.
+checked without any change here; importing :mod:`abrec.agents` registers the agents.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import abrec.agents  # noqa: F401  (registers the session agents: they run through the same suite)
 from abrec.policies import Policy, registered_policies
 from abrec.testing import parametrize_with_checks
 

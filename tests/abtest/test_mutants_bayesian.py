@@ -34,7 +34,6 @@ def test_relative_scale_variance_is_the_delta_method() -> None:
 
 def test_expected_losses_at_a_posterior_sd_of_one() -> None:
     # var_c + var_t = 1 exactly: sd 1. E[max(X, 0)] = m Phi(m) + phi(m) for X ~ N(m, 1).
-    # Mutant: `_normal_positive_part`'s `sd == 0` -> `sd == 1` (max(m, 0) instead).
     c, t = Moments(2, 0.0, 1.0), Moments(2, 0.3, 1.0)
     r = gaussian_test(c, t)
     assert r.effect_sd == 1.0 and r.effect_mean == pytest.approx(0.3, rel=1e-12)
@@ -62,6 +61,55 @@ def test_prior_must_be_finite(prior: tuple[float, float]) -> None:
     # Mutant: `not isfinite(mean) or not isfinite(variance)` -> `and`.
     with pytest.raises(ParameterError):
         GaussianPrior(*prior)
+
+
+def test_prior_variance_with_an_infinite_precision_is_rejected() -> None:
+    # Below 1 / max_float (~5.6e-309) the precision 1 / variance overflows: it used to pass the checks
+    # and end in a ZeroDivisionError inside gaussian_test (sd = sqrt(1 / inf) = 0). Now a ParameterError
+    # at construction, saying what is wrong; the smallest variance with a finite precision is accepted.
+    for variance in (1e-310, 5e-324, 5.5e-309):
+        with pytest.raises(ParameterError, match="reciprocal"):
+            GaussianPrior(0.0, variance)
+    smallest = 1.0 / float(np.finfo(np.float64).max)  # rounds down: 1 / smallest is inf
+    with pytest.raises(ParameterError, match="reciprocal"):
+        GaussianPrior(0.0, smallest)
+    above = math.nextafter(smallest, 1.0)
+    assert math.isfinite(1.0 / GaussianPrior(0.0, above).variance)
+    with pytest.raises(ParameterError, match="reciprocal"):
+        GaussianPrior(0.0, np.float64(1e-310))  # a numpy scalar overflows the same way, quietly
+    assert math.isfinite(1.0 / GaussianPrior(0.0, 5.6e-309).variance)
+
+
+@pytest.mark.parametrize("v0", [1e-8, 1e-3, 0.02, 0.09, 1.0, 3.0, 1e6])
+@pytest.mark.parametrize("m0", [-0.2, 0.0, 0.35])
+def test_posterior_is_the_conjugate_normal_update(v0: float, m0: float) -> None:
+    # Normal prior N(m0, v0), likelihood N(d, v): posterior variance 1 / (1/v0 + 1/v) and mean
+    # (m0/v0 + d/v) / (1/v0 + 1/v) (gbstats' EffectBayesianABTest), for priors tighter and looser
+    # than the data (both branches of `_posterior`). Mutants: each operator of the update, the branch test.
+    c, t = Moments(500, 1.0, 0.8), Moments(700, 1.06, 0.9)
+    d, v = 0.06, 0.8 / 500 + 0.9 / 700
+    r = gaussian_test(c, t, prior=GaussianPrior(m0, v0))
+    post_var = 1.0 / (1.0 / v0 + 1.0 / v)
+    assert r.effect_sd == pytest.approx(math.sqrt(post_var), rel=1e-12)
+    assert r.effect_mean == pytest.approx(post_var * (m0 / v0 + d / v), rel=1e-10, abs=1e-15)
+    assert r.chance_to_win == pytest.approx(special.ndtr(r.effect_mean / r.effect_sd), rel=1e-12, abs=1e-300)
+
+
+def test_prior_and_data_variances_whose_precisions_overflow_together() -> None:
+    # 1/v0 and 1/v are both finite (~1e308) but their sum overflows: the old 1 / (1/v0 + 1/v) gave a
+    # posterior sd of 0 and a ZeroDivisionError. The posterior is v0 v / (v0 + v) > 0, its mean the
+    # precision-weighted average; the losses are E[max(+-X, 0)] of a point mass.
+    v0 = 1e-308
+    c, t = Moments(2, 1.0, 1e-308), Moments(2, 1.5, 1e-308)  # v = var_c / 2 + var_t / 2 = 1e-308
+    r = gaussian_test(c, t, prior=GaussianPrior(0.1, v0))
+    assert r.effect_sd == pytest.approx(math.sqrt(0.5e-308), rel=1e-12)
+    assert r.effect_mean == pytest.approx(0.3, rel=1e-12)  # (0.1 + 0.5) / 2
+    assert r.chance_to_win == 1.0
+    assert r.expected_loss_control == pytest.approx(0.3, rel=1e-12) and r.expected_loss_treatment == 0.0
+    # The smallest allowed prior variance pins the effect at the prior mean.
+    tight = gaussian_test(Moments(100, 0.0, 1.0), Moments(100, 1.0, 1.0), prior=GaussianPrior(-0.2, 6e-309))
+    assert tight.effect_mean == pytest.approx(-0.2, rel=1e-12)
+    assert tight.expected_loss_treatment == pytest.approx(0.2, rel=1e-12) and tight.chance_to_win == 0.0
 
 
 # ---------------------------------------------------------------------------- beta_binomial_test

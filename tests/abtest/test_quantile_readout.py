@@ -98,9 +98,11 @@ def test_readout_is_quantile_test_on_the_unit_totals(log: InteractionLog, kind: 
         for got, want in ((v.effect_ci, t.ci), (v.relative_ci, t.relative_ci)):
             assert close(got.low, want.low) and close(got.high, want.high) and got.level == want.level
         assert close(v.p_adjusted, float(q)) and v.significant == bool(q < alpha)
-        # no always-valid, Bayesian or relative-p readout of a quantile: NaN, and the note says so
+        # the relative lift's own p-value is quantile_test's (issue 15); no always-valid or Bayesian readout
+        # of a quantile: NaN, and the note says so
+        assert close(v.relative_p_value, t.relative_p_value)
         assert all(math.isnan(x) for x in (*v.sequential_ci, *v.relative_sequential_ci, v.chance_to_win))
-        assert math.isnan(v.expected_loss) and math.isnan(v.sequential_p) and math.isnan(v.relative_p_value)
+        assert math.isnan(v.expected_loss) and math.isnan(v.sequential_p)
         assert v.note == QUANTILE_NOTE
     counts = np.array([totals[v].size for v in ("A", "B", "C")])
     assert r.srm == srm_test(counts, [1 / 3] * 3)
@@ -208,7 +210,9 @@ def test_scorecard_reads_quantile_metrics(log: InteractionLog) -> None:
 def test_reports_render_a_quantile_readout(log: InteractionLog, tmp_path: Path) -> None:
     r: Readout = analyze_log(log, control="A", metric="p90", column="revenue")
     _, rows = relative_table(r)
-    assert all(row[3] == "" for row in rows)  # no relative p-value from the quantile test
+    # the quantile test's relative p-value (issue 15), one per treatment
+    by_variant = {v.variant: v for v in r.variants}
+    assert all(f"{by_variant[row[0]].relative_p_value:.3g}" in str(row[3]) for row in rows) and len(rows) == 2
     path = readout_report(r, title="p90", source="log.csv").write(tmp_path / "r.html")
     html = path.read_text(encoding="utf-8")
     assert "quantile p90, order-statistic" in html and QUANTILE_NOTE in html

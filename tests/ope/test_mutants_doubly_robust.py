@@ -2,8 +2,9 @@
 
 SNDR's delta-method standard error against its linearisation written out independently (off
 policy, and on policy where the mean weight is exactly 1); rows or resamples where the weights'
-mean is 0 (every weight 0: 0 / 0; or subnormal weights whose mean underflows: x / 0), which give
-no finite estimate and no warning; and the InputError of ``_terms`` on rows without a reward model.
+mean is 0 (every weight 0: 0 / 0), which give no estimate and no warning; subnormal weights whose
+mean used to underflow (x / 0 = inf), which now give the finite estimate; and the InputError of
+``_terms`` on rows without a reward model.
 """
 
 from __future__ import annotations
@@ -71,16 +72,17 @@ def test_no_weight_at_all_gives_no_estimate_and_no_warning() -> None:
         assert math.isnan(r.value) and math.isnan(r.standard_error) and math.isnan(r.ci_low)
 
 
-def test_underflowing_mean_weight_gives_no_finite_estimate_and_no_warning() -> None:
+def test_underflowing_mean_weight_gives_the_finite_estimate_quietly() -> None:
     # One row's target probability of its logged action is the smallest subnormal (what a softmax of
-    # scores ~745 apart gives), the others' 0: mean(w) = 5e-324 / 3 rounds to 0 while mean(w (r - q))
-    # = 5e-323 / 3 does not, so C / B is x / 0 (not 0 / 0): inf, without a warning.
-    # Mutants: `divide="ignore"` dropped from `_combine` (divide=None, or left out).
+    # scores ~745 apart gives), the others' 0: mean(w) = 5e-324 / 3 rounded to 0 while mean(w (r - q))
+    # = 5e-323 / 3 did not, so C / B was x / 0: inf (a bug). The weights are now rescaled by a power
+    # of two (the ratio does not change): all the weight is on row 0, so C / B = r_0 - q_0 = 10 (to rounding),
+    # with no warning. Mutants: the rescaling dropped or bounded on one side only.
     tiny = math.ulp(0.0)
     fb = LoggedFeedback.from_arrays(action=[0, 0, 0], reward=[10.0, 0.0, 0.0], propensity=1.0, n_actions=2)
     pi = np.array([[tiny, 1.0 - tiny], [0.0, 1.0], [0.0, 1.0]])
     r = SelfNormalizedDoublyRobust(n_bootstrap=0, ess_threshold=0.0).estimate(fb, pi, np.zeros((3, 2)))
-    assert r.value == math.inf and math.isnan(r.standard_error)
+    assert r.value == pytest.approx(10.0, rel=1e-14) and math.isfinite(r.standard_error)
 
 
 def test_terms_without_a_reward_model_name_the_estimator() -> None:

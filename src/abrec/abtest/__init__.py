@@ -13,10 +13,12 @@
   :func:`sequential_cuped_test` (the mSPRT on the adjusted effect).
 - :mod:`~abrec.abtest.sequential`: :func:`sequential_test`, the always-valid mSPRT.
 - :mod:`~abrec.abtest.group_sequential`: :func:`group_sequential_test` over a few planned looks with
-  Lan-DeMets alpha spending (O'Brien-Fleming-, Pocock-type, power), :func:`group_sequential_boundaries`.
+  Lan-DeMets alpha spending (O'Brien-Fleming-, Pocock-type, power), :func:`group_sequential_boundaries`;
+  :mod:`~abrec.abtest.futility`: :func:`futility_design`, beta-spending futility boundaries (binding or not).
 - :mod:`~abrec.abtest.quantiles`: :func:`quantile_test` of p50/p90/p99 (gbstats' order-statistic or
   Spotify's resampling-free bootstrap standard error) on a :class:`QuantileSample` (merges with ``+``)
-  or precomputed :class:`QuantileBounds`.
+  or precomputed :class:`QuantileBounds`; :mod:`~abrec.abtest.sketch`: :class:`QuantileSketch`, a
+  fixed-size DDSketch that merges with ``+`` across shards and periods (quantiles within a relative error).
 - :mod:`~abrec.abtest.bayesian`: :func:`gaussian_test`, :func:`beta_binomial_test`.
 - :mod:`~abrec.abtest.srm`: :func:`srm_test` for sample ratio mismatch under changing weights.
 - :mod:`~abrec.abtest.proportions`: :func:`newcombe_interval`, :func:`risk_ratio_interval` (log scale) and
@@ -58,9 +60,18 @@ from .allocation import (
 )
 from .assignment import N_BUCKETS, Assigner, BucketRange, Experiment, Layer, hash_units
 from .bayesian import BayesianResult, GaussianPrior, beta_binomial_test, gaussian_test
-from .best import TopTwoProbabilities, prob_best_beta, prob_best_gaussian, top_two_beta, top_two_gaussian
+from .best import (
+    TopTwoProbabilities,
+    prob_best_beta,
+    prob_best_gaussian,
+    prob_best_student_t,
+    top_two_beta,
+    top_two_gaussian,
+    top_two_student_t,
+)
 from .cuped import CupedResult, cuped_test, lin_test, sequential_cuped_test
 from .frequentist import TestResult, proportions_ztest, welch_ttest, ztest
+from .futility import FutilityDesign, futility_design
 from .group_sequential import (
     GroupSequentialBoundaries,
     GroupSequentialResult,
@@ -94,6 +105,7 @@ from .proportions import (
 )
 from .quantiles import QuantileBounds, QuantileResult, QuantileSample, quantile_test
 from .sequential import sequential_test
+from .sketch import QuantileSketch
 from .srm import SRMResult, srm_test
 from .stats import CupedStats, Moments, RatioStats, SampleStats
 
@@ -109,6 +121,7 @@ __all__ = [
     "CupedStats",
     "DEFAULT_METRICS",
     "Experiment",
+    "FutilityDesign",
     "GaussianPrior",
     "GroupSequentialBoundaries",
     "GroupSequentialResult",
@@ -123,6 +136,7 @@ __all__ = [
     "QuantileBounds",
     "QuantileResult",
     "QuantileSample",
+    "QuantileSketch",
     "RatioStats",
     "SRMResult",
     "SampleStats",
@@ -140,6 +154,7 @@ __all__ = [
     "cohens_h",
     "cuped_test",
     "floor_weights",
+    "futility_design",
     "gaussian_test",
     "group_sequential_boundaries",
     "group_sequential_test",
@@ -158,6 +173,7 @@ __all__ = [
     "power_sequential",
     "prob_best_beta",
     "prob_best_gaussian",
+    "prob_best_student_t",
     "proportions_ztest",
     "quantile_samples",
     "quantile_test",
@@ -171,6 +187,7 @@ __all__ = [
     "srm_test",
     "top_two_beta",
     "top_two_gaussian",
+    "top_two_student_t",
     "welch_ttest",
     "ztest",
 ]

@@ -5,8 +5,12 @@ allocator sees the period's sufficient statistics (:class:`PeriodStats`) and com
 :class:`ThompsonAllocator` sets each variant's weight to its posterior probability of being best
 (Thompson 1933), which concentrates traffic on the winner; :class:`TopTwoThompsonAllocator` (Russo 2016)
 keeps a share ``beta`` on the leader and gives the rest to its challengers, the better design when the goal
-is to *identify* the best variant. Both estimate the probabilities by Monte Carlo over the posteriors (Beta
-for Bernoulli rewards, Student t for Gaussian ones) and floor every weight at ``min_share``.
+is to *identify* the best variant. Both compute the probabilities over the posteriors (Beta for Bernoulli
+rewards, Student t for Gaussian ones) by Monte Carlo (``probabilities="monte-carlo"``, the default: ``draws``
+draws, error ``sqrt(p (1 - p) / draws)``) or by quadrature (``probabilities="exact"``:
+:func:`~abrec.abtest.best.prob_best_beta` and :func:`~abrec.abtest.best.prob_best_student_t`, accurate to
+about 1e-10, the same for every seed, and faster than the draws at any useful accuracy), and floor every
+weight at ``min_share``.
 
 Why the readout is period-weighted. When weights change over time and the baseline drifts (weekday
 effects, novelty, seasonality), pooling each variant's rewards over the whole experiment compares variants
@@ -50,6 +54,7 @@ from .._interval import ConfidenceInterval
 from .._params import Constraint, Interval, StrOptions, validate_params
 from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError, UnknownNameError
+from .best import TopTwoProbabilities, prob_best_beta, prob_best_student_t, top_two_beta, top_two_student_t
 
 __all__ = [
     "PeriodStats",
@@ -382,6 +387,7 @@ def floor_weights(weights: FloatArray, min_share: float) -> FloatArray:
 
 
 _REWARDS = ("bernoulli", "gaussian")
+_PROBABILITIES = ("monte-carlo", "exact")
 
 
 class ThompsonAllocator:
@@ -409,6 +415,9 @@ class ThompsonAllocator:
     prior : (float, float)
         Beta prior ``(a, b)`` for Bernoulli rewards.
     seed : int, Generator or None
+    probabilities : {"monte-carlo", "exact"}
+        How the probabilities of being best are computed: from ``draws`` posterior draws (default), or
+        by quadrature over the same posteriors (:mod:`abrec.abtest.best`; ``draws`` and ``seed`` unused).
 
     Examples
     --------
@@ -426,6 +435,7 @@ class ThompsonAllocator:
         "period": Constraint("int", 1.0, optional=True),
         "draws": Interval("int", 1),
         "reward": StrOptions(_REWARDS),
+        "probabilities": StrOptions(_PROBABILITIES),
     }
 
     def __init__(
@@ -438,6 +448,7 @@ class ThompsonAllocator:
         draws: int = 10_000,
         prior: tuple[float, float] = (1.0, 1.0),
         seed: Seed = None,
+        probabilities: str = "monte-carlo",
     ) -> None:
         self.variants = _names(variants)
         self.reward = reward
@@ -445,6 +456,7 @@ class ThompsonAllocator:
         self.period = period
         self.draws = draws
         self.prior = prior
+        self.probabilities = probabilities
         self._validate()
         self._rng = as_generator(seed)
         k = len(self.variants)
@@ -487,7 +499,10 @@ class ThompsonAllocator:
         if self.reward == "bernoulli" and ((period.sum < -1e-9).any() or (period.sum > period.n + 1e-9).any()):
             raise InputError("Bernoulli rewards must lie in [0, 1]: every sum must be between 0 and n.")
         self.stats = self.stats.concat(period)
-        weights = floor_weights(self._allocation(self._samples()), self.min_share)
+        if self.probabilities == "exact":
+            weights = floor_weights(self._exact_allocation(), self.min_share)
+        else:
+            weights = floor_weights(self._allocation(self._samples()), self.min_share)
         self._history.append(weights)
         return weights.copy()
 
@@ -522,21 +537,24 @@ class ThompsonAllocator:
         return self.stats.period_weighted(period_weights)
 
     def probability_best(self) -> FloatArray:
-        """Monte Carlo posterior probability that each variant has the highest mean reward."""
+        """Posterior probability that each variant has the highest mean reward (Monte Carlo, or exact)."""
+        if self.probabilities == "exact":
+            return self._exact_best()
         return _win_rates(self._samples())
 
-    def _samples(self) -> FloatArray:
-        """(draws, k) draws of the variants' mean rewards from their posteriors."""
+    def _beta_posterior(self) -> tuple[FloatArray, FloatArray]:
         n = self.stats.n.sum(axis=0)
         s = self.stats.sum.sum(axis=0)
-        k = len(self.variants)
-        if self.reward == "bernoulli":
-            a, b = self.prior
-            out: FloatArray = self._rng.beta(a + s, b + np.maximum(n - s, 0.0), size=(self.draws, k))
-            return out
+        a, b = self.prior
+        return a + s, b + np.maximum(n - s, 0.0)
+
+    def _t_posterior(self) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        """Location, scale and degrees of freedom of each mean's Student-t posterior; None before 2 rewards."""
+        n = self.stats.n.sum(axis=0)
+        s = self.stats.sum.sum(axis=0)
         total = n.sum()
         if total < 2:
-            return self._rng.standard_normal((self.draws, k))  # nothing known: every variant alike
+            return None
         sq = self.stats.sum_sq.sum(axis=0)
         grand = s.sum() / total
         pooled = max((sq.sum() - total * grand**2) / (total - 1.0), 1e-12)
@@ -544,12 +562,46 @@ class ThompsonAllocator:
         mean = np.where(n >= 2, s / safe, grand)
         var = np.where(n >= 2, np.maximum((sq - safe * mean**2) / (safe - 1.0), 1e-12 * pooled), pooled)
         scale = np.where(n >= 2, np.sqrt(var / safe), np.sqrt(pooled))
-        t = self._rng.standard_t(np.where(n >= 2, safe - 1.0, 1e6), size=(self.draws, k))
+        return mean, scale, np.where(n >= 2, safe - 1.0, 1e6)
+
+    def _samples(self) -> FloatArray:
+        """(draws, k) draws of the variants' mean rewards from their posteriors."""
+        k = len(self.variants)
+        if self.reward == "bernoulli":
+            a, b = self._beta_posterior()
+            out: FloatArray = self._rng.beta(a, b, size=(self.draws, k))
+            return out
+        posterior = self._t_posterior()
+        if posterior is None:
+            return self._rng.standard_normal((self.draws, k))  # nothing known: every variant alike
+        mean, scale, df = posterior
+        t = self._rng.standard_t(df, size=(self.draws, k))
         out = mean + scale * t
         return out
 
+    def _exact_best(self) -> FloatArray:
+        """``P(best = i)`` by quadrature over the same posteriors :meth:`_samples` draws from."""
+        k = len(self.variants)
+        if self.reward == "bernoulli":
+            return prob_best_beta(*self._beta_posterior())
+        posterior = self._t_posterior()
+        return np.full(k, 1.0 / k) if posterior is None else prob_best_student_t(*posterior)
+
+    def _exact_top_two(self) -> TopTwoProbabilities:
+        if self.reward == "bernoulli":
+            return top_two_beta(*self._beta_posterior())
+        posterior = self._t_posterior()
+        if posterior is None:  # every variant alike: each pair of leader and runner-up equally likely
+            k = len(self.variants)
+            joint = (np.ones((k, k)) - np.eye(k)) / (k * (k - 1))
+            return TopTwoProbabilities(np.full(k, 1.0 / k), np.full(k, 1.0 / k), joint)
+        return top_two_student_t(*posterior)
+
     def _allocation(self, samples: FloatArray) -> FloatArray:
         return _win_rates(samples)
+
+    def _exact_allocation(self) -> FloatArray:
+        return self._exact_best()
 
 
 def _win_rates(samples: FloatArray) -> FloatArray:
@@ -597,10 +649,18 @@ class TopTwoThompsonAllocator(ThompsonAllocator):
         draws: int = 10_000,
         prior: tuple[float, float] = (1.0, 1.0),
         seed: Seed = None,
+        probabilities: str = "monte-carlo",
     ) -> None:
         self.beta = beta
         super().__init__(
-            variants, reward=reward, min_share=min_share, period=period, draws=draws, prior=prior, seed=seed
+            variants,
+            reward=reward,
+            min_share=min_share,
+            period=period,
+            draws=draws,
+            prior=prior,
+            seed=seed,
+            probabilities=probabilities,
         )
 
     def _constraints(self) -> dict[str, Constraint]:
@@ -619,6 +679,23 @@ class TopTwoThompsonAllocator(ThompsonAllocator):
                 masked = samples.copy()
                 masked[:, j] = -np.inf
                 challenger = np.bincount(masked.argmax(axis=1), minlength=k) / draws
+            psi = psi + (1.0 - self.beta) * p[j] * challenger
+        out: FloatArray = psi / psi.sum()
+        return out
+
+    def _exact_allocation(self) -> FloatArray:
+        """Russo's allocation from the exact ``P(best)``; the exact runner-up where no other variant can lead."""
+        p = self._exact_best()
+        psi = self.beta * p
+        top: TopTwoProbabilities | None = None
+        for j in np.flatnonzero(p):
+            rest = float(p.sum() - p[j])  # 1 - p_j, without the cancellation of 1 - p_j near p_j = 1
+            if rest > 0:
+                challenger = p / rest
+                challenger[j] = 0.0
+            else:
+                top = self._exact_top_two() if top is None else top
+                challenger = top.runner_up(int(j))
             psi = psi + (1.0 - self.beta) * p[j] * challenger
         out: FloatArray = psi / psi.sum()
         return out

@@ -53,6 +53,12 @@ class GaussianPrior:
         )
         if not math.isfinite(self.mean) or not math.isfinite(self.variance):
             raise ParameterError(f"GaussianPrior needs a finite mean and variance. Got {self!r} instead.")
+        if not math.isfinite(1.0 / float(self.variance)):
+            raise ParameterError(
+                "GaussianPrior needs a variance whose reciprocal (the prior's precision) is a finite float, "
+                f"above about 5.6e-309; got {self.variance!r}. For a prior that pins the effect, use a small "
+                "normal variance such as 1e-12."
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +112,25 @@ _LEVEL = {"ci_level": Interval("float", 0.0, 1.0, closed="neither")}
 _GAUSSIAN = {"difference": StrOptions(("absolute", "relative")), **_LEVEL}
 
 
+def _posterior(prior: GaussianPrior, estimate: float, variance: float) -> tuple[float, float]:
+    """Posterior mean and variance of ``N(prior.mean, prior.variance)`` updated by ``N(estimate, variance)``.
+
+    ``1 / (1/v0 + 1/v)`` written as ``small / (1 + small / large)``, and the mean as a weighted average:
+    the ratio of the two variances is at most 1, so nothing overflows, and the posterior variance is at
+    least half the smaller one (> 0) even where ``1/v0 + 1/v`` would overflow.
+    """
+    v0 = prior.variance
+    if v0 <= variance:
+        ratio = v0 / variance
+        post_var, w_prior = v0 / (1.0 + ratio), 1.0 / (1.0 + ratio)
+    else:
+        ratio = variance / v0
+        post_var, w_prior = variance / (1.0 + ratio), ratio / (1.0 + ratio)
+    return w_prior * prior.mean + (1.0 - w_prior) * estimate, post_var
+
+
 def _normal_positive_part(mean: float, sd: float) -> float:
-    """``E[max(X, 0)]`` for ``X ~ N(mean, sd**2)``."""
-    if sd == 0:
-        return max(mean, 0.0)
+    """``E[max(X, 0)]`` for ``X ~ N(mean, sd**2)``, ``sd > 0`` (:func:`gaussian_test` makes sure of it)."""
     z = mean / sd
     return float(mean * special.ndtr(z) + sd * math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
 
@@ -177,8 +198,7 @@ def gaussian_test(
     if prior is None:
         post_var, post_mean = variance, estimate
     else:
-        post_var = 1.0 / (1.0 / prior.variance + 1.0 / variance)
-        post_mean = post_var * (prior.mean / prior.variance + estimate / variance)
+        post_mean, post_var = _posterior(prior, estimate, variance)
     sd = math.sqrt(post_var)
     half = float(special.ndtri(0.5 + ci_level / 2.0)) * sd
     return BayesianResult(

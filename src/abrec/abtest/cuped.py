@@ -35,6 +35,15 @@ the arms' adjusted means ``mean_y - theta * (mean_x - pooled_mean_x)``:
   (sample variances with ``n - 1``: gbstats' ``SampleMeanStatistic``; for 0/1 metrics gbstats'
   ``ProportionStatistic`` divides by ``n`` instead, a factor ``n / (n - 1)`` apart).
 
+``convention=`` reproduces another engine's CUPED readout (the README's table): ``'gbstats'`` takes
+the ``'gbstats'`` estimator (the only one gbstats has) with gbstats' reading of the arms (``p (1 - p)``
+for 0/1 metrics, no result where gbstats refuses: a zero variance or a control mean of 0);
+``'statsmodels'`` gives the ``'pooled'`` estimator the standard error of statsmodels'
+``OLS(y, [1, arm, x]).fit()`` (ANCOVA with the homoskedastic residual variance, ``n - 3`` degrees of
+freedom; ``test='z'`` is ``use_t=False``) and the unadjusted test statsmodels' pooled-variance t test
+(``'lin'`` already equals statsmodels' ``OLS(...).fit(cov_type=...)``). ``'abrec'`` (default) is the
+above. The relative lift's interval under 'statsmodels' is abrec's (statsmodels has none).
+
 Because the covariate was measured before assignment, every estimator is consistent; the variance
 shrinks by about ``corr(x, y)**2``. :func:`sequential_cuped_test` runs the always-valid mSPRT of
 :func:`~abrec.abtest.sequential.sequential_test` on the adjusted difference and its variance, with
@@ -59,10 +68,20 @@ from ._common import (
     Summary,
     check_alpha,
     check_alternative,
+    check_convention,
     check_summaries,
     critical_value,
 )
-from .frequentist import TestResult, build_result, welch_df, welch_ttest, with_relative, ztest
+from .frequentist import (
+    TestResult,
+    arms_for,
+    build_result,
+    gbstats_refusal,
+    welch_df,
+    welch_ttest,
+    with_relative,
+    ztest,
+)
 from .sequential import mixture_k, msprt_half_width, msprt_p_value, sequential_test
 from .stats import CupedStats, Moments
 
@@ -83,6 +102,7 @@ _SEQUENTIAL = {
     "tau_squared": Constraint("float", 0.0, math.inf, low_open=True, optional=True),
 }
 _N_PARAMS = 4  # intercept, arm, covariate, arm x covariate
+_CUPED_CONVENTIONS = ("abrec", "gbstats", "statsmodels")
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +311,42 @@ def _arms(
     )
 
 
+def _method_for(owner: str, method: Method | None, convention: str, allowed: tuple[str, ...]) -> Method:
+    """The estimator ``method`` names, or the convention's own (gbstats has only its own)."""
+    check_convention(owner, convention, allowed)
+    if method is None:
+        return "gbstats" if convention == "gbstats" else "pooled"
+    if convention == "gbstats" and method != "gbstats":
+        raise ParameterError(
+            f"{owner}(convention='gbstats') uses gbstats' own CUPED estimator; got method={method!r}. "
+            "Leave method out (or pass method='gbstats'), or use convention='abrec' for the other estimators."
+        )
+    if convention == "statsmodels" and method == "gbstats":
+        raise ParameterError(
+            f"{owner}(convention='statsmodels') reproduces statsmodels' OLS, which has no gbstats estimator; "
+            "use method='pooled' (ANCOVA) or 'lin'."
+        )
+    return method
+
+
+def _ancova_se(control: CupedStats, treatment: CupedStats) -> tuple[float, float]:
+    """statsmodels' ``OLS(y, [1, arm, x]).fit()`` standard error of the arm's coefficient, and its df.
+
+    One slope ``theta = S_xy / S_xx`` (within-arm sums pooled), residual sum of squares
+    ``S_yy - S_xy**2 / S_xx``, ``s**2 = RSS / (n - 3)`` and
+    ``Var = s**2 (1 / n_c + 1 / n_t + (mean_x_t - mean_x_c)**2 / S_xx)``.
+    """
+    n = control.n + treatment.n
+    s_xx = _sxx(control) + _sxx(treatment)
+    s_xy = _sxy(control) + _sxy(treatment)
+    s_yy = (control.n - 1) * control.variance + (treatment.n - 1) * treatment.variance
+    rss = max(s_yy - (s_xy**2 / s_xx if s_xx > 0 else 0.0), 0.0)
+    gap = treatment.pre_mean - control.pre_mean
+    leverage = 1.0 / control.n + 1.0 / treatment.n + (gap**2 / s_xx if s_xx > 0 else 0.0)
+    df = float(n - 3)
+    return math.sqrt(rss / df * leverage) if df > 0 else math.nan, df
+
+
 def _hc_scale(cov_type: str, n: int) -> float:
     """HC1's small-sample factor ``n / (n - k)`` over both arms (k = 4 coefficients); 1 otherwise."""
     return n / (n - _N_PARAMS) if cov_type == "HC1" else 1.0
@@ -310,9 +366,10 @@ def cuped_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
-    method: Method = "pooled",
+    method: Method | None = None,
     test: Literal["t", "z"] = "t",
     cov_type: CovType = "HC1",
+    convention: Literal["abrec", "gbstats", "statsmodels"] = "abrec",
 ) -> CupedResult:
     """Compare treatment with control on a CUPED-adjusted metric.
 
@@ -324,13 +381,16 @@ def cuped_test(
     alpha : float, default 0.05
         Significance level in (0, 1).
     alternative : {'two-sided', 'greater', 'less'}, default 'two-sided'
-    method : {'pooled', 'lin', 'gbstats'}, default 'pooled'
-        The estimator (see the module docstring).
+    method : {'pooled', 'lin', 'gbstats'}, optional
+        The estimator (see the module docstring); default the convention's: 'gbstats' under
+        ``convention='gbstats'``, else 'pooled'.
     test : {'t', 'z'}, default 't'
         The reference distribution: Welch's t on the adjusted arms ('pooled', 'gbstats') or the t
         distribution with ``n - 4`` degrees of freedom ('lin'); or the normal distribution.
     cov_type : {'HC0', 'HC1', 'HC2', 'HC3'}, default 'HC1'
         The robust covariance of 'lin' (HC2 and HC3 only with :func:`lin_test`); unused otherwise.
+    convention : {'abrec', 'gbstats', 'statsmodels'}, default 'abrec'
+        Whose CUPED readout to reproduce (see the module docstring).
 
     Returns
     -------
@@ -360,6 +420,9 @@ def cuped_test(
     >>> gb = cuped_test(c, t, method="gbstats")
     >>> round(gb.theta, 2), round(gb.test.relative_effect, 4)
     (1.03, 0.0185)
+    >>> sm = cuped_test(c, t, convention="statsmodels")
+    >>> sm.test.method, sm.test.df, round(sm.test.standard_error, 4)
+    ('cuped-ancova-t', 997.0, 0.0646)
     """
     check_alpha("cuped_test", alpha)
     check_alternative("cuped_test", alternative)
@@ -368,18 +431,42 @@ def cuped_test(
             f"The 'method' parameter of cuped_test names the estimator ('pooled', 'lin' or 'gbstats'). Got "
             f"{method!r} instead. Did you mean test={'t' if method == 'welch-t' else 'z'!r}?"
         )
+    method = _method_for("cuped_test", method, convention, _CUPED_CONVENTIONS)
     validate_params("cuped_test", _CUPED, {"method": method, "cov_type": cov_type, "test": test})
     check_summaries("cuped_test", control, treatment)
-    run = welch_ttest if test == "t" else ztest
-    raw = run(control, treatment, alpha=alpha, alternative=alternative)
+    raw_convention = "abrec" if convention == "gbstats" and test == "z" else convention
+    if test == "t":
+        raw = welch_ttest(control, treatment, alpha=alpha, alternative=alternative, convention=convention)
+    else:
+        raw = ztest(control, treatment, alpha=alpha, alternative=alternative, convention=raw_convention)  # type: ignore[arg-type]
     adj_c, adj_t, theta_c, theta_t, _ = _arms("cuped_test", control, treatment, method, cov_type)
     if method == "lin":
         adjusted = _lin_result(adj_c, adj_t, alpha, alternative, test, cov_type)
+    elif convention == "statsmodels":
+        se, df = _ancova_se(control, treatment)
+        df = df if test == "t" else math.inf
+        name = "t" if test == "t" else "z"
+        adjusted = build_result(f"cuped-ancova-{name}", adj_c, adj_t, se, df, alpha, alternative)
     else:
+        run = welch_ttest if test == "t" else ztest
         adjusted = run(adj_c, adj_t, alpha=alpha, alternative=alternative)
         name = "welch-t" if test == "t" else "z"
         adjusted = replace(adjusted, method=f"cuped-{name}" if method == "pooled" else f"cuped-gbstats-{name}")
-        if method == "gbstats":
+        if convention == "gbstats":
+            refused = gbstats_refusal(*arms_for("gbstats", control, treatment))
+            if refused:
+                adjusted = build_result(
+                    adjusted.method,
+                    adj_c,
+                    adj_t,
+                    math.nan,
+                    adjusted.df,
+                    alpha,
+                    alternative,
+                    convention="gbstats",
+                    undefined=refused,
+                )
+        if method == "gbstats" and not math.isnan(adjusted.standard_error):
             crit = critical_value(alpha, alternative, welch_df(adj_c, adj_t) if test == "t" else math.inf)
             adjusted = _with_gbstats_relative(adjusted, control, treatment, theta_c, crit)
     reduction = _reduction(adjusted.standard_error, raw.standard_error)
@@ -461,10 +548,11 @@ def sequential_cuped_test(
     *,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
-    method: Method = "pooled",
+    method: Method | None = None,
     cov_type: CovType = "HC1",
     tuning_parameter: float = 5000.0,
     tau_squared: float | None = None,
+    convention: Literal["abrec", "gbstats"] = "abrec",
 ) -> CupedResult:
     """Always-valid mSPRT on the CUPED-adjusted difference: safe to compute after every batch.
 
@@ -482,6 +570,9 @@ def sequential_cuped_test(
         As in :func:`~abrec.abtest.sequential.sequential_test`.
     method, cov_type
         As in :func:`cuped_test` (cov_type 'HC0' or 'HC1' for 'lin').
+    convention : {'abrec', 'gbstats'}, default 'abrec'
+        'gbstats': gbstats' estimator, its reading of the arms and its one-sided sequential p-values
+        (:func:`~abrec.abtest.sequential.sequential_test` with ``convention='gbstats'``).
 
     Returns
     -------
@@ -501,6 +592,7 @@ def sequential_cuped_test(
     """
     check_alpha("sequential_cuped_test", alpha)
     check_alternative("sequential_cuped_test", alternative)
+    method = _method_for("sequential_cuped_test", method, convention, ("abrec", "gbstats"))
     validate_params(
         "sequential_cuped_test",
         _SEQUENTIAL,
@@ -514,7 +606,13 @@ def sequential_cuped_test(
 
     def msprt(c: Summary, t: Summary) -> TestResult:
         return sequential_test(
-            c, t, alpha=alpha, alternative=alternative, tuning_parameter=tuning_parameter, tau_squared=tau_squared
+            c,
+            t,
+            alpha=alpha,
+            alternative=alternative,
+            tuning_parameter=tuning_parameter,
+            tau_squared=tau_squared,
+            convention=convention,
         )
 
     raw = msprt(control, treatment)
@@ -531,7 +629,7 @@ def sequential_cuped_test(
         crit = msprt_half_width(k, alpha, alternative)
 
         def p_of(z: float) -> float:
-            return msprt_p_value(z, k, alternative)
+            return msprt_p_value(z, k, alternative, convention)
 
         adjusted = _with_gbstats_relative(adjusted, control, treatment, theta_c, crit, p_of)
     reduction = _reduction(adjusted.standard_error, raw.standard_error)

@@ -33,6 +33,13 @@ Beside these:
 - **Cohen's h** (``cohens_h``; ``method='cohens-h'`` in the proportion functions): the arcsine
   difference ``2 asin(sqrt(p_t)) - 2 asin(sqrt(p_c))`` with the z test's power at unit variance,
   statsmodels' ``proportion_effectsize`` with ``NormalIndPower``.
+- **Engine conventions** (``convention=``, as in the tests themselves): the proportion functions use
+  the pooled null variance under 'abrec' and 'statsmodels' (``power_proportions_2indep``) and the
+  unpooled one under 'gbstats' and 'spotify' (:data:`~abrec.abtest._common.POOLED_NULL`;
+  statsmodels' ``normal_power_het`` with ``std_null = std_alternative``); the relative-lift
+  functions use GrowthBook's delta-method variance under 'abrec' and 'gbstats', and under
+  'spotify' the absolute test's variance divided by ``mean_c**2`` (the control mean taken as known,
+  as Spotify's confidence turns a relative MDE into an absolute one).
 - **More than two arms** (``optimal_allocation``): the traffic shares that minimise the sum of the
   variances of the ``k - 1`` treatment-versus-control differences for a fixed total (A-optimality
   for the many-to-one contrasts): ``n_c : n_i = sd_c sqrt(k - 1) : sd_i``, Dunnett's
@@ -52,7 +59,15 @@ from scipy import optimize, special
 
 from .._params import Constraint, Interval, StrOptions, validate_params
 from ..errors import InputError
-from ._common import Alternative, check_alpha, check_alternative, critical_value
+from ._common import (
+    POOLED_NULL,
+    Alternative,
+    Convention,
+    check_alpha,
+    check_alternative,
+    check_convention,
+    critical_value,
+)
 from .sequential import mixture_k, msprt_half_width
 
 __all__ = [
@@ -250,13 +265,22 @@ def mde_means(
 
 
 def _power_props(
-    p_control: float, p_treatment: float, n_control: float, ratio: float, alpha: float, alternative: str
+    p_control: float,
+    p_treatment: float,
+    n_control: float,
+    ratio: float,
+    alpha: float,
+    alternative: str,
+    pooled_null: bool = True,
 ) -> float:
     n_treatment = ratio * n_control
     diff = p_treatment - p_control
-    pooled = (p_control * n_control + p_treatment * n_treatment) / (n_control + n_treatment)
-    sd0 = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
     sd1 = math.sqrt(p_control * (1 - p_control) / n_control + p_treatment * (1 - p_treatment) / n_treatment)
+    if pooled_null:
+        pooled = (p_control * n_control + p_treatment * n_treatment) / (n_control + n_treatment)
+        sd0 = math.sqrt(pooled * (1 - pooled) * (1 / n_control + 1 / n_treatment))
+    else:
+        sd0 = sd1
     crit = critical_value(alpha, alternative, math.inf)
 
     def upper(d: float) -> float:
@@ -286,12 +310,19 @@ def cohens_h(p_control: float, p_treatment: float) -> float:
 
 
 def _power_props_any(
-    method: str, p_control: float, p_treatment: float, n_control: float, ratio: float, alpha: float, alternative: str
+    method: str,
+    p_control: float,
+    p_treatment: float,
+    n_control: float,
+    ratio: float,
+    alpha: float,
+    alternative: str,
+    convention: str = "abrec",
 ) -> float:
     if method == "cohens-h":
         h = 2.0 * math.asin(math.sqrt(p_treatment)) - 2.0 * math.asin(math.sqrt(p_control))
         return _power_means(h, 1.0, n_control, ratio, alpha, alternative, "z")
-    return _power_props(p_control, p_treatment, n_control, ratio, alpha, alternative)
+    return _power_props(p_control, p_treatment, n_control, ratio, alpha, alternative, POOLED_NULL[convention])
 
 
 def _check_props(owner: str, **values: float) -> None:
@@ -307,6 +338,7 @@ def power_proportions(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     method: Literal["pooled-z", "cohens-h"] = "pooled-z",
+    convention: Convention = "abrec",
 ) -> float:
     """Power of the two-proportion z test to detect ``p_treatment`` against ``p_control``.
 
@@ -321,18 +353,24 @@ def power_proportions(
     method : {'pooled-z', 'cohens-h'}, default 'pooled-z'
         The pooled z test (statsmodels' ``power_proportions_2indep``), or the z test of Cohen's h
         (statsmodels' ``NormalIndPower`` at ``proportion_effectsize``).
+    convention : {'abrec', 'gbstats', 'spotify', 'statsmodels'}, default 'abrec'
+        The variance under the null of 'pooled-z': pooled ('abrec', 'statsmodels') or unpooled
+        ('gbstats', 'spotify'), as each engine's test uses it.
 
     Examples
     --------
     >>> round(power_proportions(0.10, 0.12, 3841), 3), round(power_proportions(0.10, 0.12, 3841, method="cohens-h"), 3)
     (0.8, 0.801)
+    >>> round(power_proportions(0.10, 0.12, 3841, convention="gbstats"), 4)
+    0.8003
     """
     _check_common("power_proportions", alpha, alternative, ratio)
+    check_convention("power_proportions", convention)
     _check_props("power_proportions", p_control=p_control, p_treatment=p_treatment)
     validate_params(
         "power_proportions", {"n_control": _POSITIVE, **_PROPORTION_METHOD}, {"n_control": n_control, "method": method}
     )
-    return _power_props_any(method, p_control, p_treatment, n_control, ratio, alpha, alternative)
+    return _power_props_any(method, p_control, p_treatment, n_control, ratio, alpha, alternative, convention)
 
 
 def sample_size_proportions(
@@ -344,6 +382,7 @@ def sample_size_proportions(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     method: Literal["pooled-z", "cohens-h"] = "pooled-z",
+    convention: Convention = "abrec",
 ) -> int:
     """Units in control (rounded up) for the two-proportion z test to reach ``power``.
 
@@ -353,13 +392,16 @@ def sample_size_proportions(
     --------
     >>> sample_size_proportions(0.10, 0.12), sample_size_proportions(0.10, 0.12, method="cohens-h")
     (3841, 3835)
+    >>> sample_size_proportions(0.10, 0.12, convention="spotify")
+    3839
     """
     _check_common("sample_size_proportions", alpha, alternative, ratio)
+    check_convention("sample_size_proportions", convention)
     _check_props("sample_size_proportions", p_control=p_control, p_treatment=p_treatment, power=power)
     validate_params("sample_size_proportions", _PROPORTION_METHOD, {"method": method})
     _check_sign("sample_size_proportions", p_treatment - p_control, alternative)
     return _solve_n(
-        lambda n: _power_props_any(method, p_control, p_treatment, n, ratio, alpha, alternative),
+        lambda n: _power_props_any(method, p_control, p_treatment, n, ratio, alpha, alternative, convention),
         power,
         "sample_size_proportions",
     )
@@ -374,6 +416,7 @@ def mde_proportions(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     method: Literal["pooled-z", "cohens-h"] = "pooled-z",
+    convention: Convention = "abrec",
 ) -> float:
     """Minimum detectable change of a conversion rate (a magnitude: an increase, or a decrease for 'less').
 
@@ -390,6 +433,7 @@ def mde_proportions(
     (0.02, 0.02)
     """
     _check_common("mde_proportions", alpha, alternative, ratio)
+    check_convention("mde_proportions", convention)
     _check_props("mde_proportions", p_control=p_control, power=power)
     validate_params(
         "mde_proportions", {"n_control": _POSITIVE, **_PROPORTION_METHOD}, {"n_control": n_control, "method": method}
@@ -399,7 +443,8 @@ def mde_proportions(
     hi = room * (1 - 1e-12)
 
     def gap(d: float) -> float:
-        return _power_props_any(method, p_control, p_control + sign * d, n_control, ratio, alpha, alternative) - power
+        p_t = p_control + sign * d
+        return _power_props_any(method, p_control, p_t, n_control, ratio, alpha, alternative, convention) - power
 
     if gap(hi) < 0:
         raise InputError(
@@ -421,16 +466,34 @@ def _power_normal(d: float, crit: float, alternative: str) -> float:
     return min(1.0, float(special.ndtr(d - crit) + special.ndtr(-d - crit)))
 
 
-def _relative_se(lift: float, mean: float, sd: float, sd_t: float, n_control: float, ratio: float) -> float:
-    """growthbook ``frequentistVariance(relative=true)`` at ``mean_t = mean (1 + lift)``, square-rooted."""
+_RELATIVE_CONVENTIONS = ("abrec", "gbstats", "spotify")
+
+
+def _relative_se(
+    lift: float, mean: float, sd: float, sd_t: float, n_control: float, ratio: float, convention: str = "abrec"
+) -> float:
+    """growthbook ``frequentistVariance(relative=true)`` at ``mean_t = mean (1 + lift)``, square-rooted.
+
+    Under 'spotify' the control mean is taken as known: the absolute variance over ``mean**2``.
+    """
+    if convention == "spotify":
+        return math.sqrt(sd_t**2 / (ratio * n_control) + sd**2 / n_control) / mean
     mean_t = mean * (1.0 + lift)
     return math.sqrt(sd_t**2 / (mean**2 * ratio * n_control) + sd**2 * mean_t**2 / (mean**4 * n_control))
 
 
 def _power_relative(
-    lift: float, mean: float, sd: float, sd_t: float, n_control: float, ratio: float, alpha: float, alternative: str
+    lift: float,
+    mean: float,
+    sd: float,
+    sd_t: float,
+    n_control: float,
+    ratio: float,
+    alpha: float,
+    alternative: str,
+    convention: str = "abrec",
 ) -> float:
-    se = _relative_se(lift, mean, sd, sd_t, n_control, ratio)
+    se = _relative_se(lift, mean, sd, sd_t, n_control, ratio, convention)
     return _power_normal(lift / se, critical_value(alpha, alternative, math.inf), alternative)
 
 
@@ -457,6 +520,7 @@ def power_relative(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     sd_treatment: float | None = None,
+    convention: Literal["abrec", "gbstats", "spotify"] = "abrec",
 ) -> float:
     """Power of the z test on the relative lift ``mean_t / mean_c - 1`` (GrowthBook's formula).
 
@@ -474,6 +538,9 @@ def power_relative(
         As in :func:`power_means`.
     sd_treatment : float, optional
         The treatment's per-unit standard deviation; GrowthBook (default) takes ``sd``.
+    convention : {'abrec', 'gbstats', 'spotify'}, default 'abrec'
+        'abrec' and 'gbstats': GrowthBook's delta-method variance (the control mean uncertain);
+        'spotify': the absolute test's variance over ``mean**2`` (the control mean known).
 
     Examples
     --------
@@ -483,13 +550,14 @@ def power_relative(
     0.876
     """
     _check_common("power_relative", alpha, alternative, ratio)
+    check_convention("power_relative", convention, _RELATIVE_CONVENTIONS)
     sd_t = _check_relative("power_relative", mean, sd, sd_treatment)
     validate_params(
         "power_relative",
         {"lift": Interval("float", -1.0, closed="neither"), "n_control": _POSITIVE},
         {"lift": lift, "n_control": n_control},
     )
-    return _power_relative(lift, mean, sd, sd_t, n_control, ratio, alpha, alternative)
+    return _power_relative(lift, mean, sd, sd_t, n_control, ratio, alpha, alternative, convention)
 
 
 def sample_size_relative(
@@ -502,6 +570,7 @@ def sample_size_relative(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     sd_treatment: float | None = None,
+    convention: Literal["abrec", "gbstats", "spotify"] = "abrec",
 ) -> int:
     """Units in control (rounded up) for the relative-lift z test to reach ``power``.
 
@@ -513,6 +582,7 @@ def sample_size_relative(
     1651
     """
     _check_common("sample_size_relative", alpha, alternative, ratio)
+    check_convention("sample_size_relative", convention, _RELATIVE_CONVENTIONS)
     sd_t = _check_relative("sample_size_relative", mean, sd, sd_treatment)
     validate_params(
         "sample_size_relative",
@@ -521,7 +591,9 @@ def sample_size_relative(
     )
     _check_sign("sample_size_relative", lift, alternative)
     return _solve_n(
-        lambda n: _power_relative(lift, mean, sd, sd_t, n, ratio, alpha, alternative), power, "sample_size_relative"
+        lambda n: _power_relative(lift, mean, sd, sd_t, n, ratio, alpha, alternative, convention),
+        power,
+        "sample_size_relative",
     )
 
 
@@ -535,6 +607,7 @@ def mde_relative(
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     sd_treatment: float | None = None,
+    convention: Literal["abrec", "gbstats", "spotify"] = "abrec",
 ) -> float:
     """Minimum detectable relative lift (a magnitude; a decrease for 'less') at ``power`` with ``n_control`` units.
 
@@ -553,6 +626,7 @@ def mde_relative(
     0.05
     """
     _check_common("mde_relative", alpha, alternative, ratio)
+    check_convention("mde_relative", convention, _RELATIVE_CONVENTIONS)
     sd_t = _check_relative("mde_relative", mean, sd, sd_treatment)
     validate_params(
         "mde_relative", {"n_control": _POSITIVE, "power": _PROBABILITY}, {"n_control": n_control, "power": power}
@@ -560,7 +634,7 @@ def mde_relative(
     sign = -1.0 if alternative == "less" else 1.0
 
     def gap(lift: float) -> float:
-        return _power_relative(sign * lift, mean, sd, sd_t, n_control, ratio, alpha, alternative) - power
+        return _power_relative(sign * lift, mean, sd, sd_t, n_control, ratio, alpha, alternative, convention) - power
 
     if gap(0.0) >= 0:
         raise InputError(f"mde_relative needs power above the test's size; got power={power} with alpha={alpha}.")

@@ -23,8 +23,10 @@ density and without resampling, and :func:`quantile_test` offers both:
   quantile is summed over that law, exactly, with no resampling.
 
 The interval of ``Q_t - Q_c`` is the Wald interval with ``se**2 = se_t**2 + se_c**2`` (normal critical
-values), and the relative difference ``Q_t / Q_c - 1`` gets the delta-method interval, as gbstats
-does; it is NaN with a note when the control quantile is not clearly positive.
+values), and the relative difference ``Q_t / Q_c - 1`` gets the delta-method standard error, interval
+and p-value (``H0: Q_t / Q_c = 1``, from ``relative / relative_se`` on the normal distribution), as gbstats
+does for its quantile metrics (``variance_of_ratios`` on the two quantiles' standard errors); they are
+NaN with a note when the control quantile is not clearly positive.
 
 Quantiles are not sums, so no fixed-size record merges them exactly. :class:`QuantileSample` keeps the
 values (sorted, with optional unit ids for event-level metrics) and merges with ``+`` by
@@ -364,6 +366,12 @@ class QuantileResult:
         Their standard errors.
     note : str
         Empty, or why a value is NaN.
+    relative_se : float
+        The delta-method standard error of ``relative_effect``:
+        ``sqrt(se_t**2 / Q_c**2 + Q_t**2 se_c**2 / Q_c**4)``.
+    relative_p_value : float
+        The p-value of ``H0: relative effect = 0`` from ``relative_effect / relative_se`` (z test, the
+        result's alternative); NaN with the relative effect.
     """
 
     method: str
@@ -382,6 +390,8 @@ class QuantileResult:
     control_se: float
     treatment_se: float
     note: str = ""
+    relative_se: float = math.nan
+    relative_p_value: float = math.nan
 
     @property
     def significant(self) -> bool:
@@ -439,6 +449,8 @@ def quantile_test(
     (3.65, 3.91, 0.02)
     >>> [round(x, 2) for x in r.confidence_interval()], [round(x, 3) for x in r.confidence_interval(relative=True)]
     ([0.04, 0.48], [0.009, 0.135])
+    >>> round(r.relative_effect, 4), round(r.relative_p_value, 3)
+    (0.0719, 0.026)
     """
     owner = "quantile_test"
     check_alpha(owner, alpha)
@@ -477,6 +489,7 @@ def quantile_test(
         notes.append(rel_note)
     valid = math.isfinite(rel) and math.isfinite(rel_se)
     rel_ci = interval(rel, rel_se, crit, alternative, level) if valid else ConfidenceInterval.undefined(level)
+    rel_p = tail_p_value(rel / rel_se, alternative, math.inf) if valid and rel_se > 0 else math.nan
     return QuantileResult(
         method=method,
         probability=p,
@@ -494,6 +507,8 @@ def quantile_test(
         control_se=se_c,
         treatment_se=se_t,
         note="; ".join(notes),
+        relative_se=rel_se,
+        relative_p_value=rel_p,
     )
 
 

@@ -659,6 +659,7 @@ def _quantile_readout(
     treatments = [v for v in names if v != control]
     tests = {v: quantile_test(samples[control], samples[v], probability=probability, alpha=alpha) for v in treatments}
     adjusted = _adjust(np.array([tests[v].p_value for v in treatments], dtype=np.float64), correction)
+    relative_adjusted = _adjust(np.array([tests[v].relative_p_value for v in treatments], dtype=np.float64), correction)
     z = _z(alpha)
     level = 1.0 - alpha
     none = ConfidenceInterval.undefined(level)
@@ -696,6 +697,8 @@ def _quantile_readout(
                 sequential_ci=none,
                 relative_sequential_ci=none,
                 note="; ".join(([t.note] if t.note else []) + shared),
+                relative_p_value=t.relative_p_value,
+                relative_p_adjusted=float(relative_adjusted[j]),
             )
         )
     if pooled:

@@ -14,7 +14,7 @@ import typing
 
 import typer
 
-from . import _errors, _help, analyze, demo, embed, envs, evaluate, policies, simulate
+from . import _errors, _help, analyze, db, demo, embed, envs, evaluate, export, policies, serve, simulate
 
 __all__ = ["app", "main"]
 
@@ -34,11 +34,22 @@ _COMMANDS: dict[str, collections.abc.Callable[..., None]] = {
     "embed": embed.embed,
     "envs": envs.list_envs,
     "evaluate": evaluate.evaluate,
+    "export": export.export,
     "policies": policies.list_policies,
+    "serve": serve.serve,
     "simulate": simulate.simulate,
 }
 for _name, _command in _COMMANDS.items():
     app.command(_name, cls=_help.ReadableCommand)(_command)
+
+from . import ledger as _ledger  # noqa: E402  (a command group: abrec ledger predict|observe|show|simulate)
+
+app.add_typer(_ledger.app, name="ledger")
+app.add_typer(db.app, name="db")  # abrec db upgrade
+
+from . import keys as _keys  # noqa: E402  (a command group: abrec keys create|list|revoke)
+
+app.add_typer(_keys.app, name="keys")
 
 
 def _version(value: bool) -> None:

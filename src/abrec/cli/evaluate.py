@@ -2,7 +2,9 @@
 
 The log is an Open Bandit Dataset folder (or ``obd`` for the sample packaged with abrec: its ``random``
 log of ``--campaign``) or an InteractionLog file (CSV or Parquet with item, position, reward and
-propensity; items are mapped to actions in sorted order; no context unless ``--context-columns``).
+propensity; items are mapped to actions in sorted order; no context unless ``--context-columns``), or a
+folder of Parquet shards larger than memory, streamed block by block (:mod:`abrec.ope.streaming`; IPW,
+SNIPW, DM, DR and SNDR of context-free policies; ``--backend processes|ray`` spreads the blocks).
 Estimates go to stdout as a table; progress, notes and warnings to stderr.
 """
 
@@ -23,7 +25,7 @@ from ..ope.evaluation import LOGGING, evaluate_policies
 from ..policies import Policy, make_policy, registered_policies
 from ..policies.registry import check_policy_params
 from ..report.evaluation import evaluation_report
-from ._output import JSON, REPORT, check_output, json_text, table, writing
+from ._output import JSON, REPORT, Progress, check_output, json_text, table, writing
 
 ZOZOTOWN = "zozotown_bts"
 
@@ -162,6 +164,14 @@ def evaluate(
         int, typer.Option(min=1, help="Monte Carlo slates for a sampling policy's distribution.")
     ] = 100_000,
     seed: Annotated[int, typer.Option(min=0, help="Seed of folds, Monte Carlo, bootstrap and replay.")] = 0,
+    backend: Annotated[
+        str,
+        typer.Option(help="For a folder of Parquet shards: where the blocks are processed (local, processes, ray)."),
+    ] = "local",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Workers of the processes or ray backend (default: all cores).")
+    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray).")] = None,
 ) -> None:
     """Estimate what each policy would have earned on the log (off-policy), with intervals and a chosen estimator."""
     check_output(report, "--report", REPORT)
@@ -171,22 +181,36 @@ def evaluate(
     names = list(dict.fromkeys(policy))
     params = _parse_params(param or [], names)
     policies = {name: _make(name, params.get(name, {}), campaign, seed) for name in names}
-    feedback, where = load_feedback(log, campaign, _split(context_columns), variant)
-    typer.echo(
-        f"Log: {where}: {feedback.n_rows:,} rows, {feedback.n_actions} actions, {feedback.n_positions} positions.",
-        err=True,
-    )
-    ev = evaluate_policies(
-        feedback,
-        policies,
-        estimators=_split(estimators),
-        n_bootstrap=bootstrap,
-        alpha=alpha,
-        seed=seed,
-        select=select != "none",
-        select_method=select if select != "none" else "slope",
-        n_draws=draws,
-    )
+    if is_shard_folder(log):
+        if context_columns or variant is not None:
+            raise InputError(
+                "--context-columns and --variant read one log file; Parquet shards are streamed as they are."
+            )
+        ev = _evaluate_shards(
+            Path(log), policies, _split(estimators), bootstrap, alpha, seed, backend, workers, address
+        )
+        where = f"{log} (Parquet shards, streamed)"
+    else:
+        if backend != "local" or workers is not None or address is not None:
+            raise InputError(
+                "--backend, --workers and --address stream a folder of Parquet shards; this log is read whole."
+            )
+        feedback, where = load_feedback(log, campaign, _split(context_columns), variant)
+        typer.echo(
+            f"Log: {where}: {feedback.n_rows:,} rows, {feedback.n_actions} actions, {feedback.n_positions} positions.",
+            err=True,
+        )
+        ev = evaluate_policies(
+            feedback,
+            policies,
+            estimators=_split(estimators),
+            n_bootstrap=bootstrap,
+            alpha=alpha,
+            seed=seed,
+            select=select != "none",
+            select_method=select if select != "none" else "slope",
+            n_draws=draws,
+        )
     rows = []
     for r in ev.table():
         label = r.policy if r.policy != LOGGING else "(logging)"
@@ -218,6 +242,46 @@ def evaluate(
     for label, path in (("Report", report), ("JSON", json_out)):
         if path is not None:
             typer.echo(f"{label}: {path}", err=True)
+
+
+def is_shard_folder(log: str) -> bool:
+    """Whether ``log`` is a folder of Parquet shards (``*.parquet`` files at its top), evaluated streamed."""
+    path = Path(log)
+    return path.is_dir() and any(path.glob("*.parquet"))
+
+
+def _evaluate_shards(
+    folder: Path,
+    policies: dict[str, Policy],
+    estimators: list[str] | None,
+    bootstrap: int,
+    alpha: float,
+    seed: int,
+    backend: str,
+    workers: int | None,
+    address: str | None,
+) -> Any:
+    """Stream the shards block by block on ``backend`` (see :mod:`abrec.ope.streaming`)."""
+    from ..experiments.executor import make_executor
+    from ..ope.streaming import ShardedLog, evaluate_shards
+
+    shards = ShardedLog.open(folder)
+    typer.echo(
+        f"Log: {folder}: {shards.n_rows:,} rows in {len(shards.blocks)} blocks (Parquet row groups), streamed "
+        f"on the {backend} backend.",
+        err=True,
+    )
+    with make_executor(backend, workers, address=address) as executor, Progress("evaluating", "block") as progress:
+        return evaluate_shards(
+            shards,
+            dict(policies),
+            estimators=estimators,
+            n_bootstrap=bootstrap,
+            alpha=alpha,
+            seed=seed,
+            executor=executor,
+            progress=progress,
+        )
 
 
 def _split(text: str | None) -> list[str] | None:

@@ -10,6 +10,8 @@ from ._output import table
 
 def list_policies() -> None:
     """List every registered policy with its kind and default hyperparameters."""
+    from .. import agents  # noqa: F401 - registers the session agents (tabular_q, dqn) beside the policies
+
     rows = []
     for name, cls in registered_policies().items():
         kind = "item features" if cls.uses_item_features else "contextual" if cls.contextual else "context-free"

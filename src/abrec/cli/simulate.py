@@ -9,8 +9,11 @@ import typer
 
 from ..abtest.readout import Readout
 from ..data.io import write_text
+from ..errors import InputError
 from ..experiments import ExperimentConfig, SimulationResult, load_config, run_simulation
+from ..experiments.executor import advise, make_executor
 from ..experiments.offline import OfflineEstimate, replay_variants
+from ..experiments.replicates import ReplicateSummary, run_replicates
 from ..report.experiment import simulation_report
 from ._output import JSON, LOG, REPORT, Progress, check_output, json_text, table, writing
 from ._readout import echo_readout
@@ -94,6 +97,87 @@ def simulate(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the readout as JSON here (.json).")] = None,
     offline: Annotated[bool, typer.Option(help="Replay every policy on a uniform control's logs.")] = True,
+    replicates: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run the experiment N times (replicate i: seed SeedSequence(seed, spawn_key=(i,)), salt NAME/ri) "
+            "and report each lift's within-run interval next to its spread over replicates.",
+        ),
+    ] = 1,
+    backend: Annotated[
+        str, typer.Option(help="Where replicates run: local (in process), processes or ray (abrec[ray]).")
+    ] = "local",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Workers of the processes or ray backend (default: all cores).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address, e.g. ray://head:10001 (with --backend ray).")
+    ] = None,
 ) -> None:
     """Run a simulated A/B test: policies as variants, adaptive allocation, full readout."""
-    run_and_report(load_config(config), report=report, log=log, json_out=json_out, offline=offline)
+    cfg = load_config(config)
+    if replicates > 1:
+        if report is not None or log is not None:
+            raise InputError("--report and --log write one run; with --replicates use --json (or run once).")
+        run_replicated(cfg, replicates, backend=backend, workers=workers, address=address, json_out=json_out)
+        return
+    if backend != "local" or address is not None or workers is not None:
+        raise InputError("--backend, --workers and --address run replicates: add --replicates N (N >= 2).")
+    run_and_report(cfg, report=report, log=log, json_out=json_out, offline=offline)
+
+
+def run_replicated(
+    config: ExperimentConfig,
+    replicates: int,
+    *,
+    backend: str,
+    workers: int | None,
+    address: str | None,
+    json_out: Path | None,
+) -> ReplicateSummary:
+    """Run ``replicates`` replicates on ``backend``, print the within-run vs between-replicate table."""
+    check_output(json_out, "--json", JSON)
+    with make_executor(backend, workers, address=address) as executor:
+        with Progress("simulating", "replicate") as progress:
+            summary = run_replicates(config, replicates, executor=executor, progress=progress)
+        if executor.startup_seconds:
+            _echo_err(f"{backend} backend started in {executor.startup_seconds:.1f} s ({executor.workers} workers)")
+    rows = summary.table()
+    typer.echo(f"{replicates} replicates of {config.name!r}: relative lift of clicks per user over {config.control!r}")
+    typer.echo(
+        table(
+            ["variant", "mean lift", "within-run CI (mean)", "between replicates", "sd", "significant"],
+            [
+                [
+                    r["variant"],
+                    r["lift"],
+                    f"[{r['within_low']:+.3f}, {r['within_high']:+.3f}]",
+                    f"[{r['between_low']:+.3f}, {r['between_high']:+.3f}]",
+                    r["between_sd"],
+                    f"{r['significant']:.0%}",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    typer.echo(
+        "within-run: one run's interval (did this deployment win?); between replicates: the middle "
+        f"{1 - config.alpha:.0%} of the lifts over replicates (will it win when deployed again?)."
+    )
+    note = advise(replicates, summary.seconds / replicates, backend, workers)
+    if note:
+        _echo_err(note)
+    if json_out is not None:
+        payload = {
+            "replicates": replicates,
+            "backend": backend,
+            "fingerprint": summary.fingerprint(),
+            "table": rows,
+            "lifts": {r["variant"]: summary.relative_lifts(r["variant"]) for r in rows},
+            "seeds": [o.seed for o in summary.outcomes],
+        }
+        with writing(json_out) as (json_tmp,):
+            assert json_tmp is not None
+            write_text(json_tmp, json_text(payload))
+    return summary

@@ -159,6 +159,25 @@ def _read_item_context(path: Path) -> pd.DataFrame:
     return out
 
 
+def _affinity(frame: pd.DataFrame, columns: list[str], source: Source) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The ``(n_rows, n_items)`` affinity scores, each column a finite number as :func:`as_float` requires.
+
+    Columns that pandas parsed as numbers, all finite (the dataset as released), are converted as one
+    block: the same float64 values as column by column, an order of magnitude faster. Anything else goes
+    column by column, whose errors name the row and column.
+    """
+    if not columns:
+        return np.zeros((len(frame), 0))
+    block = frame[columns]
+    if all(isinstance(dtype, np.dtype) and dtype.kind in "fiu" for dtype in block.dtypes):
+        values = block.to_numpy(dtype=np.float64)
+        if np.isfinite(values).all():
+            return np.ascontiguousarray(values)
+    return np.column_stack(
+        [as_float(frame[name], source=source, column=name, allow_missing=False).to_numpy() for name in columns]
+    )
+
+
 def load_obd(path: str | os.PathLike[str] | None = None, *, campaign: str = "all", policy: str = "random") -> OBDLog:
     """Load one (behaviour policy, campaign) log of the Open Bandit Dataset, validated as a whole.
 
@@ -230,16 +249,7 @@ def load_obd(path: str | os.PathLike[str] | None = None, *, campaign: str = "all
     users = pd.DataFrame(
         {name: as_str(frame[name], source=source, column=name, allow_empty=False) for name in _USER_FEATURES}
     )
-    affinity = (
-        np.column_stack(
-            [
-                as_float(frame[name], source=source, column=name, allow_missing=False).to_numpy()
-                for name in affinity_columns
-            ]
-        )
-        if affinity_columns
-        else np.zeros((len(frame), 0))
-    )
+    affinity = _affinity(frame, affinity_columns, source)
     n = len(frame)
     log_frame = pd.DataFrame(
         {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from .bandit import REWARDS, RecBanditEnv
 from .linear_bandit import LinearBandit, make_linear_bandit
+from .llm_users import LLMUserWorld
 from .movielens import Calibration, MovieLensWorld
 from .registry import ENV_IDS, check_env_config, describe_envs, make_env
 from .runner import BanditRun, run_bandit
@@ -29,6 +30,7 @@ __all__ = [
     "BanditRun",
     "Calibration",
     "ENV_IDS",
+    "LLMUserWorld",
     "LinearBandit",
     "MovieLensWorld",
     "REWARDS",

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .base import Estimator, Rows, register_estimator
+from .importance import ratio_or_nan, rescaled_weights
 
 __all__ = ["DoublyRobust", "SelfNormalizedDoublyRobust"]
 
@@ -43,7 +44,9 @@ class DoublyRobust(Estimator):
 class SelfNormalizedDoublyRobust(Estimator):
     """SNDR: ``mean(dm_i) + sum(w_i (r_i - q_i)) / sum(w_i)``, as OBP 0.5.7's ``SelfNormalizedDoublyRobust``.
 
-    Standard error by the delta method.
+    Standard error by the delta method. Tiny or huge weights are rescaled by a power of two first
+    (:func:`~abrec.ope.importance.rescaled_weights`: the ratio does not change), so they give a finite
+    answer; where no row has weight it is NaN.
 
     Examples
     --------
@@ -58,11 +61,11 @@ class SelfNormalizedDoublyRobust(Estimator):
 
     def _terms(self, rows: Rows) -> FloatArray:
         q, dm = rows.model(self.name)
-        return np.column_stack([dm, rows.weight * (rows.reward - q), rows.weight])
+        w = rescaled_weights(rows.weight)
+        return np.column_stack([dm, w * (rows.reward - q), w])
 
     def _combine(self, means: FloatArray, n_rows: int) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: FloatArray = means[:, 0] + means[:, 1] / means[:, 2]
+        out: FloatArray = means[:, 0] + ratio_or_nan(means[:, 1], means[:, 2])
         return out
 
     def _gradient(self, means: FloatArray) -> FloatArray | None:

@@ -18,6 +18,7 @@ The logging policy's own value (the mean logged reward) is reported next to them
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import warnings
@@ -31,6 +32,7 @@ import numpy.typing as npt
 
 from .._interval import ConfidenceInterval
 from .._params import Interval, StrOptions, validate_params
+from .._threads import single_blas
 from ..errors import AbrecError, InputError, UnknownNameError
 from ..policies import Policy
 from . import replay as _replay
@@ -434,7 +436,10 @@ def evaluate_policies(
     model, brier = "", math.nan
     if rewards is None:
         try:
-            rewards = _run(log_notes, cross_fit_rewards, feedback, reward_model, n_folds=n_folds, seed=seed)
+            # The default (linear) model on one BLAS thread: its fit is many small products (L-BFGS steps) that
+            # otherwise wait on thread wake-ups, with the same numbers (tests/ope/test_speed_identity.py).
+            with single_blas() if reward_model is None else contextlib.nullcontext():
+                rewards = _run(log_notes, cross_fit_rewards, feedback, reward_model, n_folds=n_folds, seed=seed)
         except AbrecError as exc:
             log_notes.append(f"No reward model (DM and the DR family skipped): {exc}")
     if rewards is not None:

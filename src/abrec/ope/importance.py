@@ -28,6 +28,37 @@ __all__ = ["IPW", "SNIPW"]
 FloatArray = npt.NDArray[np.float64]
 
 
+_SAFE_EXPONENT = 512
+"""Weights whose largest lies within ``2**(+-512)`` (about 1e+-154) are used as they are."""
+
+
+def rescaled_weights(weight: FloatArray) -> FloatArray:
+    """The weights, times a power of two where the largest is tiny or huge (else unchanged).
+
+    A self-normalised estimate ``sum(w x) / sum(w)`` (and its delta-method SE) does not change when
+    every weight is scaled by the same factor, and a power of two scales each weight exactly. Without
+    it, weights near the smallest float make ``mean(w)`` underflow to 0 while ``mean(w r)`` does not
+    (an estimate of inf), and huge weights make the sums overflow (NaN). Weights whose largest lies
+    within ``2**(+-512)`` are returned as they are; others are scaled so that it lies at that bound.
+
+    >>> w = rescaled_weights(np.array([1e-323, 0.0, 3e-323]))
+    >>> bool(0.0 < w.max() < 1e-150), (w / w.max()).tolist()
+    (True, [0.3333333333333333, 0.0, 1.0])
+    >>> rescaled_weights(np.array([0.5, 2.0])).tolist()
+    [0.5, 2.0]
+    """
+    _, exponent = np.frexp(np.max(weight, initial=0.0))
+    shift = exponent - np.clip(exponent, -_SAFE_EXPONENT, _SAFE_EXPONENT)
+    out: FloatArray = np.ldexp(weight, -shift)
+    return out
+
+
+def ratio_or_nan(num: FloatArray, den: FloatArray) -> FloatArray:
+    """``num / den`` where ``den > 0``, NaN elsewhere (a resample, or rows, without weight), quietly."""
+    out: FloatArray = np.divide(num, den, out=np.full(num.shape, np.nan), where=den > 0)
+    return out
+
+
 @register_estimator
 class IPW(Estimator):
     """Inverse propensity weighting: ``mean(w * r)``.
@@ -55,7 +86,9 @@ class IPW(Estimator):
 class SNIPW(Estimator):
     """Self-normalised IPW: ``sum(w r) / sum(w)``; bounded by the observed rewards, consistent, O(1/n) biased.
 
-    Standard error by the delta method: ``std(w (r - V)) / (mean(w) sqrt(n))``.
+    Standard error by the delta method: ``std(w (r - V)) / (mean(w) sqrt(n))``. Tiny or huge weights
+    are rescaled by a power of two first (:func:`rescaled_weights`), so they give the same finite
+    answer as moderate ones; where no row has weight (``sum(w) = 0``) there is no estimate (NaN).
 
     Examples
     --------
@@ -69,12 +102,11 @@ class SNIPW(Estimator):
     requires_support: ClassVar[bool] = True
 
     def _terms(self, rows: Rows) -> FloatArray:
-        return np.column_stack([rows.weight * rows.reward, rows.weight])
+        w = rescaled_weights(rows.weight)
+        return np.column_stack([w * rows.reward, w])
 
     def _combine(self, means: FloatArray, n_rows: int) -> FloatArray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out: FloatArray = means[:, 0] / means[:, 1]
-        return out
+        return ratio_or_nan(means[:, 0], means[:, 1])
 
     def _gradient(self, means: FloatArray) -> FloatArray | None:
         a, b = means

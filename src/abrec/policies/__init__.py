@@ -17,6 +17,7 @@ from __future__ import annotations
 from .base import Policy, Request
 from .distribution import ActionDistribution
 from .epsilon_greedy import EpsilonGreedy
+from .guarded_prior import GuardedPriorThompson
 from .hybrid import HybridLinUCB
 from .linear import LinearThompson, LinUCB
 from .logistic import LogisticUCB
@@ -36,6 +37,7 @@ __all__ = [
     "EpsilonGreedy",
     "Feedback",
     "GaussianThompson",
+    "GuardedPriorThompson",
     "HybridLinUCB",
     "LinUCB",
     "LinearThompson",

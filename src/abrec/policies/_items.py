@@ -12,6 +12,8 @@ from ..errors import InputError
 # Non-negative integer ids below this bound are looked up in a dense table (one vectorised gather);
 # other ids (strings, large or negative ints) go through a dict.
 _DENSE_LIMIT = 1 << 20
+# Lookups of at most this many ids go through the dict one by one (no sorting).
+_SMALL = 256
 
 
 class ItemIndex:
@@ -35,16 +37,17 @@ class ItemIndex:
 
     def lookup(self, ids: npt.NDArray[Any], *, add: bool = True) -> npt.NDArray[np.int64]:
         """Rows of ``ids`` (any shape); unknown ids are added when ``add``, else mapped to -1."""
-        if ids.size <= 4 and ids.ndim == 1 and ids.dtype.kind in "iuU":
-            # One request at a time: a few dict look-ups beat any vectorised path.
+        if ids.size <= _SMALL and ids.dtype.kind in "iuU":
+            # A request or a few: dict look-ups beat sorting (np.unique); new ids get rows in order of first
+            # sight (in C order), as on the vectorised paths.
             get = self._map.get
             out = []
-            for value in ids.tolist():
+            for value in ids.ravel().tolist():
                 row = get(value, -1)
                 if row < 0 and add:
                     row = self._add(value)
                 out.append(row)
-            return np.array(out, dtype=np.int64)
+            return np.array(out, dtype=np.int64).reshape(ids.shape)
         if ids.dtype.kind in "iu" and ids.size:
             lo, hi = int(ids.min()), int(ids.max())
             if lo >= 0 and hi < _DENSE_LIMIT:

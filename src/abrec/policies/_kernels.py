@@ -19,7 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .._params import StrOptions, validate_params
-from ..errors import ParameterError
+from .._threads import single_blas
+from ..errors import InputError, ParameterError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -31,6 +32,12 @@ try:  # pragma: no cover - exercised whenever numba is installed (a core depende
 except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
 
+
+_INT64 = np.dtype(np.int64)
+#: Largest batch scoring product (requests x items x packed size, multiply-adds) run on one BLAS thread: about
+#: 5 ms of one core; 1,000 requests x 50 items at d = 32 are 26 million.
+_ONE_THREAD_MACS = 1 << 27
+_NO_TABLE = np.empty(0, dtype=np.int64)  # sherman_morrison's rows are rows already, not ids to look up
 
 BACKENDS = ("auto", "numba", "numpy")
 _BACKEND = {"backend": StrOptions(BACKENDS)}
@@ -109,14 +116,33 @@ def mean_width_packed_numpy(
     """
     d = x.shape[1]
     if rows.ndim == 1:
-        iu, ju = triu(d)
-        weights = x[:, iu] * x[:, ju]
-        weights[:, iu != ju] *= 2.0
-        q = weights @ packed[rows].T
-        mean = x @ theta[rows].T
-        return mean, np.maximum(q, 0.0)
+        return _mean_width_shared(x, rows, packed, theta, packed_weights_numpy(x))
     used, local = np.unique(rows, return_inverse=True)
     return mean_width_numpy(x, local.reshape(rows.shape), unpack(packed[used], d), theta[used])
+
+
+def packed_weights_numpy(x: FloatArray) -> FloatArray:
+    """(n, d (d + 1) / 2) packed outer products of the rows of ``x``: ``x_u x_v``, times 2 off the diagonal."""
+    iu, ju = triu(x.shape[1])
+    weights: FloatArray = x[:, iu] * x[:, ju]
+    weights[:, iu != ju] *= 2.0
+    return weights
+
+
+def _mean_width_shared(
+    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, weights: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    # Candidates shared by every request: one BLAS product for every (request, item) quadratic form, on one
+    # BLAS thread up to _ONE_THREAD_MACS (thread wake-ups cost more than they save on products this small,
+    # and the numbers then do not depend on the machine's thread count); BLAS's own threads above it.
+    if weights.shape[0] * weights.shape[1] * rows.shape[0] <= _ONE_THREAD_MACS:
+        with single_blas():
+            q = weights @ packed[rows].T
+            mean = x @ theta[rows].T
+    else:
+        q = weights @ packed[rows].T
+        mean = x @ theta[rows].T
+    return mean, np.maximum(q, 0.0)
 
 
 def sherman_morrison_numpy(
@@ -166,6 +192,21 @@ if HAVE_NUMBA:
                 q[i, j] = w if w > 0.0 else 0.0
         return mean, q
 
+    @numba.njit(cache=True)  # no fastmath: the same products, in the same order, as packed_weights_numpy
+    def _packed_weights_nb(x: Any) -> Any:  # pragma: no cover - compiled
+        n, d = x.shape
+        weights = np.empty((n, d * (d + 1) // 2))
+        for i in range(n):
+            e = 0
+            for u in range(d):
+                xu = x[i, u]
+                weights[i, e] = xu * xu
+                e += 1
+                for v in range(u + 1, d):
+                    weights[i, e] = (xu * x[i, v]) * 2.0
+                    e += 1
+        return weights
+
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
     def _mean_width_packed_nb(x: Any, rows: Any, packed: Any, theta: Any) -> Any:  # pragma: no cover
         # Packed twin of _mean_width_nb: weights hold x_u x_v, doubled off the diagonal.
@@ -198,19 +239,67 @@ if HAVE_NUMBA:
         return mean, q
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-    def _ucb_top1_nb(x: Any, rows: Any, packed: Any, theta: Any, alpha: float, u: Any) -> Any:  # pragma: no cover
-        # Fused LinUCB scores + greedy choice with random tie-breaking (k = 1, no mask): one call.
+    def _ucb_scores_nb(
+        x: Any, rows: Any, packed: Any, theta: Any, alpha: float, scores: Any, slots: Any, props: Any
+    ) -> int:  # pragma: no cover
+        # LinUCB scores (k = 1, no mask) into `scores`; each request whose best score is unique gets its
+        # slot and propensity 1 here. Returns how many requests have tied (or no) best scores, left to
+        # _top1_nb with the tie-breaking uniforms; -1 (nothing written) when a context is not finite.
+        n, d = x.shape
+        for i in range(n):
+            for u in range(d):
+                if not np.isfinite(x[i, u]):
+                    return -1
         mean, q = _mean_width_packed_nb(x, rows, packed, theta)
-        scores = mean + alpha * np.sqrt(q)
-        slots, props = _top1_nb(scores, u)
-        return slots, props, scores
+        s = mean + alpha * np.sqrt(q)
+        m = s.shape[1]
+        ties = 0
+        for i in range(n):
+            best = -np.inf
+            g = 0
+            arg = 0
+            for j in range(m):
+                v = s[i, j]
+                scores[i, j] = v
+                if v > best:
+                    best = v
+                    g = 1
+                    arg = j
+                elif v == best:
+                    if g == 0:
+                        arg = j
+                    g += 1
+            if g == 1:
+                slots[i, 0] = arg
+                props[i, 0] = 1.0
+            else:
+                ties += 1
+        return ties
 
     @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-    def _sherman_morrison_nb(packed: Any, b: Any, theta: Any, rows: Any, x: Any, r: Any) -> None:  # pragma: no cover
+    def _sherman_morrison_nb(
+        packed: Any, b: Any, theta: Any, table: Any, ids: Any, x: Any, r: Any
+    ) -> int:  # pragma: no cover
+        # Rows are table[ids] (ids themselves when the table is empty). Returns -1, with nothing
+        # changed, when an id has no row or a context or reward is not finite; else 0.
         # Observations are taken item by item (in their original order within an item): each
         # item's A^-1 is unpacked once into a full scratch matrix (so the loops vectorise), gets
         # all its rank-one updates there, and is packed back with theta = A^-1 b recomputed once.
         n, d = x.shape
+        size = table.shape[0]
+        rows = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            a = ids[i]
+            if size > 0:
+                if a < 0 or a >= size or table[a] < 0:
+                    return -1
+                a = table[a]
+            rows[i] = a
+            if not np.isfinite(r[i]):
+                return -1
+            for u in range(d):
+                if not np.isfinite(x[i, u]):
+                    return -1
         order = np.argsort(rows, kind="mergesort")
         full = np.empty((d, d))
         v = np.empty(d)
@@ -250,6 +339,7 @@ if HAVE_NUMBA:
                     t += full[u, w] * b[a, w]
                 theta[a, u] = t
             start = stop
+        return 0
 
 
 def top1_numpy(scores: FloatArray, u: FloatArray) -> tuple[IntArray, FloatArray]:
@@ -299,13 +389,31 @@ def top1(scores: FloatArray, u: FloatArray) -> tuple[IntArray, FloatArray]:
 
 
 def ucb_top1(
-    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, alpha: float, u: FloatArray
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Compiled LinUCB choice for k = 1 without a mask: slots, exact propensities, scores."""
-    result: tuple[IntArray, FloatArray, FloatArray] = _ucb_top1_nb(
-        x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta, alpha, u
+    x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, alpha: float, rng: np.random.Generator
+) -> tuple[IntArray, FloatArray, FloatArray] | None:
+    """Compiled LinUCB choice for k = 1 without a mask: slots, exact propensities, scores.
+
+    ``rows`` is ``(m,)`` shared or ``(n, m)`` per request (``(1, m)`` = shared). The tie-breaking uniforms
+    (``rng.random(n)``) are drawn after the scores; None, with nothing drawn, when a context is not finite.
+    """
+    n = x.shape[0]
+    scores = np.empty((n, rows.shape[-1]))
+    slots = np.empty((n, 1), _INT64)
+    props = np.empty((n, 1))
+    ties = _ucb_scores_nb(
+        x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta, alpha, scores, slots, props
     )
-    return result
+    if ties < 0:
+        return None
+    if n == 1:  # rng.random() draws the same number as rng.random(1), for half the cost
+        u1 = rng.random()
+        if ties:
+            slots, props = _top1_nb(scores, np.array([u1]))
+    else:
+        u = rng.random(n)
+        if ties:
+            slots, props = _top1_nb(scores, u)
+    return slots, props, scores
 
 
 def mean_width(
@@ -323,11 +431,17 @@ def mean_width(
 def mean_width_packed(
     x: FloatArray, rows: IntArray, packed: FloatArray, theta: FloatArray, use_numba: bool
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`mean_width` for packed ``A^-1``."""
+    """:func:`mean_width` for packed ``A^-1``.
+
+    Large batches with shared candidates take the BLAS product of the numpy reference either way; the
+    compiled backend only builds its packed outer products (the same numbers) without numpy's temporaries.
+    """
     result: tuple[FloatArray, FloatArray]
-    if use_numba and HAVE_NUMBA and (rows.ndim == 2 or x.shape[0] <= 32):
-        result = _mean_width_packed_nb(x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta)
-        return result
+    if use_numba and HAVE_NUMBA:
+        if rows.ndim == 2 or x.shape[0] <= 32:
+            result = _mean_width_packed_nb(x, rows if rows.ndim == 2 else rows.reshape(1, -1), packed, theta)
+            return result
+        return _mean_width_shared(x, rows, packed, theta, _packed_weights_nb(x))
     return mean_width_packed_numpy(x, rows, packed, theta)
 
 
@@ -342,6 +456,21 @@ def sherman_morrison(
 ) -> None:
     """Rank-one updates of packed ``A^-1``, ``b`` and ``theta`` (compiled or numpy reference)."""
     if use_numba and HAVE_NUMBA:
-        _sherman_morrison_nb(packed, b, theta, rows, x, r)
+        if _sherman_morrison_nb(packed, b, theta, _NO_TABLE, rows, x, r) < 0:
+            raise InputError("sherman_morrison: contexts and rewards must be finite. Validate them before updating.")
     else:
         sherman_morrison_numpy(packed, b, theta, rows, x, r)
+
+
+def sherman_morrison_ids(
+    packed: FloatArray, b: FloatArray, theta: FloatArray, table: IntArray, ids: IntArray, x: FloatArray, r: FloatArray
+) -> bool:
+    """:func:`sherman_morrison` (compiled) on the rows ``table[ids]`` of non-negative integer item ids.
+
+    The same compiled kernel as :func:`sherman_morrison`, with the look-up and the finiteness checks done
+    inside it. False, with nothing changed, when an id has no row in ``table`` (negative, beyond it, or
+    mapped to -1) or a context or reward is not finite.
+    """
+    if table.shape[0] == 0:  # no id has a row (the kernel would read an empty table as "ids are rows")
+        return False
+    return bool(_sherman_morrison_nb(packed, b, theta, table, ids, x, r) == 0)

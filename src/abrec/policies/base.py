@@ -113,6 +113,9 @@ class Policy(ABC):
     uses_item_features: ClassVar[bool] = False
     learns: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
+    #: Whether ``_decide_one`` / ``_update_one`` (lean one-request paths) may answer for this class.
+    _lean_decide: ClassVar[bool] = False
+    _lean_update: ClassVar[bool] = False
 
     def __init__(self, *, seed: Seed = None) -> None:
         self.seed = seed
@@ -302,6 +305,10 @@ class Policy(ABC):
         >>> d.items.shape, bool((d.propensities > 0).all())
         ((2, 2), True)
         """
+        if self._lean_decide and mask is None and item_features is None and type(k) is int and k == 1:
+            decision = self._decide_one(candidates, contexts)
+            if decision is not None:
+                return decision
         req = self._request(candidates, contexts, k, mask, item_features)
         slots, props, scores, draws = self._choose(req, k)
         if req.mask is not None:
@@ -309,6 +316,19 @@ class Policy(ABC):
         cand = req.candidates
         items = cand[slots] if cand.ndim == 1 else np.take_along_axis(cand, slots, axis=1)
         return Decision(items, slots, props, scores, self.name, self.version, draws)
+
+    def _decide_one(self, candidates: npt.ArrayLike, contexts: npt.ArrayLike | None) -> Decision | None:
+        """Hook (used where ``_lean_decide``): decide one request with ``k = 1``, no mask, no item features.
+
+        Returns the very Decision the full path would (same arrays, same generator draws), or None, having
+        changed nothing, whenever it cannot vouch for that; the full path (validation included) then runs.
+        """
+        return None
+
+    def _update_one(self, feedback: Feedback) -> bool:
+        """Hook (used where ``_lean_update``): learn from ``feedback`` as :meth:`update` would and return True,
+        or return False, having changed nothing, to leave it to the full path."""
+        return False
 
     def _request(
         self,
@@ -580,6 +600,8 @@ class Policy(ABC):
     # ----------------------------------------------------------------- update
     def update(self, feedback: Feedback) -> None:
         """Learn from a batch of logged feedback (any policy's decisions, with their rewards)."""
+        if self._lean_update and self._update_one(feedback):
+            return
         items = np.asarray(feedback.items)
         rewards = np.asarray(feedback.rewards, dtype=np.float64)
         if items.ndim != 1 or rewards.shape != items.shape:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -10,10 +10,27 @@ from .._params import Constraint, Interval
 from .._random import Seed
 from . import _gaussian_race, _kernels, _slates
 from .base import FloatArray, IntArray, Policy, Request
-from .records import Feedback
+from .records import Decision, Feedback
 from .registry import register
 
 __all__ = ["LinUCB", "LinearThompson"]
+
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+
+# What the lean one-request paths stand in for: a subclass that overrides any of these keeps the full path.
+_UPDATE_PATH = ("_update", "_ensure_rows", "_set_dim", "_on_new_items", "_item_state")
+_DECIDE_PATH = (*_UPDATE_PATH[1:], "_request", "_choose", "_scores", "_full_scores", "_masked", "_mean_width")
+
+
+def _unchanged(cls: type, owner: type, names: tuple[str, ...]) -> bool:
+    """Whether ``cls`` inherits every one of ``names`` from ``owner`` unchanged."""
+    return all(getattr(cls, name) is getattr(owner, name) for name in names)
+
+
+def _plain(a: object, dtype: np.dtype[Any], ndim: int) -> bool:
+    """An ndarray (not a subclass) of this dtype and dimension."""
+    return type(a) is np.ndarray and a.dtype is dtype and a.ndim == ndim
 
 
 class _DisjointLinear(Policy):
@@ -29,6 +46,10 @@ class _DisjointLinear(Policy):
     contextual: ClassVar[bool] = True
     ridge: float
     backend: str
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lean_update = _kernels.HAVE_NUMBA and _unchanged(cls, _DisjointLinear, _UPDATE_PATH)
 
     def _extra_params(self) -> tuple[str, ...]:
         return ("backend",)
@@ -51,6 +72,25 @@ class _DisjointLinear(Policy):
         assert req.contexts is not None
         st = self._state
         return _kernels.mean_width_packed(req.contexts, req.rows, st["a_inv"], st["theta"], self._use_numba)
+
+    def _update_one(self, feedback: Feedback) -> bool:
+        # Lean path of `update` for int64 item ids the policy knows, float64 rewards and contexts of its
+        # dimension. The compiled kernel the full path ends in (`_kernels.sherman_morrison`) does the item
+        # look-up and the finiteness checks here, and changes nothing when one fails. The full path hands
+        # it the rewards and contexts themselves, and fresh (C-contiguous, writeable) rows: item ids of
+        # that kind too, so that the same compiled specialisation runs.
+        if self.backend == "numpy" or self._items.size != self._initialised_rows:
+            return False
+        items, rewards, x = feedback.items, feedback.rewards, feedback.contexts
+        if x is None or not (_plain(items, _I64, 1) and _plain(rewards, _F64, 1) and _plain(x, _F64, 2)):
+            return False
+        n = items.shape[0]
+        if n == 0 or not items.flags.carray or rewards.shape[0] != n or x.shape[0] != n or x.shape[1] != self._dim:
+            return False
+        st = self._state
+        table = self._items._table  # the ItemIndex's dense id -> row table (-1: unknown)
+        ids = cast(IntArray, items)
+        return _kernels.sherman_morrison_ids(st["a_inv"], st["b"], st["theta"], table, ids, x, rewards)
 
     def _update(
         self,
@@ -107,6 +147,13 @@ class LinUCB(_DisjointLinear):
         "alpha": Interval("float", 0.0, 1e308),
         "ridge": Interval("float", 0.0, 1e308, closed="neither"),
     }
+    _lean_decide: ClassVar[bool] = _kernels.HAVE_NUMBA
+    # The candidate rows cached by `_request`, and the same as a (1, m) view, for `_decide_one` (set there).
+    _lean_rows: tuple[IntArray, IntArray] | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._lean_decide = _kernels.HAVE_NUMBA and _unchanged(cls, LinUCB, _DECIDE_PATH)
 
     def __init__(self, alpha: float = 1.0, ridge: float = 1.0, backend: str = "auto", *, seed: Seed = None) -> None:
         self.alpha = alpha
@@ -123,10 +170,48 @@ class LinUCB(_DisjointLinear):
         if k == 1 and req.mask is None and self._use_numba and _kernels.HAVE_NUMBA and req.n <= 32:
             assert req.contexts is not None
             st = self._state
-            u = self._rng.random(req.n)
-            slots, props, scores = _kernels.ucb_top1(req.contexts, req.rows, st["a_inv"], st["theta"], self.alpha, u)
+            chosen = _kernels.ucb_top1(req.contexts, req.rows, st["a_inv"], st["theta"], self.alpha, self._rng)
+            assert chosen is not None  # contexts were validated
+            slots, props, scores = chosen
             return slots, props, scores, 0
         return super()._choose(req, k)
+
+    def _decide_one(self, candidates: Any, contexts: Any) -> Decision | None:
+        # Lean path of `decide` for one request whose candidates are those of the previous call (their rows
+        # are cached by `_request`) and a float64 context of the policy's dimension: the same call as
+        # `_choose` above on the same arrays, which checks that the context is finite before it draws.
+        last = self._last_lookup
+        if (
+            last is None
+            or type(candidates) is not np.ndarray
+            or type(contexts) is not np.ndarray
+            or contexts.dtype is not _F64
+            or self.backend == "numpy"
+            or self._items.size != self._initialised_rows
+        ):
+            return None
+        cached, rows, raw = last
+        if candidates.shape != cached.shape or candidates.dtype is not cached.dtype or candidates.ndim != 1:
+            return None
+        if candidates.tobytes() != raw:
+            return None
+        if contexts.ndim == 2:
+            if contexts.shape[0] != 1 or contexts.shape[1] != self._dim:
+                return None
+            x = contexts
+        elif contexts.ndim == 1 and contexts.shape[0] == self._dim:
+            x = contexts[None, :]
+        else:
+            return None
+        shared = self._lean_rows
+        if shared is None or shared[0] is not rows:
+            shared = self._lean_rows = (rows, rows.reshape(1, -1))
+        st = self._state
+        chosen = _kernels.ucb_top1(x, shared[1], st["a_inv"], st["theta"], self.alpha, self._rng)
+        if chosen is None:
+            return None  # a context is not finite: the full path says so
+        slots, props, scores = chosen
+        return Decision._make((candidates[slots], slots, props, scores, self.name, self.version, 0))
 
     def _exact_distribution(self, req: Request, k: int) -> FloatArray | None:
         # The compiled k = 1 path above is the same greedy choice (ties split evenly) on the same scores.

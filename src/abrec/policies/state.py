@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -50,6 +50,21 @@ def _key(k: Any) -> Any:
 
 def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
     """Write ``policy`` to ``path`` (a ``.npz`` file), atomically."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            save_policy_to(policy, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_policy_to(policy: Policy, fh: IO[bytes]) -> None:
+    """Write ``policy``'s ``.npz`` state to the binary file object ``fh`` (e.g. ``io.BytesIO``): the bytes
+    :func:`save_policy` writes to a file."""
     params = dict(policy.get_params())
     params.pop("seed", None)
     seed = policy.seed
@@ -70,21 +85,28 @@ def save_policy(policy: Policy, path: str | os.PathLike[str]) -> None:
     ids = policy.item_ids
     if ids.dtype.kind == "O":
         raise StateError("item ids must be ints or strings to be saved.")
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        header = FileHeader(KIND, FORMAT_VERSION, fields).encode()
-        np.savez(fh, __header__=np.array(header), __item_ids__=ids, **arrays)
-    os.replace(tmp, path)
+    header = FileHeader(KIND, FORMAT_VERSION, fields).encode()
+    np.savez(fh, __header__=np.array(header), __item_ids__=ids, **arrays)
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read a policy written by :func:`save_policy`; any problem raises :class:`StateError`."""
-    from .registry import policy_class
-
     path = os.fspath(path)
     try:
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+        with open(path, "rb") as fh:
+            return load_policy_from(fh, name=path)
+    except OSError as exc:
+        raise StateError(f"{path} is not a readable abrec policy file ({exc}).") from exc
+
+
+def load_policy_from(fh: IO[bytes], *, name: str = "the policy state") -> Policy:
+    """Read a policy from the binary file object ``fh`` (what :func:`save_policy_to` wrote); ``name`` says
+    where it came from in error messages. Any problem raises :class:`StateError`."""
+    from .registry import policy_class
+
+    path = name
+    try:
+        with np.load(fh, allow_pickle=False) as z:
             data = {key: z[key] for key in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise StateError(f"{path} is not a readable abrec policy file ({exc}).") from exc

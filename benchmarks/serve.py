@@ -1,0 +1,566 @@
+"""Workload ``serve``: the decision service over HTTP, with full durability, and its crash test.
+
+One run starts each server as a real process (``abrec serve``, one uvicorn worker, the settings ``abrec serve``
+uses) and drives it from a separate load-generator process (``python benchmarks/serve.py load ...``: a small
+asyncio HTTP/1.1 client on keep-alive connections, so the client is not the bottleneck; the ``noop`` case
+measures that ceiling). Latency is measured by the client, per HTTP request. Cases, one JSON line each:
+
+- ``noop`` (db ``none``): a no-op FastAPI endpoint served by uvicorn with the same settings: the framework's
+  ceiling for the same request bodies;
+- ``decide``, ``decide_reward`` (a decide, then a reward for its first item: two requests),
+  ``decide_batch`` (100 decisions per call), on ``sqlite`` and ``postgresql``: closed loop at concurrency 32;
+  every 200 comes after the COMMIT (SQLite ``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``);
+- ``decide_reward`` again at half of its maximum request rate (open loop, latency from each request's scheduled
+  start), with ``offered_requests_per_s``: the latency target is set there;
+- ``learn_latency``: 32 clients each reward a decision of a learning variant, then decide until the service
+  serves a policy version that includes that reward; the latency (from the reward's 200 to the first such
+  decision, resolved afterwards from the journal and snapshot tables) is in ``p50_ms``/``p99_ms``/``p999_ms``;
+- ``crash``: ``kill -9`` the server under decide + reward traffic ``kills`` times (20 per database) and check
+  every acknowledged decision and reward (tests/service/_traffic.py, the crash test's code); the counts.
+
+PostgreSQL is ``$ABREC_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a
+fresh schema dropped at the end; when it cannot be reached its lines carry ``"status": "unavailable"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path[:0] = [str(REPO / "tests" / "service"), str(REPO / "tests")]  # the crash test's server and traffic code
+
+CONCURRENCY = 32
+BATCH = 100
+N_CANDIDATES = 20
+K = 3
+CONTEXT_DIM = 8
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def bench_config() -> dict[str, Any]:
+    """The served experiment: a uniform control, Bernoulli Thompson sampling and LinUCB on 8-d contexts."""
+    return {
+        "experiments": [
+            {
+                "name": "bench",
+                "seed": 0,
+                "context_dim": CONTEXT_DIM,
+                "variants": [
+                    {"name": "random", "policy": "uniform"},
+                    {"name": "ts", "policy": "bernoulli_ts", "params": {"propensity_draws": 100}},
+                    {"name": "lin", "policy": "linucb"},
+                ],
+                "control": "random",
+                "reward": {"kind": "click", "window": 3600, "default": 0.0},
+            }
+        ]
+    }
+
+
+# ------------------------------------------------------------------------------------------ the no-op server
+def noop_app() -> Any:
+    """A FastAPI app whose ``POST /noop`` does nothing (the ceiling); ``/readyz`` as the service's."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/noop")
+    async def noop() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def _serve_noop(port: int) -> None:
+    import uvicorn
+
+    # The settings of `abrec serve` (src/abrec/cli/serve.py): one worker, no access log.
+    uvicorn.run(noop_app(), host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+
+
+@contextmanager
+def noop_server() -> Iterator[str]:
+    from _server import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "noop-server", str(port)], start_new_session=True)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server at {url} exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server at {url} was not ready in {timeout} s")
+
+
+# ------------------------------------------------------------------------------------------ the load generator
+class _Connection:
+    """One keep-alive HTTP/1.1 connection (enough of the protocol for uvicorn's JSON answers)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(raw[9:12])
+        length = 0
+        for line in raw.split(b"\r\n")[1:]:
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _decide_body(rng: np.random.Generator) -> dict[str, Any]:
+    items = rng.choice(500, size=N_CANDIDATES, replace=False)
+    return {
+        "experiment": "bench",
+        "unit": f"u{int(rng.integers(10_000))}",
+        "candidates": [f"item{i}" for i in items],
+        "k": K,
+        "context": rng.normal(size=CONTEXT_DIM).round(4).tolist(),
+        "request_id": uuid.uuid4().hex,
+    }
+
+
+class _Load:
+    def __init__(self, url: str, case: str, seed: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.case = case
+        self.rng = np.random.default_rng(seed)
+        self.latencies: list[float] = []
+        self.requests = 0
+        self.decisions = 0
+        self.errors = 0
+        self.messages: list[str] = []
+
+    def _record(self, status: int, body: bytes, started: float, decisions: int) -> bool:
+        self.latencies.append(time.perf_counter() - started)
+        self.requests += 1
+        if status != 200:
+            self.errors += 1
+            if len(self.messages) < 3:
+                self.messages.append(f"{status}: {body[:200]!r}")
+            return False
+        self.decisions += decisions
+        return True
+
+    async def one(self, conn: _Connection, started: float | None = None) -> None:
+        """One unit of work of the case (its latency from ``started``, default now)."""
+        t = time.perf_counter() if started is None else started
+        if self.case == "noop":
+            status, body = await conn.request("POST", "/noop", json.dumps(_decide_body(self.rng)).encode())
+            self._record(status, body, t, 0)
+        elif self.case == "decide_batch":
+            payload = {"requests": [_decide_body(self.rng) for _ in range(BATCH)]}
+            status, body = await conn.request("POST", "/v1/decide/batch", json.dumps(payload).encode())
+            self._record(status, body, t, BATCH)
+        else:
+            status, body = await conn.request("POST", "/v1/decide", json.dumps(_decide_body(self.rng)).encode())
+            if not self._record(status, body, t, 1) or self.case != "decide_reward":
+                return
+            decision = json.loads(body)
+            reward = {
+                "rewards": [
+                    {
+                        "event_id": decision["event_id"],
+                        "item": decision["slate"][0]["item"],
+                        "value": float(self.rng.random() < 0.1),
+                    }
+                ]
+            }
+            t = time.perf_counter()
+            status, body = await conn.request("POST", "/v1/rewards", json.dumps(reward).encode())
+            self._record(status, body, t, 0)
+
+    async def closed_loop(self, concurrency: int, units: int, seconds: float) -> float:
+        """``concurrency`` clients, each doing the next unit as soon as the last is answered, until ``units``
+        units or ``seconds`` have passed (after a warm-up); returns the measured seconds."""
+        conns = [_Connection(self.host, self.port) for _ in range(concurrency)]
+        await asyncio.gather(*(self.one(c) for c in conns))  # warm-up: connect, first requests
+        self.latencies.clear()
+        self.requests = self.decisions = self.errors = 0
+        left = [units]
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def client(conn: _Connection) -> None:
+            while left[0] > 0 and time.perf_counter() < deadline:
+                left[0] -= 1
+                await self.one(conn)
+
+        await asyncio.gather(*(client(c) for c in conns))
+        elapsed = time.perf_counter() - start
+        for c in conns:
+            c.close()
+        return elapsed
+
+    async def open_loop(self, concurrency: int, rate: float, units: int, seconds: float) -> float:
+        """Units started at ``rate`` per second (evenly spaced, spread over ``concurrency`` connections); each
+        latency counts from the unit's scheduled start, so a slow answer delays no measurement."""
+        conns = [_Connection(self.host, self.port) for _ in range(concurrency)]
+        await asyncio.gather(*(self.one(c) for c in conns))
+        self.latencies.clear()
+        self.requests = self.decisions = self.errors = 0
+        n = max(1, min(units, int(rate * seconds)))
+        start = time.perf_counter() + 0.05
+
+        async def client(i: int, conn: _Connection) -> None:
+            for j in range(i, n, concurrency):
+                due = start + j / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await self.one(conn, started=due)
+
+        await asyncio.gather(*(client(i, c) for i, c in enumerate(conns)))
+        elapsed = time.perf_counter() - start
+        for c in conns:
+            c.close()
+        return elapsed
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        lat = np.asarray(self.latencies) * 1000.0 if self.latencies else np.zeros(1)
+        return {
+            "requests_per_s": round(self.requests / seconds, 1),
+            "decisions_per_s": round(self.decisions / seconds, 1),
+            "p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "p99_ms": round(float(np.percentile(lat, 99)), 2),
+            "p999_ms": round(float(np.percentile(lat, 99.9)), 2),
+            "errors": self.errors,
+            "requests": self.requests,
+            "messages": self.messages,
+        }
+
+
+def _load_main(argv: Sequence[str]) -> int:
+    ap = argparse.ArgumentParser(prog="serve.py load")
+    ap.add_argument("url")
+    ap.add_argument("case")
+    ap.add_argument("--units", type=int, default=10**9)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rate", type=float, default=0.0, help="open loop at this many units per second")
+    ap.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    load = _Load(args.url, args.case, args.seed)
+    cpu = time.process_time()
+    if args.rate > 0:
+        seconds = asyncio.run(load.open_loop(args.concurrency, args.rate, args.units, args.seconds))
+    else:
+        seconds = asyncio.run(load.closed_loop(args.concurrency, args.units, args.seconds))
+    out = load.summary(seconds)
+    out["client_cpu_share"] = round((time.process_time() - cpu) / seconds, 3)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def drive(url: str, case: str, *, units: int, seconds: float, rate: float = 0.0, seed: int = 0) -> dict[str, Any]:
+    """Run the load generator in its own process against ``url``; its summary."""
+    command = [sys.executable, __file__, "load", url, case, "--units", str(units), "--seconds", str(seconds)]
+    command += ["--rate", str(rate), "--seed", str(seed)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# ------------------------------------------------------------------------------------------ learning latency
+async def _learn_probes(
+    url: str, database_url: str, probes: int, concurrency: int, timeout: float
+) -> list[dict[str, Any]]:
+    """Each client: find a unit of the ``ts`` variant, reward one of its decisions with 1 (``t0`` = the 200),
+    then decide for it every 10 ms, recording (time, snapshot version), until the version served is 2 past the
+    newest in the database at ``t0`` (the batch being learned then may miss the reward; the next one holds it).
+    The journal tells afterwards which version first included the reward."""
+    import sqlalchemy as sa
+
+    from abrec.client import AsyncClient
+    from abrec.store.engine import create_store_engine
+
+    engine = create_store_engine(database_url)
+    newest = sa.text("SELECT COALESCE(MAX(version), 0) FROM snapshots WHERE experiment = 'bench' AND variant = 'ts'")
+
+    def newest_version() -> int:
+        with engine.connect() as connection:
+            return int(connection.execute(newest).scalar() or 0)
+
+    rng = np.random.default_rng(1)
+    records: list[dict[str, Any]] = []
+    left = [probes]
+
+    async def client(client: AsyncClient) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            while True:
+                body = _decide_body(rng)
+                d = await client.decide(
+                    "bench", unit=body["unit"], candidates=body["candidates"], k=K, context=body["context"]
+                )
+                if d.variant == "ts":
+                    break
+            await client.reward(d.event_id, d.items[0], 1.0)
+            t0 = time.perf_counter()
+            enough = await asyncio.to_thread(newest_version) + 2
+            seen: list[tuple[float, int]] = []
+            while time.perf_counter() - t0 < timeout:
+                body = _decide_body(rng)
+                probe = await client.decide(
+                    "bench", unit=d.unit, candidates=body["candidates"], k=K, context=body["context"]
+                )
+                seen.append((time.perf_counter() - t0, probe.snapshot_version))
+                if probe.snapshot_version >= enough:
+                    break
+                await asyncio.sleep(0.01)
+            records.append({"event": d.event_id, "item": d.items[0], "seen": seen})
+
+    try:
+        async with AsyncClient(url, timeout=10.0) as c:
+            await asyncio.gather(*(client(c) for _ in range(concurrency)))
+    finally:
+        engine.dispose()
+    return records
+
+
+def learning_latencies(url: str, database_url: str, probes: int, *, timeout: float = 20.0) -> list[float]:
+    """Seconds from each probe's acknowledged reward to its first decision by a version that includes it."""
+    import sqlalchemy as sa
+
+    from abrec.store.engine import create_store_engine
+
+    records = asyncio.run(_learn_probes(url, database_url, probes, min(CONCURRENCY, probes), timeout))
+    engine = create_store_engine(database_url)
+    out = []
+    with engine.connect() as connection:
+        for r in records:
+            seq = connection.execute(
+                sa.text("SELECT seq FROM journal WHERE event_id = :e AND item = :i"), {"e": r["event"], "i": r["item"]}
+            ).scalar()
+            version = connection.execute(
+                sa.text(
+                    "SELECT MIN(version) FROM snapshots "
+                    "WHERE experiment = 'bench' AND variant = 'ts' AND journal_seq >= :s"
+                ),
+                {"s": seq if seq is not None else 2**62},
+            ).scalar()
+            first = next((t for t, v in r["seen"] if version is not None and v >= version), None)
+            out.append(float("inf") if first is None else first)
+    engine.dispose()
+    return out
+
+
+# ------------------------------------------------------------------------------------------ databases
+def postgres_base() -> str:
+    return os.environ.get("ABREC_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
+
+
+@contextmanager
+def database(kind: str, folder: Path) -> Iterator[str | None]:
+    """A fresh database at the migration head: a SQLite file, or a PostgreSQL schema dropped afterwards
+    (None when PostgreSQL cannot be reached)."""
+    from abrec.store import upgrade
+
+    if kind == "sqlite":
+        url = f"sqlite:///{folder / f'bench-{secrets.token_hex(3)}.db'}"
+        upgrade(url)
+        yield url
+        return
+    import sqlalchemy as sa
+
+    base = postgres_base()
+    try:
+        engine = sa.create_engine(base, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool)
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        print(f"[serve] PostgreSQL at {base} is not reachable: {exc}", file=sys.stderr)
+        yield None
+        return
+    schema = f"abrec_bench_{secrets.token_hex(4)}"
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+        upgrade(url)
+        yield url
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------ the workload
+def _line(case: str, db: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY}
+    out.update({k: result[k] for k in ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors")})
+    out.update(extra)
+    return out
+
+
+def run_cases(
+    *,
+    units: int = 10**9,
+    seconds: float = 10.0,
+    probes: int = 100,
+    kills: int = 20,
+    dbs: Sequence[str] = ("sqlite", "postgresql"),
+    say: Any = None,
+) -> Iterator[dict[str, Any]]:
+    """Every case of the workload (see the module docstring); ``units`` caps the work per case."""
+    import yaml
+    from _server import start_server
+    from _traffic import crash_config, crash_run
+
+    def note(line: str) -> None:
+        print(f"[serve] {line}", file=sys.stderr, flush=True)
+        if say is not None:
+            say(line)
+
+    with tempfile.TemporaryDirectory(prefix="abrec-bench-serve-") as tmp:
+        folder = Path(tmp)
+        config = folder / "bench.yaml"
+        config.write_text(yaml.safe_dump(bench_config()), encoding="utf-8")
+        crash = folder / "crash.yaml"
+        crash.write_text(yaml.safe_dump(crash_config()), encoding="utf-8")
+        with noop_server() as url:
+            note("noop")
+            noop = drive(url, "noop", units=units, seconds=seconds)
+            yield _line("noop", "none", noop)
+        for db in dbs:
+            with database(db, folder) as url_db:
+                if url_db is None:
+                    for case in ("decide", "decide_reward", "decide_batch", "learn_latency", "crash"):
+                        yield {"bench": "serve", "case": case, "db": db, "status": "unavailable"}
+                    continue
+                server = start_server(config, url_db, log_path=folder / f"server-{db}.log")
+                try:
+                    for case in ("decide", "decide_reward", "decide_batch"):
+                        note(f"{case} on {db}")
+                        result = drive(
+                            server.url,
+                            case,
+                            units=max(1, units // (BATCH if case == "decide_batch" else 1)),
+                            seconds=seconds,
+                        )
+                        yield _line(case, db, result)
+                        if case == "decide_reward":
+                            rate = result["requests_per_s"] / 2 / 2  # half the request rate, in decide+reward units
+                            note(f"decide_reward on {db} at half load ({rate * 2:.0f} requests/s)")
+                            half = drive(server.url, case, units=units, seconds=seconds, rate=rate)
+                            yield _line(case, db, half, offered_requests_per_s=round(rate * 2, 1))
+                    note(f"learn_latency on {db}")
+                    start = time.perf_counter()
+                    latencies = learning_latencies(server.url, url_db, probes)
+                    lat = np.asarray(latencies) * 1000.0
+                    done = lat[np.isfinite(lat)]  # a probe that never saw its reward learned counts as an error
+
+                    def pct(q: float, done: np.ndarray = done) -> float | None:
+                        return round(float(np.percentile(done, q)), 1) if done.size else None
+
+                    yield _line(
+                        "learn_latency",
+                        db,
+                        {
+                            "requests_per_s": None,
+                            "decisions_per_s": None,
+                            "p50_ms": pct(50),
+                            "p99_ms": pct(99),
+                            "p999_ms": pct(99.9),
+                            "errors": int(lat.size - done.size),
+                        },
+                        probes=len(latencies),
+                        seconds=round(time.perf_counter() - start, 1),
+                    )
+                finally:
+                    server.stop()
+            if kills > 0:
+                with database(db, folder) as url_db:
+                    if url_db is None:
+                        continue
+                    note(f"crash test on {db}: {kills} kills")
+                    report = crash_run(crash, url_db, folder, kills=kills, seed=len(db), say=note)
+                    yield {
+                        "bench": "serve",
+                        "case": "crash",
+                        "db": db,
+                        **report.counts,
+                        "states_equal": all(report.states_equal.values()) and bool(report.states_equal),
+                        "problems": report.problems[:5],
+                    }
+
+
+def run(options: Any) -> Iterator[dict[str, Any]]:
+    """The ``serve`` workload of benchmarks/run.py: ``--rounds`` caps the requests per case, ``--max-seconds`` the
+    seconds per case (default 10)."""
+    seconds = 10.0 if options.max_seconds == 60.0 else float(options.max_seconds)
+    yield from run_cases(units=options.rounds or 10**9, seconds=seconds)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "load":
+        sys.exit(_load_main(sys.argv[2:]))
+    if len(sys.argv) == 3 and sys.argv[1] == "noop-server":
+        _serve_noop(int(sys.argv[2]))
+        sys.exit(0)
+    print(
+        "usage: serve.py load URL CASE [...] | serve.py noop-server PORT (or: benchmarks/run.py serve)", file=sys.stderr
+    )
+    sys.exit(2)

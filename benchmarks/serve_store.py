@@ -1,0 +1,182 @@
+"""Event store writes per second: group commit vs one transaction per write, on SQLite and PostgreSQL.
+
+N threads (the service's request handlers) each write, one after another, a decision and the reward of its
+previous decision (what a decide + reward pair writes), every write durable (SQLite WAL with
+``synchronous=FULL``, PostgreSQL ``synchronous_commit=on``). ``per_write`` calls ``EventStore.write`` from
+each thread (one transaction each; writers queue on the database's write lock); ``group_commit`` submits to
+one :class:`abrec.store.GroupCommitter` and waits for the future. One JSON line per (db, mode, concurrency)
+on stdout::
+
+    {"bench": "serve_store", "db": "sqlite", "mode": "group_commit", "concurrency": 32, "writes": 6400,
+     "writes_per_s": ..., "p50_ms": ..., "p99_ms": ..., "commits": ..., "mean_group": ..., "seconds": ...}
+
+Run: ``.venv/bin/python benchmarks/serve_store.py [--seconds 3] [--concurrency 1,8,32] [--db sqlite,postgresql]``
+(PostgreSQL at ``$ABREC_BENCH_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``,
+in a temporary schema dropped afterwards). ``run(...)`` yields the same dicts for ``benchmarks/run.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from abrec.store import DecisionRow, EventStore, GroupCommitter, RewardRow, WriteBatch, upgrade
+
+POSTGRES = os.environ.get("ABREC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pair(previous: DecisionRow | None, unit: str) -> tuple[WriteBatch, DecisionRow]:
+    now = datetime.now(UTC)
+    items = tuple(f"item-{i}" for i in range(5))
+    decision = DecisionRow(
+        event_id=uuid.uuid4().hex,
+        experiment="bench",
+        unit=unit,
+        variant="control",
+        period=0,
+        assignment_p=0.5,
+        policy="linucb",
+        policy_version="3",
+        k=5,
+        items=items,
+        propensities=(0.2,) * 5,
+        scores=(0.5, 0.4, 0.3, 0.2, 0.1),
+        candidates=tuple(f"item-{i}" for i in range(20)),
+        context=tuple(0.01 * i for i in range(16)),
+        created_at=now,
+        window_closes_at=now + timedelta(minutes=10),
+        client_request_id=uuid.uuid4().hex,
+    )
+    rewards = (
+        []
+        if previous is None
+        else [RewardRow(event_id=previous.event_id, item="item-1", kind="click", value=1.0, received_at=now)]
+    )
+    return WriteBatch(decisions=[decision], rewards=rewards, assignments=[("bench", unit, "control", 0)]), decision
+
+
+def _measure(store: EventStore, mode: str, concurrency: int, seconds: float) -> dict[str, Any]:
+    committer = GroupCommitter(store) if mode == "group_commit" else None
+    write: Callable[[WriteBatch], Any] = (lambda b: committer.submit(b).result()) if committer else store.write
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start_gate = threading.Barrier(concurrency + 1)
+    stop = threading.Event()
+
+    def client(k: int) -> None:
+        previous: DecisionRow | None = None
+        start_gate.wait()
+        while not stop.is_set():
+            batch, previous = _pair(previous, f"u{k}")
+            t0 = time.perf_counter()
+            try:
+                result = write(batch)
+            except Exception:
+                errors[k] += 1
+                continue
+            latencies[k].append(time.perf_counter() - t0)
+            if any(not r.ok for r in result.rewards):
+                errors[k] += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start_gate.wait()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - t0
+    if committer is not None:
+        committer.close()
+    flat = sorted(x for part in latencies for x in part)
+    n = len(flat)
+    commits = committer.commits if committer else n
+    return {
+        "writes": n,
+        "writes_per_s": round(n / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(flat), 3) if flat else None,
+        "p99_ms": round(1000 * flat[min(n - 1, int(0.99 * n))], 3) if flat else None,
+        "commits": commits,
+        "mean_group": round(n / commits, 2) if commits else None,
+        "errors": sum(errors),
+        "seconds": round(elapsed, 2),
+    }
+
+
+def _databases(names: Sequence[str], folder: Path) -> Iterator[tuple[str, str, Callable[[], None]]]:
+    for name in names:
+        if name == "sqlite":
+            url = f"sqlite:///{folder / 'bench.db'}"
+            yield name, url, lambda: None
+        else:
+            schema = f"abrec_bench_{secrets.token_hex(4)}"
+            admin = sa.create_engine(POSTGRES, poolclass=sa.pool.NullPool)
+            with admin.begin() as connection:
+                connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+
+            def drop(schema: str = schema, admin: sa.Engine = admin) -> None:
+                with admin.begin() as connection:
+                    connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                admin.dispose()
+
+            sep = "&" if "?" in POSTGRES else "?"
+            yield name, f"{POSTGRES}{sep}options={quote(f'-csearch_path={schema}')}", drop
+
+
+def run(
+    seconds: float = 3.0,
+    concurrency: Sequence[int] = (1, 8, 32),
+    databases: Sequence[str] = ("sqlite", "postgresql"),
+    modes: Sequence[str] = ("per_write", "group_commit"),
+) -> Iterator[dict[str, Any]]:
+    """Yield one result dict per (database, mode, concurrency)."""
+    with tempfile.TemporaryDirectory(prefix="abrec-bench-") as folder:
+        for db, url, cleanup in _databases(databases, Path(folder)):
+            try:
+                upgrade(url)
+                with EventStore(url) as store:
+                    for mode in modes:
+                        for n in concurrency:
+                            print(f"serve_store: {db} {mode} concurrency {n} ...", file=sys.stderr, flush=True)
+                            row = _measure(store, mode, n, seconds)
+                            yield {"bench": "serve_store", "db": db, "mode": mode, "concurrency": n, **row}
+            finally:
+                cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per case (default 3)")
+    ap.add_argument("--concurrency", default="1,8,32", help="comma-separated writer thread counts (default 1,8,32)")
+    ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    ap.add_argument("--modes", default="per_write,group_commit", help="comma-separated: per_write, group_commit")
+    args = ap.parse_args(argv)
+    for row in run(
+        args.seconds,
+        [int(c) for c in args.concurrency.split(",")],
+        [d.strip() for d in args.db.split(",")],
+        [m.strip() for m in args.modes.split(",")],
+    ):
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

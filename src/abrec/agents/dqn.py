@@ -1,0 +1,330 @@
+"""Deep Q-learning (torch): double DQN with a target network, replay, n-step returns, Huber loss, clipping.
+
+torch is imported only when a :class:`DQNAgent` first builds its network: the rest of abrec imports without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from .._params import Constraint, Interval, StrOptions
+from .._random import Seed
+from ..policies.base import FloatArray, IntArray
+from ..policies.registry import register
+from .base import _COMMON, Agent
+from .transitions import ReplayBuffer, Transitions
+
+__all__ = ["DQNAgent"]
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - the llm extra is installed in development
+        raise ImportError("DQNAgent needs torch: install abrec's 'llm' extra (pip install 'abrec[llm]').") from exc
+    return torch
+
+
+_NETWORK: Any = None
+
+
+def _network_class(torch: Any) -> Any:
+    """The Q-network class, defined once torch is imported (a module attribute, so networks pickle)."""
+    global _NETWORK
+    if _NETWORK is not None:
+        return _NETWORK
+    nn = torch.nn
+
+    class _QNetwork(nn.Module):  # type: ignore[misc, name-defined]
+        """``Q(s, f, i) = MLP([s, f, (A s) * (B f)]) + b[i mod buckets]``: an explicit state-item interaction, two
+        hidden layers, and a learned per-item offset when ``buckets > 0`` (0 for items it does not know)."""
+
+        def __init__(self, d: int, p: int, hidden: int, buckets: int) -> None:
+            super().__init__()
+            self.buckets = buckets
+            self.state_map = nn.Linear(d, hidden, bias=False)
+            self.item_map = nn.Linear(p, hidden, bias=False)
+            self.hidden1 = nn.Linear(d + p + hidden, hidden)
+            self.hidden2 = nn.Linear(hidden, hidden)
+            self.out = nn.Linear(hidden, 1)
+            if buckets:
+                self.item_bias = nn.Parameter(torch.zeros(buckets))
+
+        def forward(self, s: Any, f: Any, rows: Any = None) -> Any:
+            x = torch.cat([s, f, self.state_map(s) * self.item_map(f)], dim=-1)
+            x = torch.relu(self.hidden1(x))
+            x = torch.relu(self.hidden2(x))
+            q = self.out(x).squeeze(-1)
+            if self.buckets and rows is not None:
+                known = rows >= 0
+                bias = self.item_bias[rows.clamp(min=0) % self.buckets]
+                q = q + torch.where(known, bias, torch.zeros_like(q))
+            return q
+
+    _QNetwork.__module__ = __name__
+    _QNetwork.__qualname__ = "_QNetwork"
+    _NETWORK = _QNetwork
+    return _NETWORK
+
+
+def __getattr__(name: str) -> Any:
+    # Unpickling a network names this class: build it on demand (it needs torch).
+    if name == "_QNetwork":
+        return _network_class(_torch())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _build_network(torch: Any, d: int, p: int, hidden: int, buckets: int) -> Any:
+    return _network_class(torch)(d, p, hidden, buckets)
+
+
+@register
+class DQNAgent(Agent):
+    """A Q-network over (session state, item features), learned by double DQN from a replay buffer.
+
+    Every learning batch adds its transitions' positions to the replay buffer and, once it holds
+    ``learning_starts`` samples, takes ``replay_ratio * new samples / batch_size`` gradient steps (the
+    fraction carried over), each on ``batch_size`` samples drawn uniformly with the learning generator.
+    A step regresses ``Q(s, f)`` on ``G + discount * Q_target(s', argmax_a' Q(s', a'))`` (double DQN; the
+    plain max of the target network with ``double=False``) under the Huber loss, clips the gradient norm
+    to ``max_grad_norm`` and takes an Adam step; the target network copies the online one every
+    ``target_every`` steps. Weights start from the learning generator, so the same ``train_seed`` and the
+    same data give the same network on the CPU. Its state (both networks, Adam's moments, the buffer)
+    is saved as plain arrays in the policy's ``.npz`` file.
+
+    Parameters
+    ----------
+    hidden : int, default 64
+    learning_rate : float, default 1e-3
+    batch_size : int, default 64
+    buffer_size : int, default 50_000
+    learning_starts : int, default 64
+    replay_ratio : float, default 4.0
+        Samples drawn for learning per sample added.
+    target_every : int, default 100
+    huber_delta : float, default 1.0
+    max_grad_norm : float, default 10.0
+    double : bool, default True
+    device : {"cpu", "cuda", "auto"}, default "cpu"
+    id_buckets : int, default 0
+        0: Q reads only the state and the item's text features. Otherwise Q adds a learned offset per item
+        (its row in the agent's item index, modulo ``id_buckets``), so that items seen often are valued by
+        their own record as well as by their text; a never-seen item has offset 0 and is scored from its text.
+    exploration, epsilon, temperature, gamma, n_step, reward_weights, train_seed, seed
+        See :class:`~abrec.agents.Agent`.
+    """
+
+    name: ClassVar[str] = "dqn"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        **_COMMON,
+        "hidden": Interval("int", 1, 65_536),
+        "learning_rate": Interval("float", 0.0, 1.0, closed="right"),
+        "batch_size": Interval("int", 1, 1_000_000),
+        "buffer_size": Interval("int", 1, 100_000_000),
+        "learning_starts": Interval("int", 0, 100_000_000),
+        "replay_ratio": Interval("float", 0.0, 1e6, closed="right"),
+        "target_every": Interval("int", 1, 100_000_000),
+        "huber_delta": Interval("float", 0.0, 1e12, closed="right"),
+        "max_grad_norm": Interval("float", 0.0, 1e12, closed="right"),
+        "double": Constraint("bool"),
+        "device": StrOptions(("cpu", "cuda", "auto")),
+        "id_buckets": Interval("int", 0, 100_000_000),
+    }
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        learning_rate: float = 1e-3,
+        batch_size: int = 64,
+        buffer_size: int = 50_000,
+        learning_starts: int = 64,
+        replay_ratio: float = 4.0,
+        target_every: int = 100,
+        huber_delta: float = 1.0,
+        max_grad_norm: float = 10.0,
+        double: bool = True,
+        device: str = "cpu",
+        id_buckets: int = 0,
+        *,
+        exploration: str = "epsilon",
+        epsilon: float = 0.1,
+        temperature: float = 0.1,
+        gamma: float = 0.9,
+        n_step: int = 1,
+        reward_weights: Mapping[str, float] | None = None,
+        train_seed: int = 0,
+        seed: Seed = None,
+    ) -> None:
+        self.hidden = hidden
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.buffer_size = buffer_size
+        self.learning_starts = learning_starts
+        self.replay_ratio = replay_ratio
+        self.target_every = target_every
+        self.huber_delta = huber_delta
+        self.max_grad_norm = max_grad_norm
+        self.double = double
+        self.device = device
+        self.id_buckets = id_buckets
+        super().__init__(
+            exploration=exploration,
+            epsilon=epsilon,
+            temperature=temperature,
+            gamma=gamma,
+            n_step=n_step,
+            reward_weights=reward_weights,
+            train_seed=train_seed,
+            seed=seed,
+        )
+        self.replay = ReplayBuffer(buffer_size)
+        self.gradient_steps = 0
+        self._owed_steps = 0.0
+        self._online: Any = None
+        self._target: Any = None
+        self._optimizer: Any = None
+
+    # ----------------------------------------------------------------- network
+    def _torch_device(self) -> str:
+        if self.device == "auto":
+            return "cuda" if _torch().cuda.is_available() else "cpu"
+        return self.device
+
+    def _ensure_network(self) -> None:
+        if self._online is not None:
+            return
+        torch = _torch()
+        assert self._dim is not None and self._feature_dim is not None
+        device = self._torch_device()
+        online = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets)
+        with torch.no_grad():
+            for _, param in online.named_parameters():
+                if param.ndim == 2:
+                    bound = 1.0 / np.sqrt(param.shape[1])
+                    values = self._train_rng.uniform(-bound, bound, size=tuple(param.shape))
+                else:
+                    values = np.zeros(tuple(param.shape))
+                param.copy_(torch.from_numpy(values.astype(np.float32)))
+        self._online = online.to(device)
+        self._target = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets).to(device)
+        self._target.load_state_dict(self._online.state_dict())
+        self._optimizer = torch.optim.Adam(self._online.parameters(), lr=self.learning_rate)
+
+    def _forward(self, net: Any, states: Any, features: Any, rows: Any) -> Any:
+        """Q of features (n, m, p) with item rows (n, m) in states (n, d) as an (n, m) tensor."""
+        n, m, _ = features.shape
+        s = states[:, None, :].expand(n, m, states.shape[1])
+        return net(s, features, rows)
+
+    def _q(self, states: FloatArray, features: FloatArray, rows: IntArray | None = None) -> FloatArray:
+        self._ensure_network()
+        torch = _torch()
+        device = next(self._online.parameters()).device
+        with torch.no_grad():
+            s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=device)
+            f = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32), device=device)
+            r = None if rows is None else torch.as_tensor(np.array(rows, dtype=np.int64), device=device)
+            q = self._forward(self._online, s, f, r)
+        out: FloatArray = q.cpu().numpy().astype(np.float64)
+        return out
+
+    # ----------------------------------------------------------------- learning
+    def _learn(self, t: Transitions, rows: IntArray | None = None, next_rows: IntArray | None = None) -> None:
+        self._ensure_network()
+        before = len(self.replay)
+        self.replay.add(t, rows, next_rows)
+        added = t.size * t.item_features.shape[1]
+        if len(self.replay) < max(self.learning_starts, 1):
+            return
+        if before < self.learning_starts:
+            added = len(self.replay)
+        self._owed_steps += self.replay_ratio * added / self.batch_size
+        steps = int(self._owed_steps)
+        self._owed_steps -= steps
+        for _ in range(steps):
+            self._gradient_step()
+
+    def _gradient_step(self) -> None:
+        torch = _torch()
+        device = next(self._online.parameters()).device
+        batch = self.replay.sample(self.batch_size, self._train_rng)
+
+        def tensor(name: str) -> Any:
+            return torch.as_tensor(batch[name], device=device)
+
+        s, f, g, disc = tensor("states"), tensor("features"), tensor("returns"), tensor("discounts")
+        s2, f2, mask = tensor("next_states"), tensor("next_features"), tensor("next_mask")
+        rows, rows2 = tensor("rows"), tensor("next_rows")
+        with torch.no_grad():
+            live = mask.any(dim=1)
+            q_next_target = self._forward(self._target, s2, f2, rows2).masked_fill(~mask, -torch.inf)
+            if self.double:
+                q_next_online = self._forward(self._online, s2, f2, rows2).masked_fill(~mask, -torch.inf)
+                pick = q_next_online.argmax(dim=1, keepdim=True)
+                boot = q_next_target.gather(1, pick).squeeze(1)
+            else:
+                boot = q_next_target.max(dim=1).values
+            boot = torch.where(live, boot, torch.zeros_like(boot))
+            y = g + disc * boot
+        q = self._online(s, f, rows)
+        loss = torch.nn.functional.huber_loss(q, y, delta=self.huber_delta)
+        self._optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._online.parameters(), self.max_grad_norm)
+        self._optimizer.step()
+        self.gradient_steps += 1
+        if self.gradient_steps % self.target_every == 0:
+            self._target.load_state_dict(self._online.state_dict())
+
+    # ----------------------------------------------------------------- state
+    def _model_state(self) -> dict[str, npt.NDArray[Any]]:
+        out: dict[str, npt.NDArray[Any]] = {
+            "gradient_steps": np.array(self.gradient_steps, dtype=np.int64),
+            "owed_steps": np.array(self._owed_steps),
+            **self.replay.arrays("replay."),
+        }
+        if self._online is None:
+            return out
+        for prefix, net in (("online.", self._online), ("target.", self._target)):
+            for key, value in net.state_dict().items():
+                out[prefix + key] = value.detach().cpu().numpy()
+        for index, slot in self._optimizer.state_dict()["state"].items():
+            for key, value in slot.items():
+                out[f"adam.{index}.{key}"] = value.detach().cpu().numpy()
+        return out
+
+    def _load_model_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        self.gradient_steps = int(arrays.pop("gradient_steps", 0))
+        self._owed_steps = float(arrays.pop("owed_steps", 0.0))
+        replay = {k: v for k, v in arrays.items() if k.startswith("replay.")}
+        if replay:
+            self.replay = ReplayBuffer.from_arrays(replay, "replay.")
+        if not any(key.startswith("online.") for key in arrays):
+            return
+        torch = _torch()
+        # Build the networks without drawing from the learning generator, then load every tensor.
+        device = self._torch_device()
+        assert self._dim is not None and self._feature_dim is not None
+        self._online = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets).to(device)
+        self._target = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets).to(device)
+        for prefix, net in (("online.", self._online), ("target.", self._target)):
+            state = {
+                key[len(prefix) :]: torch.from_numpy(np.array(v)) for key, v in arrays.items() if key.startswith(prefix)
+            }
+            net.load_state_dict(state)
+        self._optimizer = torch.optim.Adam(self._online.parameters(), lr=self.learning_rate)
+        slots: dict[int, dict[str, Any]] = {}
+        for key, value in arrays.items():
+            if key.startswith("adam."):
+                _, index, name = key.split(".", 2)
+                slots.setdefault(int(index), {})[name] = torch.from_numpy(np.array(value)).to(device)
+        if slots:
+            saved = self._optimizer.state_dict()
+            saved["state"] = {
+                i: {k: (v.cpu() if k == "step" else v) for k, v in slot.items()} for i, slot in slots.items()
+            }
+            self._optimizer.load_state_dict(saved)

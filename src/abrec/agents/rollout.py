@@ -1,0 +1,224 @@
+"""The session rollout: agents and bandits side by side on a session-view environment, every decision logged.
+
+:func:`run_sessions` runs ``episodes`` episodes of a :class:`~abrec.envs.RecSessionEnv` (or anything with its
+observation and ``info`` keys). Each session is a unit (``f"{unit_prefix}e{episode}-u{row}"``), routed once per
+episode to a variant (``assign``: everyone to the one policy, or a variant by salted hashing in an experiment).
+At every step each active session's variant decides its slate: an agent (anything with ``learn``, ``gamma``
+and ``n_step``: :class:`~abrec.agents.Agent`) from the session state that the :class:`StateEncoder` makes of
+the session so far, a bandit from the user's context, both with the candidates' text features when they read
+them. The environment steps all sessions at once; bandits learn from their sessions' clicks (``update``),
+agents from the n-step transitions those clicks complete (``learn``, rewards weighed by the agent's
+``reward_weights``). Every decision becomes event records (:meth:`abrec.policies.Decision.to_log`, with
+``session_id`` and ``step``, request ids ``f"{unit}/s{step}"``; ``reward`` = click, extra rewards ``purchase``
+and ``revenue``), so a session's return is its unit's total reward and the existing readout
+(:func:`abrec.abtest.readout.analyze_log`) reads the A/B test of agents against bandits from the log unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ..data.interactions import InteractionLog
+from ..embeddings.features import ItemFeatures
+from ..errors import InputError
+from ..policies.base import Policy
+from .encoder import StateEncoder
+from .transitions import NStepCollector, Transitions
+
+__all__ = ["Learner", "SessionStep", "run_sessions"]
+
+Assignment = Callable[[npt.NDArray[np.str_]], tuple[npt.NDArray[Any], Mapping[str, float]]]
+
+START = pd.Timestamp("2026-01-05T00:00:00Z")
+STEP_SECONDS = 60
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """What the rollout asks of an agent: how it discounts, how many steps it sums, how it learns."""
+
+    gamma: float
+    n_step: int
+
+    def learn(self, transitions: Transitions) -> None: ...
+
+    def reward_of(self, outcomes: Mapping[str, npt.ArrayLike]) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SessionStep:
+    """One step of one episode: its event records (active sessions only, in row order) and the env's ``info``."""
+
+    episode: int
+    step: int
+    log: InteractionLog
+    variants: npt.NDArray[Any]
+    info: dict[str, Any]
+
+
+def _everyone_to(name: str) -> Assignment:
+    def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], Mapping[str, float]]:
+        return np.full(units.shape, name, dtype=object), {name: 1.0}
+
+    return assign
+
+
+def run_sessions(
+    env: Any,
+    policies: Mapping[str, Policy],
+    *,
+    features: ItemFeatures,
+    encoder: StateEncoder | None = None,
+    assign: Assignment | None = None,
+    episodes: int = 1,
+    seed: int = 0,
+    learn: bool = True,
+    log: bool = True,
+    experiment: str = "",
+    unit_prefix: str = "",
+) -> Iterator[SessionStep]:
+    """Run ``policies`` on the session-view ``env`` for ``episodes`` episodes; yield every step.
+
+    Parameters
+    ----------
+    env : RecSessionEnv (or a wrapper of one)
+    policies : mapping of str to Policy
+        By variant name: agents and bandits alike.
+    features : ItemFeatures
+        Text features of the world's items by public id (what the encoder and item-reading policies read).
+    encoder : StateEncoder, optional
+        Builds the agents' session states (default: ``StateEncoder(features, horizon=env.max_steps)``).
+    assign : callable, optional
+        Routes the sessions (units) of each episode to variants; default: all to the only policy.
+    episodes : int
+        Episodes to run; episode ``e`` resets the env with ``seed + e``.
+    learn : bool
+        False: the policies only decide (evaluation of frozen policies).
+    log : bool
+        False: the steps carry empty logs (training runs that only need ``info``; building event records
+        costs more than a step of the environment).
+    experiment, unit_prefix : str
+        Written to the log; units are ``f"{unit_prefix}e{episode}-u{row}"``.
+    """
+    view = getattr(env, "unwrapped", env)
+    for attribute in ("world", "slate_size", "max_steps", "n_users"):
+        if not hasattr(view, attribute):
+            raise InputError(
+                f"run_sessions runs on a session view (…-Session-v0); {type(view).__name__} has no {attribute}."
+            )
+    if assign is None:
+        if len(policies) != 1:
+            raise InputError(f"Several policies ({list(policies)}) need an assign function to route sessions.")
+        assign = _everyone_to(next(iter(policies)))
+    encoder = encoder or StateEncoder(features, horizon=int(view.max_steps))
+    public = np.asarray(view.world.item_ids)
+    price = np.asarray(view.world.price, dtype=np.float64)
+    k, n = int(view.slate_size), int(view.n_users)
+    empty = InteractionLog.from_arrays(
+        unit=np.zeros(0, dtype=str),
+        item=np.zeros(0, dtype=np.int64),
+        timestamp=np.zeros(0, dtype="datetime64[ns]"),
+        reward=np.zeros(0),
+    )
+    for episode in range(episodes):
+        obs, _ = view.reset(seed=seed + episode)
+        units = np.array([f"{unit_prefix}e{episode}-u{i}" for i in range(n)])
+        variants, weights = assign(units)
+        unknown = set(np.unique(variants)) - set(policies)
+        if unknown:
+            raise InputError(f"Sessions were routed to {sorted(unknown)}, which are not among {list(policies)}.")
+        total = float(sum(weights.values()))
+        groups = {name: np.flatnonzero(variants == name) for name in policies}
+        collectors = {
+            name: NStepCollector(groups[name].size, n_step=policy.n_step, gamma=policy.gamma)
+            for name, policy in policies.items()
+            if learn and isinstance(policy, Learner) and groups[name].size
+        }
+        state = encoder.start(obs["context"])
+        step = 0
+        while True:
+            active = np.asarray(obs["active"], dtype=bool)
+            cands = public[obs["candidates"]]
+            state = encoder.with_context(state, obs["context"])
+            encoded = encoder.encode(state)
+            context = np.asarray(obs["context"], dtype=np.float64)
+            action = np.zeros((n, k), dtype=np.int64)
+            decided: dict[str, tuple[npt.NDArray[np.int64], Any, Any, Any]] = {}
+            for name, policy in policies.items():
+                rows = groups[name][active[groups[name]]]
+                if rows.size == 0:
+                    continue
+                x = encoded[rows] if isinstance(policy, Learner) else context[rows]
+                feats = features.lookup(cands[rows]) if policy.uses_item_features else None
+                decision = policy.decide(cands[rows], x, k=k, item_features=feats)
+                action[rows] = decision.slots
+                decided[name] = (rows, decision, x, feats)
+            obs, _, terminated, truncated, info = view.step(action)
+            clicks = np.asarray(info["clicks"], dtype=np.float64)
+            purchases = np.asarray(info["purchases"], dtype=np.float64)
+            shown_ids = np.take_along_axis(cands, action, axis=1)
+            shown_rows = np.asarray(info["shown"])
+            revenue = purchases * np.where(shown_rows >= 0, price[np.maximum(shown_rows, 0)], 0.0)
+            outcomes = {"click": clicks, "purchase": purchases, "revenue": revenue}
+            stamp = START + pd.Timedelta(seconds=(episode * (int(view.max_steps) + 1) + step) * STEP_SECONDS)
+            logs, order = [], []
+            for name, (rows, decision, x, feats) in decided.items():
+                policy = policies[name]
+                if learn and not isinstance(policy, Learner):
+                    policy.update(decision.feedback(clicks[rows], x, item_features=feats))
+                if not log:
+                    continue
+                logs.append(
+                    decision.to_log(
+                        clicks[rows],
+                        units=units[rows],
+                        request_ids=np.char.add(units[rows].astype(str), f"/s{step}"),
+                        timestamp=stamp,
+                        contexts=x,
+                        extra_rewards={"purchase": purchases[rows], "revenue": revenue[rows]},
+                        experiment=experiment,
+                        variant=name,
+                        assignment_p=weights[name] / total,
+                        session_ids=units[rows],
+                        steps=step,
+                    )
+                )
+                order.append(rows)
+            done = bool(terminated or truncated)
+            state = encoder.advance(state, shown_ids, clicks, active)
+            if collectors:
+                next_encoded = encoder.encode(encoder.with_context(state, obs["context"]))
+                next_cands = public[obs["candidates"]]
+                left = np.asarray(info["left"], dtype=bool)
+                for name, collector in collectors.items():
+                    policy = policies[name]
+                    assert isinstance(policy, Learner)
+                    rows = groups[name]
+                    chosen = features.lookup(shown_ids[rows]).astype(np.float64)
+                    reward = policy.reward_of({key: value[rows] for key, value in outcomes.items()})
+                    collector.push(encoded[rows], chosen, reward, active[rows], shown_ids[rows])
+                    ready = collector.emit(
+                        next_encoded[rows],
+                        features.lookup(next_cands[rows]).astype(np.float64),
+                        np.ones(next_cands[rows].shape, dtype=bool),
+                        left[rows],
+                        truncated=done and not bool(terminated),
+                        next_items=next_cands[rows],
+                    )
+                    if ready is not None:
+                        policy.learn(ready)
+            if logs:
+                by_row = np.argsort(np.repeat(np.concatenate(order), k), kind="stable")
+                step_log = InteractionLog.concat(logs).take(by_row)
+            else:
+                step_log = empty
+            yield SessionStep(episode, step, step_log, variants, info)
+            step += 1
+            if done:
+                break

@@ -1,0 +1,72 @@
+"""``abrec serve CONFIG``: run the decision service (uvicorn, N worker processes, one learner among them)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import InputError
+
+
+def serve(
+    config: Annotated[Path, typer.Argument(help="The service's YAML config (experiments, catalog, server).")],
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1; ABREC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000; ABREC_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default 1; ABREC_WORKERS); one of them runs the learner.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="sqlite:///abrec.db (default) or postgresql+psycopg://...; ABREC_DATABASE_URL."),
+    ] = None,
+    learner: Annotated[
+        bool | None, typer.Option("--learner/--no-learner", help="Whether these processes may run the learner.")
+    ] = None,
+) -> None:
+    """Serve the config's experiments over HTTP: /v1/decide, /v1/rewards, /v1/experiments/{id}/results.
+
+    Settings come from the config's server: section, overridden by ABREC_* environment variables, overridden
+    by these options. The database must be at the current schema (abrec db upgrade).
+    """
+    import uvicorn  # the 'serve' extra: imported only when serving
+
+    from ..service.config import load_service_config
+    from ..service.settings import load_settings
+    from ..store import EventStore
+
+    if not config.is_file():
+        raise InputError(f"{config}: no such config file.")
+    parsed = load_service_config(config)
+    settings = load_settings(
+        parsed.server,
+        config=config.resolve(),
+        host=host,
+        port=port,
+        workers=workers,
+        database_url=database_url,
+        learner=learner,
+    )
+    EventStore(settings.database_url).close()  # an unreachable or outdated database: one error line, now
+    # Every worker process builds its app from the environment (uvicorn imports the factory in each one).
+    os.environ["ABREC_CONFIG"] = str(settings.config)
+    os.environ["ABREC_DATABASE_URL"] = settings.database_url
+    os.environ["ABREC_LEARNER"] = "true" if settings.learner else "false"
+    os.environ["ABREC_WORKERS"] = str(settings.workers)
+    typer.echo(
+        f"abrec: serving {', '.join(e.name for e in parsed.experiments)} on http://{settings.host}:{settings.port} "
+        f"with {settings.workers} worker(s)",
+        err=True,
+    )
+    uvicorn.run(
+        "abrec.service.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
