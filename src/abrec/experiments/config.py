@@ -23,10 +23,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._params import Interval, StrOptions, validate_params
 from ..errors import InputError, ParameterError, unknown_key
+
+if TYPE_CHECKING:
+    from ..abtest.allocation import ThompsonAllocator
 
 __all__ = ["ALLOCATION_METHODS", "ExperimentConfig", "VariantSpec", "load_config"]
 
@@ -97,6 +100,36 @@ class ExperimentConfig:
     @property
     def variant_names(self) -> tuple[str, ...]:
         return tuple(v.name for v in self.variants)
+
+    def allocator(self) -> ThompsonAllocator | None:
+        """The adaptive allocator the config asks for (Thompson or top-two Thompson on the metric per unit), or
+        None for fixed weights. The simulation runner and the decision service both build it here."""
+        from ..abtest.allocation import ThompsonAllocator, TopTwoThompsonAllocator
+
+        method = self.allocation.get("method", "fixed")
+        if method == "fixed":
+            return None
+        cls = TopTwoThompsonAllocator if method == "top_two" else ThompsonAllocator
+        return cls(
+            list(self.variant_names),
+            reward="gaussian",
+            min_share=float(self.allocation.get("min_share", 0.05)),
+            draws=int(self.allocation.get("draws", 10_000)),
+            seed=self.seed,
+        )
+
+    def initial_weights(self, allocator: ThompsonAllocator | None) -> dict[str, float]:
+        """The weights of the first period: the allocator's (even) start, or ``allocation.weights`` (default
+        equal) when the weights are fixed."""
+        if allocator is not None:
+            return dict(zip(self.variant_names, allocator.weights.tolist(), strict=True))
+        given = self.allocation.get("weights")
+        if not given:
+            return {name: 1.0 for name in self.variant_names}
+        weights = {str(k): float(v) for k, v in dict(given).items()}
+        if set(weights) != set(self.variant_names):
+            raise ParameterError(f"allocation.weights must give a weight to each variant {list(self.variant_names)}.")
+        return weights
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> ExperimentConfig:

@@ -36,14 +36,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..abtest.allocation import PeriodStats, ThompsonAllocator, TopTwoThompsonAllocator
+from ..abtest.allocation import PeriodStats
 from ..abtest.assignment import Experiment
 from ..abtest.metrics import Metric
 from ..abtest.readout import Readout, analyze_log, log_periods
 from ..abtest.scorecard import MetricsReadout, analyze_metrics
 from ..data.interactions import InteractionLog
 from ..embeddings.features import ItemFeatures
-from ..errors import InputError, ParameterError
+from ..errors import InputError
 from ..policies.base import Policy
 from ..policies.registry import make_policy
 from .config import ExperimentConfig
@@ -194,30 +194,6 @@ def world_item_features(
     return ItemFeatures(features.ids, vectors), str(model.identity)
 
 
-def _allocator(config: ExperimentConfig) -> ThompsonAllocator | None:
-    method = config.allocation.get("method", "fixed")
-    if method == "fixed":
-        return None
-    cls = TopTwoThompsonAllocator if method == "top_two" else ThompsonAllocator
-    return cls(
-        list(config.variant_names),
-        reward="gaussian",
-        min_share=float(config.allocation.get("min_share", 0.05)),
-        draws=int(config.allocation.get("draws", 10_000)),
-        seed=config.seed,
-    )
-
-
-def _fixed_weights(config: ExperimentConfig) -> dict[str, float]:
-    given = config.allocation.get("weights")
-    if not given:
-        return {name: 1.0 for name in config.variant_names}
-    weights = {str(k): float(v) for k, v in dict(given).items()}
-    if set(weights) != set(config.variant_names):
-        raise ParameterError(f"allocation.weights must give a weight to each variant {list(config.variant_names)}.")
-    return weights
-
-
 def run_simulation(
     config: ExperimentConfig,
     *,
@@ -261,8 +237,8 @@ def run_simulation(
         else (None, "")
     )
     period_steps = int(config.allocation.get("period", 1))
-    allocator = _allocator(config)
-    weights = dict(zip(names, allocator.weights.tolist(), strict=True)) if allocator else _fixed_weights(config)
+    allocator = config.allocator()
+    weights = config.initial_weights(allocator)
     state = {"experiment": Experiment.create(config.name, weights)}
 
     def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], dict[str, float]]:

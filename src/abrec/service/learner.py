@@ -118,9 +118,8 @@ def next_allocation(spec: ServiceExperiment, log: Any, current: AllocationRow, n
     """
     from ..abtest.allocation import PeriodStats
     from ..abtest.readout import log_periods
-    from ..experiments.simulation import _allocator
 
-    allocator = _allocator(spec.config)
+    allocator = spec.config.allocator()
     if allocator is None or len(log) == 0:
         return None
     names = spec.variant_names

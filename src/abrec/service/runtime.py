@@ -71,12 +71,7 @@ class ServingPolicy:
 
 def initial_experiment(spec: ServiceExperiment) -> Experiment:
     """The assignment experiment of period 0: fixed weights, or the allocator's first (even) weights."""
-    from ..experiments.simulation import _allocator, _fixed_weights
-
-    allocator = _allocator(spec.config)
-    names = spec.variant_names
-    weights = dict(zip(names, allocator.weights.tolist(), strict=True)) if allocator else _fixed_weights(spec.config)
-    return Experiment.create(spec.name, weights)
+    return Experiment.create(spec.name, spec.config.initial_weights(spec.config.allocator()))
 
 
 class ExperimentRuntime:
