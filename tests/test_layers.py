@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "abrec"
-BASE = {"errors", "_params", "_random", "_threads", "_interval", "_header", "__version__"}
+BASE = {"errors", "_params", "_random", "_threads", "_interval", "_header", "_keyed_file", "__version__"}
 ALLOWED: dict[str, set[str]] = {
     "data": BASE,
     "embeddings": BASE | {"data"},

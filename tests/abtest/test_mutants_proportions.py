@@ -8,6 +8,8 @@ count2, nobs2, compare=..., method=...)`` (treatment is ``count1``), ``proportio
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 from abrec.abtest import SampleStats, chi_square_test, newcombe_interval, risk_ratio_interval
-from abrec.errors import InputError
+from abrec.abtest.proportions import ProportionsInterval
+from abrec.errors import InputError, ParameterError
 
 
 def arm(k: float, n: int) -> SampleStats:
@@ -123,3 +126,52 @@ def test_newcombe_is_significant_only_when_zero_is_outside() -> None:
         r = newcombe_interval(arm(kc, nc), arm(kt, nt))
         assert r.significant == (not low <= 0.0 <= high)
         assert r.significant == (kc == 200)
+
+
+@pytest.mark.parametrize("function", [newcombe_interval, risk_ratio_interval])
+def test_interval_errors_name_the_function_and_the_arm(function: Callable[..., ProportionsInterval]) -> None:
+    name, ok, not_binary, empty = function.__name__, arm(1, 3), SampleStats(2, 2.0, 4.0), SampleStats(0, 0.0, 0.0)
+    with pytest.raises(
+        ParameterError, match=rf"^The 'alpha' parameter of {name} must be a float in \(0, 1\)\. Got 1\.5"
+    ):
+        function(ok, ok, alpha=1.5)
+    with pytest.raises(ParameterError, match=rf"^The 'alternative' parameter of {name} must be a str among"):
+        function(ok, ok, alternative="bigger")
+    for control, treatment, side in [(not_binary, ok, "control"), (ok, not_binary, "treatment")]:
+        message = (
+            f"{name} needs 0/1 values (sum == sum_sq <= n); the {side} arm has n=2, sum=2.0, sum_sq=4.0. "
+            "Use welch_ttest or ztest for other values."
+        )
+        with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+            function(control, treatment)
+    for control, treatment, side in [(empty, ok, "control"), (ok, empty, "treatment")]:
+        message = f"{name} needs at least one unit in each arm; the {side} arm has none."
+        with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+            function(control, treatment)
+
+
+def test_chi_square_errors_name_the_function_and_the_arm() -> None:
+    ok = arm(1, 3)
+    with pytest.raises(ParameterError, match=r"^The 'alpha' parameter of chi_square_test must be a float in \(0, 1\)"):
+        chi_square_test([ok, ok], alpha=0.0)
+    message = (
+        "chi_square_test needs 0/1 values (sum == sum_sq <= n); the #2 arm has n=2, sum=2.0, sum_sq=4.0. "
+        "Use welch_ttest or ztest for other values."
+    )
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        chi_square_test([ok, ok, SampleStats(2, 2.0, 4.0)])
+    message = "chi_square_test needs at least one unit in each arm; the #0 arm has none."
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        chi_square_test([SampleStats(0, 0.0, 0.0), ok])
+
+
+def test_an_undefined_chi_square_keeps_the_rates_and_the_method() -> None:
+    r = chi_square_test([arm(0, 20), arm(0, 25), arm(0, 10)], alpha=0.01)
+    assert (r.method, r.df, r.alpha, r.rates) == ("chi-square", 2, 0.01, (0.0, 0.0, 0.0))
+    r = chi_square_test([arm(4, 4), arm(8, 8)], correction=True)
+    assert (r.method, r.df, r.rates, r.note) == (
+        "chi-square-yates",
+        1,
+        (1.0, 1.0),
+        "chi-square test undefined: every unit converted",
+    )

@@ -19,18 +19,16 @@ of another format version, or one written by another encoder raises
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .._header import FileHeader
+from .._keyed_file import KeyedFile
 from ..errors import CacheError
 from .base import Float32Array
 
@@ -53,28 +51,7 @@ def text_key(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).digest()
 
 
-def _retry_while_locked(step: Callable[[], object], timeout: float) -> None:
-    """Run ``step``, retrying while SQLite says the file is locked (for up to ``timeout`` seconds).
-
-    SQLite's busy timeout covers ordinary reads and writes, but not every lock taken while two
-    processes open a new file at once (switching it to WAL, a first transaction racing a
-    checkpoint): those fail at once with "database is locked", so they are retried here.
-    """
-    deadline = time.monotonic() + timeout
-    pause = 0.005
-    while True:
-        try:
-            step()
-            return
-        except sqlite3.OperationalError as exc:
-            message = str(exc).lower()
-            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(2 * pause, 0.2)
-
-
-class EmbeddingCache:
+class EmbeddingCache(KeyedFile):
     """The embedding cache of one encoder, in the SQLite file ``path`` (created if missing).
 
     Parameters
@@ -106,82 +83,31 @@ class EmbeddingCache:
     abrec.errors.CacheError: ... holds embeddings of the encoder 'demo-v1' (dim 2), not of 'other-v1' (dim 2)...
     """
 
+    kind = KIND
+    version = FORMAT_VERSION
+    table = "vectors"
+    columns = "key BLOB PRIMARY KEY, vector BLOB NOT NULL"
+    what = "embedding cache"
+    example = "embeddings.sqlite"
+
     def __init__(self, path: str | os.PathLike[str], *, identity: str, dim: int, timeout: float = 60.0) -> None:
         if not isinstance(identity, str) or not identity:
             raise CacheError(f"An embedding cache needs a non-empty encoder identity. Got {identity!r}.")
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise CacheError(f"An embedding cache needs a dimension >= 1. Got {dim!r}.")
-        self.path = os.fspath(path)
         self.identity = identity
         self.dim = dim
-        self._lock = threading.Lock()
-        if os.path.isdir(self.path):
-            raise CacheError(f"{self.path} is a directory; an embedding cache is a file (e.g. embeddings.sqlite).")
-        try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise CacheError(f"Cannot open the embedding cache {self.path}: {exc}.") from exc
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            _retry_while_locked(lambda: self._refuse_foreign(self._tables()), timeout)  # before WAL: never
-            _retry_while_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"), timeout)  # alter a foreign db
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            _retry_while_locked(self._check_or_create, timeout)
-        except sqlite3.OperationalError as exc:
-            self._conn.close()
-            raise CacheError(f"Could not open the embedding cache {self.path} ({exc}) within {timeout} s.") from exc
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise CacheError(
-                f"{self.path} is not a readable abrec embedding cache ({exc}); delete it or pick another path."
-            ) from exc
-        except CacheError:
-            self._conn.close()
-            raise
+        super().__init__(path, timeout=timeout)
 
     # ------------------------------------------------------------------ schema
     def _header(self) -> FileHeader:
         fields = {"identity": self.identity, "dim": self.dim, "dtype": "float32-le", "key": "sha256(utf-8 text)"}
         return FileHeader(KIND, FORMAT_VERSION, fields)
 
-    def _tables(self) -> set[str]:
-        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-    def _refuse_foreign(self, tables: set[str]) -> None:
-        if tables and not {"abrec_meta", "vectors"} <= tables:
+    def _check(self, fields: Mapping[str, Any]) -> None:
+        if (fields.get("identity"), fields.get("dim")) != (self.identity, self.dim):
             raise CacheError(
-                f"{self.path} is an SQLite database but not an abrec embedding cache (tables: {sorted(tables)}); "
-                "pick another path."
-            )
-
-    def _check_or_create(self) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = self._tables()
-            if not tables:
-                conn.execute("CREATE TABLE abrec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                conn.execute("CREATE TABLE vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
-                conn.executemany(
-                    "INSERT INTO abrec_meta VALUES (?, ?)",
-                    [(k, json.dumps(v)) for k, v in self._header().as_dict().items()],
-                )
-                tables = {"abrec_meta", "vectors"}
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._refuse_foreign(tables)
-        try:
-            rows = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM abrec_meta")}
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise CacheError(f"{self.path} has a corrupt abrec header ({exc}); delete it.") from exc
-        meta = FileHeader.decode(
-            rows or None, path=self.path, kind=KIND, version=FORMAT_VERSION, error=CacheError
-        ).fields
-        if (meta.get("identity"), meta.get("dim")) != (self.identity, self.dim):
-            raise CacheError(
-                f"{self.path} holds embeddings of the encoder {meta.get('identity')!r} (dim {meta.get('dim')}), "
+                f"{self.path} holds embeddings of the encoder {fields.get('identity')!r} (dim {fields.get('dim')}), "
                 f"not of {self.identity!r} (dim {self.dim}). A cache is never reused for another encoder: "
                 "use one cache file per encoder, or delete this one."
             )
@@ -262,11 +188,6 @@ class EmbeddingCache:
     def keys(self) -> Iterator[bytes]:
         """Every stored key (in key order)."""
         return iter([row[0] for row in self._run("read", "SELECT key FROM vectors ORDER BY key")])
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        with self._lock:
-            self._conn.close()
 
     def __enter__(self) -> EmbeddingCache:
         return self

@@ -18,8 +18,7 @@ import hashlib
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .._header import FileHeader
+from .._keyed_file import KeyedFile
 from ..embeddings.base import check_texts
-from ..embeddings.cache import _retry_while_locked
 from ..errors import CacheError
 from .base import FloatArray, Generation, Generator, SamplingParams, check_answers
 
@@ -58,7 +57,7 @@ def generator_cache_path(directory: str | os.PathLike[str], generator: Generator
     return folder / f"llm-{hashlib.sha256(generator.identity.encode()).hexdigest()[:16]}.sqlite"
 
 
-class ResponseCache:
+class ResponseCache(KeyedFile):
     """The response cache of one model, in the SQLite file ``path`` (created if missing).
 
     Raises
@@ -80,72 +79,26 @@ class ResponseCache:
     abrec.errors.CacheError: ... holds answers of the model 'demo-v1', not of 'other-v1'...
     """
 
+    kind = KIND
+    version = FORMAT_VERSION
+    table = "responses"
+    columns = "key BLOB PRIMARY KEY, value TEXT NOT NULL"
+    what = "response cache"
+    example = "llm.sqlite"
+
     def __init__(self, path: str | os.PathLike[str], *, identity: str, timeout: float = 60.0) -> None:
         if not isinstance(identity, str) or not identity:
             raise CacheError(f"A response cache needs a non-empty model identity. Got {identity!r}.")
-        self.path = os.fspath(path)
         self.identity = identity
-        self._lock = threading.Lock()
-        if os.path.isdir(self.path):
-            raise CacheError(f"{self.path} is a directory; a response cache is a file (e.g. llm.sqlite).")
-        try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise CacheError(f"Cannot open the response cache {self.path}: {exc}.") from exc
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            _retry_while_locked(lambda: self._refuse_foreign(self._tables()), timeout)
-            _retry_while_locked(lambda: self._conn.execute("PRAGMA journal_mode = WAL"), timeout)
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            _retry_while_locked(self._check_or_create, timeout)
-        except sqlite3.OperationalError as exc:
-            self._conn.close()
-            raise CacheError(f"Could not open the response cache {self.path} ({exc}) within {timeout} s.") from exc
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise CacheError(f"{self.path} is not a readable abrec response cache ({exc}); delete it.") from exc
-        except CacheError:
-            self._conn.close()
-            raise
+        super().__init__(path, timeout=timeout)
 
-    def _tables(self) -> set[str]:
-        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    def _header(self) -> FileHeader:
+        return FileHeader(KIND, FORMAT_VERSION, {"identity": self.identity, "key": "sha256(json)"})
 
-    def _refuse_foreign(self, tables: set[str]) -> None:
-        if tables and not {"abrec_meta", "responses"} <= tables:
+    def _check(self, fields: Mapping[str, Any]) -> None:
+        if fields.get("identity") != self.identity:
             raise CacheError(
-                f"{self.path} is an SQLite database but not an abrec response cache (tables: {sorted(tables)}); "
-                "pick another path."
-            )
-
-    def _check_or_create(self) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = self._tables()
-            if not tables:
-                header = FileHeader(KIND, FORMAT_VERSION, {"identity": self.identity, "key": "sha256(json)"})
-                conn.execute("CREATE TABLE abrec_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                conn.execute("CREATE TABLE responses (key BLOB PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
-                conn.executemany(
-                    "INSERT INTO abrec_meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in header.as_dict().items()]
-                )
-                tables = {"abrec_meta", "responses"}
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        self._refuse_foreign(tables)
-        try:
-            rows = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM abrec_meta")}
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise CacheError(f"{self.path} has a corrupt abrec header ({exc}); delete it.") from exc
-        meta = FileHeader.decode(
-            rows or None, path=self.path, kind=KIND, version=FORMAT_VERSION, error=CacheError
-        ).fields
-        if meta.get("identity") != self.identity:
-            raise CacheError(
-                f"{self.path} holds answers of the model {meta.get('identity')!r}, not of {self.identity!r}. "
+                f"{self.path} holds answers of the model {fields.get('identity')!r}, not of {self.identity!r}. "
                 "A cache is never reused for another model: use one file per model, or delete this one."
             )
 
@@ -178,15 +131,6 @@ class ResponseCache:
                     raise
         except sqlite3.DatabaseError as exc:
             raise CacheError(f"Could not write to the response cache {self.path}: {exc}.") from exc
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-
-    def close(self) -> None:
-        """Close the file (idempotent)."""
-        with self._lock:
-            self._conn.close()
 
     def __enter__(self) -> ResponseCache:
         return self
