@@ -88,6 +88,8 @@ _TAIL = (
     "step",
 )
 _BASE = (*_HEAD, *_TAIL, "context")
+#: Every column of the event record that is not an extra reward, in file order.
+SCHEMA_COLUMNS: tuple[str, ...] = _BASE
 _OPTIONAL = tuple(c for c in _BASE if c not in REQUIRED)
 _COUNTS = ("position", "propensity_draws", "period", "step")
 _PROBABILITIES = ("propensity", "assignment_p")

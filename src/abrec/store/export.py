@@ -18,31 +18,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..data.interactions import InteractionLog
+from ..data.interactions import SCHEMA_COLUMNS, InteractionLog
 from . import schema
 
 __all__ = ["export_log"]
 
-_STANDARD = {
-    "unit",
-    "item",
-    "timestamp",
-    "position",
-    "reward",
-    "propensity",
-    "policy",
-    "experiment",
-    "variant",
-    "event_id",
-    "request_id",
-    "policy_version",
-    "propensity_draws",
-    "assignment_p",
-    "period",
-    "session_id",
-    "step",
-    "context",
-}
+_STANDARD = frozenset(SCHEMA_COLUMNS)
 
 
 def _column_name(kind: str) -> str:
