@@ -9,6 +9,7 @@ plain (not log) scale with scipy.stats' densities and CDFs:
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -86,6 +87,24 @@ def test_student_t_against_direct_integration() -> None:
     np.testing.assert_allclose(prob_best_student_t(MEANS, SDS, 5.0), reference(same, second=False)[0], atol=1e-11)
 
 
+def test_student_t_with_scales_above_one_integrates_its_whole_bulk() -> None:
+    # Heavy tails and scales of 40 to 100: the bulk is +-h * scale around each centre (h ~ 1e5 at df = 2.5).
+    means, scales, dfs = [0.0, 50.0, 20.0], [40.0, 60.0, 100.0], [3.0, 4.0, 2.5]
+    dists = [stats.t(df, loc=m, scale=s) for m, s, df in zip(means, scales, dfs, strict=True)]
+    np.testing.assert_allclose(prob_best_student_t(means, scales, dfs), reference(dists, second=False)[0], atol=1e-10)
+    check(top_two_student_t(means, scales, dfs), dists)
+
+
+def test_student_t_cdfs_that_underflow_to_zero_raise_no_warning() -> None:
+    # df = 1e9 is the normal case: 100 scales apart, stdtr underflows to 0 and its log is -inf, silently
+    # (pytest runs with -W error, so a divide-by-zero RuntimeWarning would fail here).
+    np.testing.assert_allclose(prob_best_student_t([0.0, 100.0], [1.0, 1.0], 1e9), [0.0, 1.0], atol=1e-12)
+    r = top_two_student_t([0.0, 100.0, 3.0], [1.0, 1.0, 1.0], 1e9)
+    np.testing.assert_allclose(r.best, [0.0, 1.0, 0.0], atol=1e-12)
+    phi = float(stats.norm.cdf(3.0 / math.sqrt(2.0)))  # P(N(3, 1) > N(0, 1)): the runner-up behind variant 1
+    np.testing.assert_allclose(r.runner_up(1), [1.0 - phi, 0.0, phi], atol=1e-8)
+
+
 def test_a_variant_that_cannot_lead_has_no_runner_up() -> None:
     # P(best = 0) and P(best = 2) underflow to exactly 0: their challenger distributions are zeros, not 0 / 0.
     r = top_two_gaussian([0.0, 100.0, 50.0], [1.0, 1.0, 1.0])
@@ -95,59 +114,68 @@ def test_a_variant_that_cannot_lead_has_no_runner_up() -> None:
     np.testing.assert_allclose(r.second, [0.0, 0.0, 1.0], atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
-        (
-            lambda: prob_best_gaussian([1.0], [1.0]),
-            "prob_best_gaussian needs means as a 1-D array with one value per variant (at least 2); got (1,).",
-        ),
-        (
-            lambda: prob_best_gaussian([0.0, 1.0], [[1.0, 1.0]]),
-            "prob_best_gaussian needs sds as a 1-D array with one value per variant (at least 2); got (1, 2).",
-        ),
-        (
-            lambda: top_two_gaussian([0.0, np.inf], [1.0, 1.0]),
-            "top_two_gaussian needs every means finite; got [0.0, inf].",
-        ),
-        (
-            lambda: top_two_gaussian([0.0, 1.0], [1.0, 0.0]),
-            "top_two_gaussian needs every sds positive and finite; got [1.0, 0.0].",
-        ),
-        (
-            lambda: prob_best_beta([1.0, 2.0], [1.0, 2.0, 3.0]),
-            "prob_best_beta needs a and b of one length; got 2 and 3.",
-        ),
-        (
-            lambda: prob_best_beta([1.0, -2.0], [1.0, 2.0]),
-            "prob_best_beta needs every a positive and finite; got [1.0, -2.0].",
-        ),
-        (
-            lambda: top_two_beta([1.0, 2.0], [0.0, 1.0]),
-            "top_two_beta needs every b positive and finite; got [0.0, 1.0].",
-        ),
-        (
-            lambda: top_two_beta([[1.0, 2.0]], [[1.0, 2.0]]),
-            "top_two_beta needs a as a 1-D array with one value per variant (at least 2); got (1, 2).",
-        ),
-        (
-            lambda: prob_best_student_t([0.0, 1.0, 2.0], [1.0, 1.0], 3.0),
-            "prob_best_student_t needs means and scales of one length; got 3 and 2.",
-        ),
-        (
-            lambda: prob_best_student_t([0.0, 1.0], [1.0, np.nan], 3.0),
-            "prob_best_student_t needs every scales positive and finite; got [1.0, nan].",
-        ),
-        (
-            lambda: top_two_student_t([0.0, 1.0], [1.0, 1.0], [1.0, -1.0]),
-            "top_two_student_t needs every dfs positive and finite; got [1.0, -1.0].",
-        ),
-        (
-            lambda: top_two_student_t([np.nan, 1.0], [1.0, 1.0], 2.0),
-            "top_two_student_t needs every means finite; got [nan, 1.0].",
-        ),
-    ],
-)
+ERRORS = [
+    (
+        lambda: prob_best_gaussian([1.0], [1.0]),
+        "prob_best_gaussian needs means as a 1-D array with one value per variant (at least 2); got (1,).",
+    ),
+    (
+        lambda: prob_best_gaussian([0.0, 1.0], [[1.0, 1.0]]),
+        "prob_best_gaussian needs sds as a 1-D array with one value per variant (at least 2); got (1, 2).",
+    ),
+    (
+        lambda: top_two_gaussian([0.0, np.inf], [1.0, 1.0]),
+        "top_two_gaussian needs every means finite; got [0.0, inf].",
+    ),
+    (
+        lambda: top_two_gaussian([0.0, 1.0], [1.0, 0.0]),
+        "top_two_gaussian needs every sds positive and finite; got [1.0, 0.0].",
+    ),
+    (
+        lambda: prob_best_beta([1.0, 2.0], [1.0, 2.0, 3.0]),
+        "prob_best_beta needs a and b of one length; got 2 and 3.",
+    ),
+    (
+        lambda: prob_best_beta([1.0, -2.0], [1.0, 2.0]),
+        "prob_best_beta needs every a positive and finite; got [1.0, -2.0].",
+    ),
+    (
+        lambda: top_two_beta([1.0, 2.0], [0.0, 1.0]),
+        "top_two_beta needs every b positive and finite; got [0.0, 1.0].",
+    ),
+    (lambda: top_two_beta([0.0, 2.0], [1.0, 1.0]), "top_two_beta needs every a positive and finite; got [0.0, 2.0]."),
+    (
+        lambda: prob_best_beta([1.0, 2.0], [1.0, 0.0]),
+        "prob_best_beta needs every b positive and finite; got [1.0, 0.0].",
+    ),
+    (
+        lambda: prob_best_gaussian([0.0, 1.0], [-1.0, 1.0]),
+        "prob_best_gaussian needs every sds positive and finite; got [-1.0, 1.0].",
+    ),
+    (
+        lambda: top_two_beta([[1.0, 2.0]], [[1.0, 2.0]]),
+        "top_two_beta needs a as a 1-D array with one value per variant (at least 2); got (1, 2).",
+    ),
+    (
+        lambda: prob_best_student_t([0.0, 1.0, 2.0], [1.0, 1.0], 3.0),
+        "prob_best_student_t needs means and scales of one length; got 3 and 2.",
+    ),
+    (
+        lambda: prob_best_student_t([0.0, 1.0], [1.0, np.nan], 3.0),
+        "prob_best_student_t needs every scales positive and finite; got [1.0, nan].",
+    ),
+    (
+        lambda: top_two_student_t([0.0, 1.0], [1.0, 1.0], [1.0, -1.0]),
+        "top_two_student_t needs every dfs positive and finite; got [1.0, -1.0].",
+    ),
+    (
+        lambda: top_two_student_t([np.nan, 1.0], [1.0, 1.0], 2.0),
+        "top_two_student_t needs every means finite; got [nan, 1.0].",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), ERRORS, ids=[f"error{i}" for i in range(len(ERRORS))])
 def test_errors_name_the_function_and_the_argument(call: Any, message: str) -> None:
     with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
         call()
