@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from _cuped_datasets import DATASETS, cuped_stats, dataset
 from scipy import stats
 
 from abrec.abtest import CupedStats, cuped_test, lin_test, sequential_cuped_test
@@ -22,35 +23,6 @@ def _arms(rng: np.random.Generator, sims: int, n: int, rho: float, effect: float
     post = rho * pre + math.sqrt(1 - rho**2) * rng.normal(0.0, 1.0, (sims, 2, n)) + 5.0
     post[:, 1] += effect
     return pre, post
-
-
-def _dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(y_c, x_c, y_t, x_t): small, unequal and heteroskedastic, skewed, 0/1 metric, 0/1 covariate."""
-    rng = np.random.default_rng(100 + DATASETS.index(name))
-    if name == "small":
-        x_c, x_t = rng.normal(3, 1, 5), rng.normal(3, 1, 7)
-        return 1 + x_c + rng.normal(0, 1, 5), x_c, 2 + 0.5 * x_t + rng.normal(0, 1, 7), x_t
-    if name == "unequal-heteroskedastic":
-        x_c, x_t = rng.normal(2, 1, 40), rng.normal(2, 1, 400)
-        y_c = 1 + x_c + rng.normal(0, 1, 40) * (0.5 + np.abs(x_c))
-        return y_c, x_c, 1.5 + 2.0 * x_t + rng.normal(0, 3, 400), x_t
-    if name == "skewed":
-        x_c, x_t = 10 + rng.exponential(2, 150), 10 + rng.exponential(2, 120)
-        return rng.lognormal(0, 0.5, 150) * x_c, x_c, rng.lognormal(0.1, 0.5, 120) * x_t, x_t
-    if name == "binary-metric":
-        x_c, x_t = rng.normal(0, 1, 300), rng.normal(0, 1, 250)
-        y_c = (rng.random(300) < 1 / (1 + np.exp(-x_c))).astype(float)
-        return y_c, x_c, (rng.random(250) < 1 / (1 + np.exp(-0.3 - x_t))).astype(float), x_t
-    assert name == "binary-covariate"
-    x_c, x_t = (rng.random(80) < 0.3).astype(float), (rng.random(90) < 0.3).astype(float)
-    return 2 + 3 * x_c + rng.normal(0, 1, 80), x_c, 2.5 + 2 * x_t + rng.gamma(2, 1, 90), x_t
-
-
-DATASETS = ["small", "unequal-heteroskedastic", "skewed", "binary-metric", "binary-covariate"]
-
-
-def _stats(y_c: np.ndarray, x_c: np.ndarray, y_t: np.ndarray, x_t: np.ndarray) -> tuple[CupedStats, CupedStats]:
-    return CupedStats.from_values(y_c, x_c), CupedStats.from_values(y_t, x_t)
 
 
 def test_pooled_matches_ancova_ols() -> None:
@@ -72,7 +44,7 @@ def test_pooled_matches_ancova_ols() -> None:
 @pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
 @pytest.mark.parametrize("name", DATASETS)
 def test_lin_matches_statsmodels_interacted_ols(name: str, cov_type: str) -> None:
-    y_c, x_c, y_t, x_t = _dataset(name)
+    y_c, x_c, y_t, x_t = dataset(name)
     y, x = np.r_[y_c, y_t], np.r_[x_c, x_t]
     arm = np.r_[np.zeros(y_c.size), np.ones(y_t.size)]
     xc = x - x.mean()
@@ -81,7 +53,7 @@ def test_lin_matches_statsmodels_interacted_ols(name: str, cov_type: str) -> Non
         fit = sm.OLS(y, design).fit(cov_type=cov_type, use_t=use_t)
         results = [lin_test(y_c, x_c, y_t, x_t, cov_type=cov_type, test=test)]  # type: ignore[arg-type]
         if cov_type in ("HC0", "HC1"):  # from the mergeable sums
-            results.append(cuped_test(*_stats(y_c, x_c, y_t, x_t), method="lin", cov_type=cov_type, test=test))  # type: ignore[arg-type]
+            results.append(cuped_test(*cuped_stats(y_c, x_c, y_t, x_t), method="lin", cov_type=cov_type, test=test))  # type: ignore[arg-type]
         for r in results:
             assert r.test.effect == pytest.approx(fit.params[1], rel=1e-10, abs=1e-12)
             assert r.test.standard_error == pytest.approx(fit.bse[1], rel=1e-10)
@@ -137,9 +109,9 @@ def gbstats_cuped(
 
 @pytest.mark.parametrize("name", DATASETS)
 def test_gbstats_convention_matches_gbstats(name: str) -> None:
-    y_c, x_c, y_t, x_t = _dataset(name)
+    y_c, x_c, y_t, x_t = dataset(name)
     ref = gbstats_cuped(y_c, x_c, y_t, x_t, alpha=0.1)
-    r = cuped_test(*_stats(y_c, x_c, y_t, x_t), method="gbstats", alpha=0.1)
+    r = cuped_test(*cuped_stats(y_c, x_c, y_t, x_t), method="gbstats", alpha=0.1)
     assert r.theta == pytest.approx(ref["theta"], rel=1e-10) and r.test.df == pytest.approx(ref["dof"], rel=1e-10)
     assert r.test.effect == pytest.approx(ref["abs"], rel=1e-10)
     assert r.test.standard_error == pytest.approx(ref["abs_se"], rel=1e-10)
@@ -151,7 +123,7 @@ def test_gbstats_convention_matches_gbstats(name: str) -> None:
     np.testing.assert_allclose(tuple(r.test.relative_ci), ref["rel_ci"], rtol=1e-10)
     assert r.test.method == "cuped-gbstats-welch-t" and r.estimator == "gbstats"
     # gbstats' sequential CUPED: SequentialTwoSidedTTest's interval, halfwidth from sequential_interval_halfwidth
-    seq = sequential_cuped_test(*_stats(y_c, x_c, y_t, x_t), method="gbstats", tuning_parameter=500)
+    seq = sequential_cuped_test(*cuped_stats(y_c, x_c, y_t, x_t), method="gbstats", tuning_parameter=500)
     n = y_c.size + y_t.size
     rho = math.sqrt((-2 * math.log(0.05) + math.log(-2 * math.log(0.05) + 1)) / 500)
     for key, ci in (("abs", seq.test.ci), ("rel", seq.test.relative_ci)):
@@ -213,7 +185,7 @@ def test_a_a_false_positive_rate_and_variance_reduction(method: str) -> None:
     pre, post = _arms(rng, sims, n, rho, 0.0)
     effect, se, raw_se = _vectorised_fixed(pre, post, method)
     for s in range(8):  # the simulation computes what cuped_test computes
-        r = cuped_test(*_stats(post[s, 0], pre[s, 0], post[s, 1], pre[s, 1]), method=method, test="z")  # type: ignore[arg-type]
+        r = cuped_test(*cuped_stats(post[s, 0], pre[s, 0], post[s, 1], pre[s, 1]), method=method, test="z")  # type: ignore[arg-type]
         assert r.test.effect == pytest.approx(effect[s], rel=1e-9, abs=1e-12)
         assert (r.test.standard_error, r.raw.standard_error) == pytest.approx((se[s], raw_se[s]), rel=1e-9)
     rate = float(np.mean(2 * stats.norm.sf(np.abs(effect / se)) < alpha))
@@ -326,9 +298,9 @@ def test_sequential_cuped_is_valid_under_peeking(method: str) -> None:
 
 
 def test_sequential_lin_uses_the_hc_variance() -> None:
-    y_c, x_c, y_t, x_t = _dataset("unequal-heteroskedastic")
-    fixed = cuped_test(*_stats(y_c, x_c, y_t, x_t), method="lin", test="z")
-    seq = sequential_cuped_test(*_stats(y_c, x_c, y_t, x_t), method="lin", tau_squared=0.05)
+    y_c, x_c, y_t, x_t = dataset("unequal-heteroskedastic")
+    fixed = cuped_test(*cuped_stats(y_c, x_c, y_t, x_t), method="lin", test="z")
+    seq = sequential_cuped_test(*cuped_stats(y_c, x_c, y_t, x_t), method="lin", tau_squared=0.05)
     assert seq.test.effect == fixed.test.effect and seq.test.standard_error == fixed.test.standard_error
     assert seq.test.method == "cuped-lin-hc1-msprt" and seq.test.ci.width > fixed.test.ci.width
 

@@ -9,41 +9,13 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from _cuped_datasets import DATASETS, cuped_stats, dataset
 from scipy import stats
 
 from abrec.abtest import CupedStats, cuped_test, sequential_cuped_test, welch_ttest
 from abrec.errors import ParameterError
 
 Z99 = 2.5758293035489  # the binomial 99% band is +/- Z99 standard errors
-
-
-def _dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(y_c, x_c, y_t, x_t): small, unequal and heteroskedastic, skewed, 0/1 metric, 0/1 covariate."""
-    rng = np.random.default_rng(100 + DATASETS.index(name))
-    if name == "small":
-        x_c, x_t = rng.normal(3, 1, 5), rng.normal(3, 1, 7)
-        return 1 + x_c + rng.normal(0, 1, 5), x_c, 2 + 0.5 * x_t + rng.normal(0, 1, 7), x_t
-    if name == "unequal-heteroskedastic":
-        x_c, x_t = rng.normal(2, 1, 40), rng.normal(2, 1, 400)
-        y_c = 1 + x_c + rng.normal(0, 1, 40) * (0.5 + np.abs(x_c))
-        return y_c, x_c, 1.5 + 2.0 * x_t + rng.normal(0, 3, 400), x_t
-    if name == "skewed":
-        x_c, x_t = 10 + rng.exponential(2, 150), 10 + rng.exponential(2, 120)
-        return rng.lognormal(0, 0.5, 150) * x_c, x_c, rng.lognormal(0.1, 0.5, 120) * x_t, x_t
-    if name == "binary-metric":
-        x_c, x_t = rng.normal(0, 1, 300), rng.normal(0, 1, 250)
-        y_c = (rng.random(300) < 1 / (1 + np.exp(-x_c))).astype(float)
-        return y_c, x_c, (rng.random(250) < 1 / (1 + np.exp(-0.3 - x_t))).astype(float), x_t
-    assert name == "binary-covariate"
-    x_c, x_t = (rng.random(80) < 0.3).astype(float), (rng.random(90) < 0.3).astype(float)
-    return 2 + 3 * x_c + rng.normal(0, 1, 80), x_c, 2.5 + 2 * x_t + rng.gamma(2, 1, 90), x_t
-
-
-DATASETS = ["small", "unequal-heteroskedastic", "skewed", "binary-metric", "binary-covariate"]
-
-
-def _stats(y_c: np.ndarray, x_c: np.ndarray, y_t: np.ndarray, x_t: np.ndarray) -> tuple[CupedStats, CupedStats]:
-    return CupedStats.from_values(y_c, x_c), CupedStats.from_values(y_t, x_t)
 
 
 def _ols(y_c: np.ndarray, x_c: np.ndarray, y_t: np.ndarray, x_t: np.ndarray, use_t: bool):  # type: ignore[no-untyped-def]
@@ -59,8 +31,8 @@ def test_statsmodels_convention_is_ancova_ols(name: str, test: str) -> None:
     # statsmodels: OLS(y, [1, arm, x]).fit() (use_t for 't'): the arm's coefficient, its standard error,
     # p-value, interval, and df = n - 3. The raw test is statsmodels' pooled-variance t (scipy's
     # ttest_ind(equal_var=True)) or z.
-    y_c, x_c, y_t, x_t = _dataset(name)
-    c, t = _stats(y_c, x_c, y_t, x_t)
+    y_c, x_c, y_t, x_t = dataset(name)
+    c, t = cuped_stats(y_c, x_c, y_t, x_t)
     fit = _ols(y_c, x_c, y_t, x_t, use_t=test == "t")
     r = cuped_test(c, t, test=test, convention="statsmodels")  # type: ignore[arg-type]
     assert r.estimator == "pooled" and r.test.method == f"cuped-ancova-{test}"
@@ -77,8 +49,8 @@ def test_statsmodels_convention_is_ancova_ols(name: str, test: str) -> None:
 
 @pytest.mark.parametrize("alternative", ["greater", "less"])
 def test_statsmodels_convention_one_sided(alternative: str) -> None:
-    y_c, x_c, y_t, x_t = _dataset("skewed")
-    c, t = _stats(y_c, x_c, y_t, x_t)
+    y_c, x_c, y_t, x_t = dataset("skewed")
+    c, t = cuped_stats(y_c, x_c, y_t, x_t)
     fit = _ols(y_c, x_c, y_t, x_t, use_t=True)
     r = cuped_test(c, t, alternative=alternative, convention="statsmodels")  # type: ignore[arg-type]
     tail = stats.t.sf if alternative == "greater" else stats.t.cdf
@@ -86,8 +58,8 @@ def test_statsmodels_convention_one_sided(alternative: str) -> None:
 
 
 def test_gbstats_convention_is_the_gbstats_estimator() -> None:
-    y_c, x_c, y_t, x_t = _dataset("unequal-heteroskedastic")
-    c, t = _stats(y_c, x_c, y_t, x_t)
+    y_c, x_c, y_t, x_t = dataset("unequal-heteroskedastic")
+    c, t = cuped_stats(y_c, x_c, y_t, x_t)
     by_convention = cuped_test(c, t, convention="gbstats")
     by_method = cuped_test(c, t, method="gbstats")
     assert by_convention.estimator == "gbstats"
@@ -95,8 +67,8 @@ def test_gbstats_convention_is_the_gbstats_estimator() -> None:
     assert by_convention.test.relative_ci == by_method.test.relative_ci
     assert by_convention.test.relative_p_value == by_method.test.relative_p_value
     # The raw test reads 0/1 metrics as gbstats does (p (1 - p)): welch_ttest(convention='gbstats').
-    y_c, x_c, y_t, x_t = _dataset("binary-metric")
-    c, t = _stats(y_c, x_c, y_t, x_t)
+    y_c, x_c, y_t, x_t = dataset("binary-metric")
+    c, t = cuped_stats(y_c, x_c, y_t, x_t)
     r = cuped_test(c, t, convention="gbstats")
     assert r.raw.standard_error == welch_ttest(c, t, convention="gbstats").standard_error
     assert r.raw.standard_error != welch_ttest(c, t).standard_error
@@ -114,7 +86,7 @@ def test_gbstats_convention_refuses_what_gbstats_refuses() -> None:
 
 
 def test_convention_and_method_that_do_not_fit_are_refused() -> None:
-    c, t = _stats(*_dataset("skewed"))
+    c, t = cuped_stats(*dataset("skewed"))
     with pytest.raises(ParameterError, match="gbstats' own CUPED estimator"):
         cuped_test(c, t, method="pooled", convention="gbstats")
     with pytest.raises(ParameterError, match="no gbstats estimator"):
