@@ -1,26 +1,51 @@
-"""Workload ``rl``: session agents against bandits and a myopic oracle, and the DQN's training speed.
+"""Workload ``rl``: session agents against bandits and a myopic oracle, cold start, and the DQN's training speed.
 
-- ``compare``: on the SyntheticCatalog session view (256 concurrent sessions, 20 candidates, one item per
-  step, up to 50 steps), with its long-term effects on (``long_term: true``: fatigue 2.0 decaying 10% a
-  step, interest drift, leaving after misses) and off (``false``: no fatigue, drift or leaving, 20 steps),
-  every policy learns online for ``EPISODES`` episodes (episode ``e`` of seed ``s`` resets the env with
-  ``1000 s + e``); its score is the mean return per session (clicks) over the last ``EVAL_EPISODES``
-  episodes. One line per (env, policy): the mean over the seeds and its 95% t interval. Policies:
-  ``uniform`` (random), the myopic bandits ``text_prior_ts`` (Thompson sampling with text-predicted priors)
-  and ``linucb`` (per item, on the user's context), the ``myopic_oracle`` (greedy on the true immediate
-  click probability, fatigue included: it reads the simulator's hidden state), and the agents
-  ``tabular_q``, ``dqn_myopic`` (gamma 0) and ``dqn`` (gamma 0.9, 3-step returns), both DQNs with a
-  per-item offset besides the text features. Item features: the ``auto`` encoder (MiniLM when
-  installed) reduced by PCA to 16 dimensions plus a constant.
-- ``train_speed``: the same long-term env, DQN with batches of 256: environment steps (active
-  session-steps) per second with the agent deciding and learning, gradient steps per second, the env's
-  own speed under random actions in the same run (``env_only_steps_per_s``), and the seconds until the
-  episode return first reaches 90% of its final level.
+- ``compare``: in each environment every policy learns online for ``EPISODES`` episodes (episode ``e`` of seed
+  ``s`` resets the env with ``1000 s + e``); its score is the mean return per session over the last
+  ``EVAL_EPISODES`` episodes. One line per (env, policy, long_term): the mean over the seeds and its 95% t
+  interval. Environments (``$ABREC_BENCH_RL_ENVS``, comma-separated, default all):
+
+  - ``synthetic``: the SyntheticCatalog session view (256 concurrent sessions, 20 candidates, one item per
+    step, up to 50 steps), with its long-term effects on (``long_term: true``: fatigue 2.0 decaying 10% a
+    step, interest drift, leaving after misses) and off (``false``: no fatigue, drift or leaving, 20 steps);
+  - ``movielens``: the MovieLens-100K session view (``../shared/data/ml-100k`` or ``$ABREC_SHARED``), same
+    view and long-term effects, on only;
+  - ``interest_evolution``: RecSim's interest-evolution env (``abrec/InterestEvolution-v0``, 64 sessions,
+    10 candidates, slates of 2) with ``reward="clicks"`` (the return counts clicks, so that the bandits learn
+    what is scored; the published study scores watch time), its long-term effects (budget, interest
+    evolution) always on.
+
+  Policies: ``uniform`` (random), the myopic bandits ``text_prior_ts`` (Thompson sampling with
+  text-predicted priors) and ``linucb`` (per item, on the user's context), the ``myopic_oracle`` (greedy on
+  the true immediate click probability, fatigue included: it reads the simulator's hidden state), and the
+  agents ``tabular_q``, ``dqn_myopic`` (gamma 0, epsilon 0.01) and ``dqn`` (gamma 0.9, 3-step returns, epsilon
+  0.03), both DQNs with a per-item offset besides the text features, all agents reading the pair features
+  (``abrec.agents.run_sessions``), and ``slateq`` (SlateQ, gamma 0.9, one-step, epsilon 0.03, same offsets).
+  Item features: the ``auto`` encoder (MiniLM when installed) reduced by PCA to 16 dimensions plus a
+  constant. Agents' settings were tuned on seeds 100 and 101, never on the reported seeds 0-4.
+- ``cold_start``: two frozen DQNs trained (``COLD_START_EPISODES``) on the synthetic long-term env, whose
+  catalog holds back its new arrivals (20% of the items), are then run on the same world with every item
+  available: ``text`` reads the
+  item text features, ``ids`` only a per-item offset (``id_buckets``, a constant feature). Clicks per
+  impression of a never-seen item, per seed and averaged with a 95% t interval.
+- ``train_speed``: the synthetic long-term env, DQN with batches of 256 at replay ratios (gradient samples per
+  new sample) 4 and 1, and at ratio 1 with 32 hidden units instead of 64; episodes of the env alone (random
+  slates) alternate with the agent's, so both see the same machine load. Environment steps (active
+  session-steps) per second with the agent deciding and learning, gradient steps per second, the env's own
+  speed (``env_only_steps_per_s``), the seconds until the episode return first reaches 90% of its final level
+  and that final level (mean of the last 3 episodes).
+
+Quick runs: ``$ABREC_BENCH_RL_CASES`` (comma-separated among ``compare``, ``cold_start``, ``train_speed``),
+``$ABREC_BENCH_RL_ENVS``, ``$ABREC_BENCH_RL_POLICIES`` (names above) and ``$ABREC_BENCH_RL_REGIMES``
+(``long_term``, ``no_long_term``) each run a part only, e.g.
+``ABREC_BENCH_RL_ENVS=synthetic ABREC_BENCH_RL_CASES=compare make bench BENCH=rl``.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,9 +54,9 @@ from typing import Any
 import numpy as np
 
 import w1
-from abrec.agents import DQNAgent, TabularQAgent, run_sessions
+from abrec.agents import DQNAgent, SlateQAgent, TabularQAgent, run_sessions
 from abrec.embeddings import ItemFeatures
-from abrec.envs import make_env
+from abrec.envs import RecSessionEnv, make_env
 from abrec.experiments.simulation import world_item_features
 from abrec.policies import Policy, make_policy
 
@@ -42,6 +67,15 @@ WORLD = {"n_items": 500, "click_rate": 0.2}
 VIEW = {"n_users": 256, "n_candidates": 20, "slate_size": 1, "max_steps": 50}
 LONG_TERM = {"fatigue": 2.0, "fatigue_decay": 0.1}
 NO_LONG_TERM = {"fatigue": 0.0, "drift": 0.0, "leave_base": 0.0, "leave_per_miss": 0.0, "max_steps": 20}
+IE_VIEW = {"n_users": 64, "reward": "clicks", "max_steps": 200}
+COLD_START_EPISODES = 10
+ENVS = ("synthetic", "movielens", "interest_evolution")
+ENV_IDS = {
+    "synthetic": "abrec/SyntheticCatalog-Session-v0",
+    "movielens": "abrec/MovieLens-Session-v0",
+    "interest_evolution": "abrec/InterestEvolution-v0",
+}
+REGIMES = {"synthetic": (True, False), "movielens": (True,), "interest_evolution": (True,)}
 
 Factory = Callable[[int], Policy]
 POLICIES: dict[str, tuple[str, Factory | None]] = {
@@ -50,8 +84,12 @@ POLICIES: dict[str, tuple[str, Factory | None]] = {
     "linucb": ("myopic_bandit", lambda s: make_policy("linucb", seed=s)),
     "myopic_oracle": ("myopic_oracle", None),
     "tabular_q": ("agent", lambda s: TabularQAgent(n_state_cells=32, n_item_cells=32, warmup=2000, seed=s)),
-    "dqn_myopic": ("agent", lambda s: DQNAgent(gamma=0.0, id_buckets=4096, seed=s, train_seed=s)),
-    "dqn": ("agent", lambda s: DQNAgent(gamma=0.9, n_step=3, id_buckets=4096, seed=s, train_seed=s)),
+    "dqn_myopic": ("agent", lambda s: DQNAgent(gamma=0.0, id_buckets=4096, epsilon=0.01, seed=s, train_seed=s)),
+    "dqn": (
+        "agent",
+        lambda s: DQNAgent(gamma=0.9, n_step=3, id_buckets=4096, epsilon=0.03, seed=s, train_seed=s),
+    ),
+    "slateq": ("agent", lambda s: SlateQAgent(gamma=0.9, id_buckets=4096, epsilon=0.03, seed=s, train_seed=s)),
 }
 
 
@@ -59,13 +97,25 @@ def _say(line: str) -> None:
     print(f"[rl] {line}", file=sys.stderr, flush=True)
 
 
-def _env(long_term: bool) -> Any:
+def _env(name: str, long_term: bool) -> Any:
+    if name == "interest_evolution":
+        return make_env({"env": ENV_IDS[name], "seed": 0, "view": IE_VIEW}).unwrapped
     view = {**VIEW, **(LONG_TERM if long_term else NO_LONG_TERM)}
-    return make_env({"env": "abrec/SyntheticCatalog-Session-v0", "seed": 0, "world": WORLD, "view": view}).unwrapped
+    world: dict[str, Any] = dict(WORLD)
+    if name == "movielens":
+        folder = w1.shared_dir() / "data" / "ml-100k"
+        if not folder.is_dir():
+            raise SystemExit(f"MovieLens-100K not found at {folder}; set ABREC_SHARED to the folder holding data/.")
+        world = {"path": str(folder)}
+    return make_env({"env": ENV_IDS[name], "seed": 0, "world": world, "view": view}).unwrapped
+
+
+def _catalog(env: Any) -> Any:
+    return getattr(env, "world", None) or env.corpus
 
 
 def _features(env: Any) -> ItemFeatures:
-    features, identity = world_item_features(env.world, "auto", 16, notify=_say)
+    features, identity = world_item_features(_catalog(env), "auto", 16, notify=_say)
     _say(f"item features: {identity}, {features.vectors.shape[1]} columns")
     return features
 
@@ -78,15 +128,21 @@ def _policy_returns(env: Any, features: ItemFeatures, policy: Policy, seed: int,
     return out
 
 
+def _oracle_action(env: Any, obs: dict[str, Any]) -> np.ndarray:
+    """Greedy on the true immediate click probability (attraction x fatigue; RecSim's own myopic slates)."""
+    if hasattr(env, "myopic_slates"):
+        return np.asarray(env.myopic_slates())
+    attraction = env.world.attraction(env.users, obs["candidates"]) * np.exp(-env.fatigue * obs["fatigue"])
+    return np.argsort(-attraction, axis=1, kind="stable")[:, : env.slate_size]
+
+
 def _oracle_returns(env: Any, seed: int, episodes: int) -> np.ndarray:
-    """Greedy on the true immediate click probability (attraction x fatigue), one episode at a time."""
+    """The myopic oracle's mean return per session, one episode at a time."""
     out = np.zeros(episodes)
     for episode in range(episodes):
         obs, _ = env.reset(seed=1000 * seed + episode)
         while True:
-            attraction = env.world.attraction(env.users, obs["candidates"]) * np.exp(-env.fatigue * obs["fatigue"])
-            action = np.argsort(-attraction, axis=1, kind="stable")[:, : env.slate_size]
-            obs, _, terminated, truncated, info = env.step(action)
+            obs, _, terminated, truncated, info = env.step(_oracle_action(env, obs))
             if terminated or truncated:
                 break
         out[episode] = float(info["returns"].mean())
@@ -108,86 +164,172 @@ def compare(
     seeds: tuple[int, ...],
     episodes: int,
     names: tuple[str, ...] | None = None,
+    envs: tuple[str, ...] = ENVS,
     regimes: tuple[bool, ...] = (True, False),
 ) -> Iterator[dict[str, Any]]:
-    for long_term in regimes:
-        env = _env(long_term)
-        features = _features(env)
-        for name, (kind, factory) in POLICIES.items():
-            if names is not None and name not in names:
+    for env_name in envs:
+        for long_term in REGIMES[env_name]:
+            if long_term not in regimes:
                 continue
-            scores, curves, seconds = [], [], 0.0
-            for seed in seeds:
-                start = time.perf_counter()
-                if factory is None:
-                    per_episode = _oracle_returns(env, seed, episodes)
-                else:
-                    per_episode = _policy_returns(env, features, factory(seed), seed, episodes)
-                seconds += time.perf_counter() - start
-                scores.append(float(per_episode[-EVAL_EPISODES:].mean()))
-                curves.append(per_episode.round(4).tolist())
-                _say(
-                    f"long_term={long_term} {name} seed {seed}: {scores[-1]:.3f} ({time.perf_counter() - start:.0f} s)"
-                )
-            mean, low, high = _interval(scores)
-            yield {
-                "bench": "rl",
-                "case": "compare",
-                "env": "abrec/SyntheticCatalog-Session-v0",
-                "policy": name,
-                "kind": kind,
-                "long_term": long_term,
-                "return_mean": round(mean, 4),
-                "ci_low": round(low, 4),
-                "ci_high": round(high, 4),
-                "seeds": len(seeds),
-                "returns": [round(s, 4) for s in scores],
-                "episodes": episodes,
-                "eval_episodes": EVAL_EPISODES,
-                "return_curves": curves,
-                "seconds": round(seconds, 1),
-            }
+            env = _env(env_name, long_term)
+            features = _features(env)
+            for name, (kind, factory) in POLICIES.items():
+                if names is not None and name not in names:
+                    continue
+                scores, curves, seconds = [], [], 0.0
+                for seed in seeds:
+                    start = time.perf_counter()
+                    if factory is None:
+                        per_episode = _oracle_returns(env, seed, episodes)
+                    else:
+                        per_episode = _policy_returns(env, features, factory(seed), seed, episodes)
+                    seconds += time.perf_counter() - start
+                    scores.append(float(per_episode[-EVAL_EPISODES:].mean()))
+                    curves.append(per_episode.round(4).tolist())
+                    _say(
+                        f"{env_name} long_term={long_term} {name} seed {seed}: {scores[-1]:.3f} "
+                        f"({time.perf_counter() - start:.0f} s)"
+                    )
+                mean, low, high = _interval(scores)
+                yield {
+                    "bench": "rl",
+                    "case": "compare",
+                    "env": ENV_IDS[env_name],
+                    "policy": name,
+                    "kind": kind,
+                    "long_term": long_term,
+                    "return_mean": round(mean, 4),
+                    "ci_low": round(low, 4),
+                    "ci_high": round(high, 4),
+                    "seeds": len(seeds),
+                    "returns": [round(s, 4) for s in scores],
+                    "episodes": episodes,
+                    "eval_episodes": EVAL_EPISODES,
+                    "return_curves": curves,
+                    "seconds": round(seconds, 1),
+                }
 
 
-def train_speed(episodes: int) -> dict[str, Any]:
-    env = _env(True)
+def _new_item_click_rate(
+    env: Any, features: ItemFeatures, agent: DQNAgent, seed: int, new: np.ndarray
+) -> tuple[float, int]:
+    """Clicks per impression of the ``new`` item rows (those held back in training), the agent frozen."""
+    shown_new = clicked_new = 0
+    for step in run_sessions(
+        env, {"p": agent}, features=features, episodes=2, seed=1000 * seed + 500, learn=False, log=False
+    ):
+        shown = np.asarray(step.info["shown"])
+        hit = (shown >= 0) & new[np.maximum(shown, 0)]
+        shown_new += int(hit.sum())
+        clicked_new += int((hit & np.asarray(step.info["clicks"], dtype=bool)).sum())
+    return clicked_new / max(shown_new, 1), shown_new
+
+
+def cold_start(seeds: tuple[int, ...], episodes: int) -> Iterator[dict[str, Any]]:
+    train_env = _env("synthetic", True)
+    world = train_env.world
+    arrived = copy.copy(world)
+    arrived.arrival = np.zeros_like(world.arrival)  # every item available: the held-back ones are new
+    view = {**VIEW, **LONG_TERM}
+    eval_env = RecSessionEnv(arrived, seed=0, **view)
+    text = _features(train_env)
+    ids = ItemFeatures(text.ids, np.ones((text.ids.shape[0], 1), dtype=np.float32))
+    rates: dict[str, list[float]] = {"text": [], "ids": []}
+    impressions: dict[str, list[int]] = {"text": [], "ids": []}
+    for seed in seeds:
+        for name, features, buckets in (("text", text, 0), ("ids", ids, 4096)):
+            agent = DQNAgent(gamma=0.0, id_buckets=buckets, seed=seed, train_seed=seed)
+            _policy_returns(train_env, features, agent, seed, episodes)
+            rate, shown = _new_item_click_rate(eval_env, features, agent, seed, np.asarray(world.arrival) > 0)
+            rates[name].append(rate)
+            impressions[name].append(shown)
+            _say(f"cold_start {name} seed {seed}: {rate:.4f} clicks per new-item impression ({shown} impressions)")
+    for name in ("text", "ids"):
+        mean, low, high = _interval(rates[name])
+        yield {
+            "bench": "rl",
+            "case": "cold_start",
+            "agent": f"dqn_{name}",
+            "reads": "item text features" if name == "text" else "item ids only (id_buckets)",
+            "clicks_per_new_item_impression": round(mean, 4),
+            "ci_low": round(low, 4),
+            "ci_high": round(high, 4),
+            "per_seed": [round(r, 4) for r in rates[name]],
+            "new_item_impressions": impressions[name],
+            "seeds": len(seeds),
+            "episodes": episodes,
+        }
+
+
+def _random_episode(env: Any, seed: int, rng: np.random.Generator) -> int:
+    """One episode of random slates; the active session-steps it took."""
+    obs, _ = env.reset(seed=seed)
+    steps = 0
+    while True:
+        steps += int(obs["active"].sum())
+        action = rng.integers(0, env.n_candidates, size=(env.n_users, env.slate_size))
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            return steps
+
+
+def train_speed(episodes: int, replay_ratio: float, hidden: int = 64) -> dict[str, Any]:
+    """DQN training speed; episodes of the env alone and of the agent alternate, so both see the same load."""
+    env = _env("synthetic", True)
     features = _features(env)
     rng = np.random.default_rng(0)
-    start, steps = time.perf_counter(), 0
+    agent = DQNAgent(
+        hidden=hidden,
+        gamma=0.9,
+        n_step=3,
+        id_buckets=4096,
+        epsilon=0.03,
+        batch_size=256,
+        replay_ratio=replay_ratio,
+        seed=0,
+        device="auto",
+    )
+    env_seconds = agent_seconds = 0.0
+    env_steps = agent_steps = 0
+    curve: list[tuple[float, float]] = []
     for episode in range(episodes):
-        obs, _ = env.reset(seed=episode)
-        while True:
-            steps += int(obs["active"].sum())
-            obs, _, terminated, truncated, _ = env.step(
-                rng.integers(0, VIEW["n_candidates"], size=(VIEW["n_users"], 1))
-            )
-            if terminated or truncated:
-                break
-    env_only = steps / (time.perf_counter() - start)
-    agent = DQNAgent(gamma=0.9, n_step=3, id_buckets=4096, batch_size=256, seed=0, device="auto")
-    start, steps, curve = time.perf_counter(), 0, []
-    for step in run_sessions(env, {"dqn": agent}, features=features, episodes=episodes, seed=0, log=False):
-        steps += int(step.info["active"].sum())
-        if step.info["active"].sum() and (
-            step.step + 1 == VIEW["max_steps"] or not (step.info["active"] & ~step.info["left"]).any()
-        ):
-            curve.append((time.perf_counter() - start, float(step.info["returns"].mean())))
-    seconds = time.perf_counter() - start
-    final = float(np.mean([r for _, r in curve[-3:]])) if curve else math.nan
+        start = time.perf_counter()
+        env_steps += _random_episode(env, episode, rng)
+        env_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        for step in run_sessions(env, {"dqn": agent}, features=features, episodes=1, seed=episode, log=False):
+            agent_steps += int(step.info["active"].sum())
+            last = step
+        agent_seconds += time.perf_counter() - start
+        curve.append((agent_seconds, float(last.info["returns"].mean())))
+    final = float(np.mean([r for _, r in curve[-3:]]))
     reach = next((t for t, r in curve if r >= 0.9 * final), math.nan)
+    env_only = env_steps / env_seconds
     return {
         "bench": "rl",
         "case": "train_speed",
         "agent": "dqn",
         "batch_size": 256,
+        "hidden": hidden,
+        "replay_ratio": replay_ratio,
         "device": agent._torch_device(),
-        "env_steps_per_s": round(steps / seconds, 1),
-        "grad_steps_per_s": round(agent.gradient_steps / seconds, 1),
+        "env_steps_per_s": round(agent_steps / agent_seconds, 1),
+        "grad_steps_per_s": round(agent.gradient_steps / agent_seconds, 1),
         "env_only_steps_per_s": round(env_only, 1),
-        "share_of_env_speed": round(steps / seconds / env_only, 4),
+        "share_of_env_speed": round(agent_steps / agent_seconds / env_only, 4),
         "seconds_to_90pct": round(reach, 1),
+        "final_return": round(final, 4),
         "episodes": episodes,
     }
+
+
+def _chosen(variable: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    raw = os.environ.get(variable, "")
+    chosen = tuple(part.strip() for part in raw.split(",") if part.strip()) or allowed
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown:
+        raise SystemExit(f"{variable}: unknown {unknown}; choose among {list(allowed)}.")
+    return chosen
 
 
 def run(options: w1.Options) -> Iterator[dict[str, Any]]:
@@ -196,5 +338,14 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
     torch.set_num_threads(1)
     seeds = options.seeds if len(options.seeds) > 1 else SEEDS
     episodes = options.rounds or EPISODES
-    yield from compare(seeds, episodes, options.policies)
-    yield train_speed(min(episodes, 10))
+    cases = _chosen("ABREC_BENCH_RL_CASES", ("compare", "cold_start", "train_speed"))
+    if "compare" in cases:
+        names = options.policies or _chosen("ABREC_BENCH_RL_POLICIES", tuple(POLICIES))
+        regimes = _chosen("ABREC_BENCH_RL_REGIMES", ("long_term", "no_long_term"))
+        envs = _chosen("ABREC_BENCH_RL_ENVS", ENVS)
+        yield from compare(seeds, episodes, names, envs, tuple(r == "long_term" for r in regimes))
+    if "cold_start" in cases:
+        yield from cold_start(seeds, min(episodes, COLD_START_EPISODES))
+    if "train_speed" in cases:
+        for ratio, hidden in ((4.0, 64), (1.0, 64), (1.0, 32)):
+            yield train_speed(min(episodes, 10), ratio, hidden)

@@ -21,7 +21,9 @@ Cases (all by default; ``ABREC_BENCH_LLM_CASES=warm_start,alignment`` picks some
   popularity; accuracy, F1, AUCs with bootstrap CIs; calls, tokens, seconds and cost per 1,000 users;
 - ``simulator``: ``LLMUserWorld`` (SmolLM2) in the bandit view, a cold episode then the same on a warm cache;
 - ``finetune``: MiniLM's last layer trained on MovieLens co-likes (``$ABREC_BENCH_FT_PAIRS``, default
-  4,000 pairs): held-out click AUC, frozen vs fine-tuned.
+  4,000 pairs) per seed: held-out click AUC and cold-start clicks per new-item impression of text-prior
+  Thompson sampling in the MovieLens simulator, frozen vs fine-tuned, same seeds; a summary line with
+  95% CIs over seeds.
 
 The warm-start prior is a model's answer in distribution: an "aligned" prior has each item's mean at
 its true click rate times a log-normal error (sd 0.3); "inverted" items get the mean of the item at the
@@ -377,21 +379,34 @@ def simulator(options: w1.Options) -> Iterator[dict[str, Any]]:
         }
 
 
-def finetune(options: w1.Options) -> Iterator[dict[str, Any]]:
-    """MiniLM fine-tuned (last layer) on MovieLens co-likes: held-out click AUC vs the frozen encoder."""
-    from abrec.embeddings import SentenceTransformerEncoder, minilm_path
-    from abrec.embeddings.finetune import click_auc, co_click_pairs, finetune_encoder
+def _cold_start_rate(world: Any, features: Any, seed: int, steps: int) -> tuple[float, int, int]:
+    """Text-prior Thompson sampling in the MovieLens bandit view: (clicks per new-item impression, clicks, shown)."""
+    from abrec.envs import RecBanditEnv
+    from abrec.experiments import rollout
 
-    ml = _movielens()
-    texts = dict(zip(ml.catalog.ids.tolist(), ml.catalog.texts(), strict=True))
+    env = RecBanditEnv(world, n_users=200, n_candidates=20, slate_size=3, horizon=steps, seed=seed)
+    policy = TextPriorThompson(propensity_draws=100, seed=seed)
+    clicks, shown = 0, 0
+    for step in rollout(env, {policy.name: policy}, features=features, seed=seed):
+        new = step.info["new_items"]
+        clicks += int(step.info["clicks"][new].sum())
+        shown += int(new.sum())
+    return clicks / max(shown, 1), clicks, shown
+
+
+def _finetune_split(ml: Any, texts: dict[int, str], cold: set[int], seed: int, n_pairs: int) -> tuple[Any, ...]:
+    """Pairs from the co-likes of the users not held out (movies new in the simulator left out) and the held-out
+    users' (history, clicked, skipped): their first 80% of ratings, the liked of the last 20%, as many never-rated."""
+    from abrec.embeddings.finetune import co_click_pairs
+
     r = ml.ratings.sort_values(["user_id", "timestamp"], kind="stable")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     users = np.unique(r["user_id"].to_numpy())
     held = set(rng.choice(users, 100, replace=False).tolist())
-    liked = r[r["rating"] >= 4]
+    liked = r[(r["rating"] >= 4) & ~r["item_id"].isin(cold)]
     seqs = [g["item_id"].tolist() for u, g in liked.groupby("user_id") if u not in held]
     pairs = co_click_pairs(seqs, texts)
-    pairs = [pairs[i] for i in rng.permutation(len(pairs))[: int(os.environ.get("ABREC_BENCH_FT_PAIRS", "4000"))]]
+    pairs = [pairs[i] for i in rng.permutation(len(pairs))[:n_pairs]]
     all_items = np.array(sorted(texts))
     hist, pos, neg = [], [], []
     for u in sorted(held):
@@ -404,25 +419,94 @@ def finetune(options: w1.Options) -> Iterator[dict[str, Any]]:
         hist.append(h[h["rating"] >= 4]["item_id"].tolist())
         pos.append(like)
         neg.append(rng.choice(np.setdiff1d(all_items, g["item_id"].to_numpy()), len(like), replace=False).tolist())
+    return pairs, hist, pos, neg
+
+
+def finetune(options: w1.Options) -> Iterator[dict[str, Any]]:
+    """MiniLM fine-tuned (last layer) on MovieLens co-likes vs frozen: held-out click AUC and cold-start clicks.
+
+    Per seed (``--seeds``, default 0,1,2,3,4): a fresh held-out split of 100 users, a fine-tuning run with that
+    seed on ``$ABREC_BENCH_FT_PAIRS`` (default 4,000) co-liked pairs of the other users, never using a movie
+    that is new in the simulator; the held-out click AUC of both encoders; then text-prior Thompson sampling
+    in the MovieLens bandit view (``$ABREC_BENCH_FT_STEPS`` steps, default 100, of 200 users, 20 candidates,
+    slates of 3; 20% of the movies arrive during the episode) on each encoder's item features (PCA to 8
+    dimensions plus a constant), same world, same env and policy seed: clicks per new-item impression. One
+    line per seed and one summary line with means and 95% CIs over seeds (t-based on the paired differences).
+    """
+    from abrec.embeddings import SentenceTransformerEncoder, minilm_path
+    from abrec.embeddings.finetune import click_auc, finetune_encoder
+    from abrec.envs import MovieLensWorld
+    from abrec.experiments.simulation import world_item_features
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    n_pairs = int(os.environ.get("ABREC_BENCH_FT_PAIRS", "4000"))
+    steps = int(os.environ.get("ABREC_BENCH_FT_STEPS", "100"))
+    seeds = options.seeds if len(options.seeds) > 1 else (0, 1, 2, 3, 4)
+    ml = _movielens()
+    texts = dict(zip(ml.catalog.ids.tolist(), ml.catalog.texts(), strict=True))
+    world = MovieLensWorld(ml, seed=0)
+    cold = set(world.item_ids[world.arrival > 0].tolist())
     frozen = SentenceTransformerEncoder(minilm_path(), device="cpu")
-    with tempfile.TemporaryDirectory() as folder:
-        report = finetune_encoder(minilm_path(), pairs, Path(folder) / "tuned", last_layers=1, epochs=1)
-        tuned = SentenceTransformerEncoder(str(Path(folder) / "tuned"), device="cpu")
-        auc_tuned = click_auc(tuned, texts, hist, pos, neg)
-    auc_frozen = click_auc(frozen, texts, hist, pos, neg)
-    yield {
-        "bench": "llm",
-        "case": "finetune",
-        "backend": "all-MiniLM-L6-v2",
-        "pairs": report.pairs,
-        "last_layers": report.last_layers,
-        "trainable_parameters": report.trainable_parameters,
-        "total_parameters": report.total_parameters,
-        "seconds": round(report.seconds, 1),
-        "held_out_users": len(hist),
-        "click_auc_frozen": round(auc_frozen, 4),
-        "click_auc_finetuned": round(auc_tuned, 4),
-    }
+    frozen_features, _ = world_item_features(world, minilm_path(), 8)
+    rows: dict[str, list[float]] = {}
+    for seed in seeds:
+        pairs, hist, pos, neg = _finetune_split(ml, texts, cold, seed, n_pairs)
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "tuned"
+            report = finetune_encoder(minilm_path(), pairs, out, last_layers=1, epochs=1, seed=seed)
+            tuned = SentenceTransformerEncoder(str(out), device="cpu")
+            auc_tuned = click_auc(tuned, texts, hist, pos, neg)
+            tuned_features, _ = world_item_features(world, str(out), 8)
+        auc_frozen = click_auc(frozen, texts, hist, pos, neg)
+        rate_frozen, clicks_frozen, shown_frozen = _cold_start_rate(world, frozen_features, seed, steps)
+        rate_tuned, clicks_tuned, shown_tuned = _cold_start_rate(world, tuned_features, seed, steps)
+        for key, value in {
+            "click_auc_frozen": auc_frozen,
+            "click_auc_finetuned": auc_tuned,
+            "cold_click_rate_frozen": rate_frozen,
+            "cold_click_rate_finetuned": rate_tuned,
+        }.items():
+            rows.setdefault(key, []).append(value)
+        yield {
+            "bench": "llm",
+            "case": "finetune",
+            "backend": "all-MiniLM-L6-v2",
+            "seed": seed,
+            "pairs": report.pairs,
+            "last_layers": report.last_layers,
+            "trainable_parameters": report.trainable_parameters,
+            "total_parameters": report.total_parameters,
+            "seconds": round(report.seconds, 1),
+            "held_out_users": len(hist),
+            "click_auc_frozen": round(auc_frozen, 4),
+            "click_auc_finetuned": round(auc_tuned, 4),
+            "cold_start_steps": steps,
+            "cold_clicks_frozen": clicks_frozen,
+            "cold_impressions_frozen": shown_frozen,
+            "cold_click_rate_frozen": round(rate_frozen, 5),
+            "cold_clicks_finetuned": clicks_tuned,
+            "cold_impressions_finetuned": shown_tuned,
+            "cold_click_rate_finetuned": round(rate_tuned, 5),
+        }
+        print(f"[llm] finetune seed {seed}: {report.seconds:.0f} s of training", file=sys.stderr, flush=True)
+    summary: dict[str, Any] = {"bench": "llm", "case": "finetune_summary", "seeds": len(seeds), "pairs": n_pairs}
+    for key, values in rows.items():
+        summary[key] = _rounded_ci(values)
+    for name in ("click_auc", "cold_click_rate"):
+        diff = [t - f for t, f in zip(rows[f"{name}_finetuned"], rows[f"{name}_frozen"], strict=True)]
+        summary[f"{name}_gain"] = _rounded_ci(diff)
+    yield summary
+
+
+def _rounded_ci(values: list[float]) -> dict[str, Any]:
+    """Mean and 95% t interval over seeds (Student's t, n - 1 degrees of freedom)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return {"mean": round(mean, 5), "ci": None}
+    half = float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+    return {"mean": round(mean, 5), "ci": [round(mean - half, 5), round(mean + half, 5)]}
 
 
 CASES = {

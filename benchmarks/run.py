@@ -29,13 +29,26 @@ import llm
 import ope
 import ope_peers
 import scale
+import seq_ope
 import serve
+import serve_ops
 import side_by_side
 import sim
 import w1
 import w1_peers
 
 Workload = Callable[[w1.Options], Iterator[dict[str, Any]]]
+
+
+def _chain(*parts: Workload) -> Workload:
+    """One workload made of several modules' cases, run one after the other."""
+
+    def run(options: w1.Options) -> Iterator[dict[str, Any]]:
+        for part in parts:
+            yield from part(options)
+
+    return run
+
 
 WORKLOADS: dict[str, Workload] = {
     "w1": w1.run,
@@ -44,9 +57,9 @@ WORKLOADS: dict[str, Workload] = {
     "ope": ope.run,
     "ray": scale.run,
     "ledger": scale.run_ledger,
-    "serve": serve.run,
+    "serve": _chain(serve.run, serve_ops.run),  # the service, then results latency and fuzzing
     "llm": llm.run,
-    "rl": rl.run,
+    "rl": _chain(rl.run, seq_ope.run),  # agents vs bandits, then sequential OPE
 }
 PEER_WORKLOADS: dict[str, Workload] = {"w1": w1_peers.run, "ope": ope_peers.run}
 

@@ -18,6 +18,10 @@ measures that ceiling). Latency is measured by the client, per HTTP request. Cas
 - ``crash``: ``kill -9`` the server under decide + reward traffic ``kills`` times (20 per database) and check
   every acknowledged decision and reward (tests/service/_traffic.py, the crash test's code); the counts.
 
+``ABREC_BENCH_SERVE_CASES`` (comma-separated case names, default all) and ``ABREC_BENCH_SERVE_DBS`` (default
+``sqlite,postgresql``) select what runs, e.g. ``ABREC_BENCH_SERVE_CASES=noop,decide_reward,decide_batch
+ABREC_BENCH_SERVE_DBS=sqlite``.
+
 PostgreSQL is ``$ABREC_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a
 fresh schema dropped at the end; when it cannot be reached its lines carry ``"status": "unavailable"``.
 """
@@ -52,6 +56,7 @@ N_CANDIDATES = 20
 K = 3
 CONTEXT_DIM = 8
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+CASES = ("noop", "decide", "decide_reward", "decide_batch", "learn_latency", "crash")
 
 
 def bench_config() -> dict[str, Any]:
@@ -100,14 +105,15 @@ def _serve_noop(port: int) -> None:
 
 
 @contextmanager
-def noop_server() -> Iterator[str]:
+def noop_server() -> Iterator[tuple[str, int]]:
+    """The no-op server's URL and process id."""
     from _server import free_port
 
     port = free_port()
     process = subprocess.Popen([sys.executable, __file__, "noop-server", str(port)], start_new_session=True)
     try:
         _wait_ready(f"http://127.0.0.1:{port}", process)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(15)
@@ -312,15 +318,35 @@ def _load_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def drive(url: str, case: str, *, units: int, seconds: float, rate: float = 0.0, seed: int = 0) -> dict[str, Any]:
-    """Run the load generator in its own process against ``url``; its summary."""
+def drive(
+    url: str, case: str, *, units: int, seconds: float, rate: float = 0.0, seed: int = 0, pid: int | None = None
+) -> dict[str, Any]:
+    """Run the load generator in its own process against ``url``; its summary, with the CPU the server process
+    ``pid`` spent per answered request (``server_cpu_ms``: its background threads included, its warm-up too)."""
     command = [sys.executable, __file__, "load", url, case, "--units", str(units), "--seconds", str(seconds)]
     command += ["--rate", str(rate), "--seed", str(seed)]
+    before = cpu_seconds(pid)
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 300, check=False)
+    after = cpu_seconds(pid)
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    spent = None if before is None or after is None else after - before
+    result["server_cpu_ms"] = None if spent is None else round(1000.0 * spent / max(result["requests"], 1), 3)
     return result
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere or without a pid).
+
+    On a machine shared with other work, the CPU a request costs the server is steadier than its rate."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------ learning latency
@@ -450,9 +476,52 @@ def database(kind: str, folder: Path) -> Iterator[str | None]:
 # ------------------------------------------------------------------------------------------ the workload
 def _line(case: str, db: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
     out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY}
-    out.update({k: result[k] for k in ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors")})
+    keys = ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors", "server_cpu_ms")
+    out.update({k: result.get(k) for k in keys})
     out.update(extra)
     return out
+
+
+def _served(
+    server: Any, url_db: str, db: str, cases: Sequence[str], units: int, seconds: float, probes: int, note: Any
+) -> Iterator[dict[str, Any]]:
+    """The ``cases`` measured against one running ``server`` (tests/service/_server.py) on database ``url_db``."""
+    url, pid = server.url, server.process.pid
+    for case in [c for c in cases if c != "learn_latency"]:
+        note(f"{case} on {db}")
+        per_call = BATCH if case == "decide_batch" else 1
+        result = drive(url, case, units=max(1, units // per_call), seconds=seconds, pid=pid)
+        yield _line(case, db, result)
+        if case == "decide_reward":
+            rate = result["requests_per_s"] / 2 / 2  # half the request rate, in decide+reward units
+            note(f"decide_reward on {db} at half load ({rate * 2:.0f} requests/s)")
+            half = drive(url, case, units=units, seconds=seconds, rate=rate, pid=pid)
+            yield _line(case, db, half, offered_requests_per_s=round(rate * 2, 1))
+    if "learn_latency" not in cases:
+        return
+    note(f"learn_latency on {db}")
+    start = time.perf_counter()
+    latencies = learning_latencies(url, url_db, probes)
+    lat = np.asarray(latencies) * 1000.0
+    done = lat[np.isfinite(lat)]  # a probe that never saw its reward learned counts as an error
+
+    def pct(q: float) -> float | None:
+        return round(float(np.percentile(done, q)), 1) if done.size else None
+
+    yield _line(
+        "learn_latency",
+        db,
+        {
+            "requests_per_s": None,
+            "decisions_per_s": None,
+            "p50_ms": pct(50),
+            "p99_ms": pct(99),
+            "p999_ms": pct(99.9),
+            "errors": int(lat.size - done.size),
+        },
+        probes=len(latencies),
+        seconds=round(time.perf_counter() - start, 1),
+    )
 
 
 def run_cases(
@@ -462,9 +531,13 @@ def run_cases(
     probes: int = 100,
     kills: int = 20,
     dbs: Sequence[str] = ("sqlite", "postgresql"),
+    cases: Sequence[str] = CASES,
     say: Any = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every case of the workload (see the module docstring); ``units`` caps the work per case."""
+    """The ``cases`` of the workload (see the module docstring) on ``dbs``; ``units`` caps the work per case."""
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        raise ValueError(f"unknown serve cases {unknown}; the cases are {', '.join(CASES)}")
     import yaml
     from _server import start_server
     from _traffic import crash_config, crash_run
@@ -480,58 +553,25 @@ def run_cases(
         config.write_text(yaml.safe_dump(bench_config()), encoding="utf-8")
         crash = folder / "crash.yaml"
         crash.write_text(yaml.safe_dump(crash_config()), encoding="utf-8")
-        with noop_server() as url:
-            note("noop")
-            noop = drive(url, "noop", units=units, seconds=seconds)
-            yield _line("noop", "none", noop)
+        if "noop" in cases:
+            with noop_server() as (url, pid):
+                note("noop")
+                noop = drive(url, "noop", units=units, seconds=seconds, pid=pid)
+                yield _line("noop", "none", noop)
+        served = [c for c in ("decide", "decide_reward", "decide_batch", "learn_latency") if c in cases]
         for db in dbs:
-            with database(db, folder) as url_db:
-                if url_db is None:
-                    for case in ("decide", "decide_reward", "decide_batch", "learn_latency", "crash"):
-                        yield {"bench": "serve", "case": case, "db": db, "status": "unavailable"}
-                    continue
-                server = start_server(config, url_db, log_path=folder / f"server-{db}.log")
-                try:
-                    for case in ("decide", "decide_reward", "decide_batch"):
-                        note(f"{case} on {db}")
-                        result = drive(
-                            server.url,
-                            case,
-                            units=max(1, units // (BATCH if case == "decide_batch" else 1)),
-                            seconds=seconds,
-                        )
-                        yield _line(case, db, result)
-                        if case == "decide_reward":
-                            rate = result["requests_per_s"] / 2 / 2  # half the request rate, in decide+reward units
-                            note(f"decide_reward on {db} at half load ({rate * 2:.0f} requests/s)")
-                            half = drive(server.url, case, units=units, seconds=seconds, rate=rate)
-                            yield _line(case, db, half, offered_requests_per_s=round(rate * 2, 1))
-                    note(f"learn_latency on {db}")
-                    start = time.perf_counter()
-                    latencies = learning_latencies(server.url, url_db, probes)
-                    lat = np.asarray(latencies) * 1000.0
-                    done = lat[np.isfinite(lat)]  # a probe that never saw its reward learned counts as an error
-
-                    def pct(q: float, done: np.ndarray = done) -> float | None:
-                        return round(float(np.percentile(done, q)), 1) if done.size else None
-
-                    yield _line(
-                        "learn_latency",
-                        db,
-                        {
-                            "requests_per_s": None,
-                            "decisions_per_s": None,
-                            "p50_ms": pct(50),
-                            "p99_ms": pct(99),
-                            "p999_ms": pct(99.9),
-                            "errors": int(lat.size - done.size),
-                        },
-                        probes=len(latencies),
-                        seconds=round(time.perf_counter() - start, 1),
-                    )
-                finally:
-                    server.stop()
-            if kills > 0:
+            if served:
+                with database(db, folder) as url_db:
+                    if url_db is None:
+                        for case in [*served, *(["crash"] if "crash" in cases and kills > 0 else [])]:
+                            yield {"bench": "serve", "case": case, "db": db, "status": "unavailable"}
+                        continue
+                    server = start_server(config, url_db, log_path=folder / f"server-{db}.log")
+                    try:
+                        yield from _served(server, url_db, db, served, units, seconds, probes, note)
+                    finally:
+                        server.stop()
+            if kills > 0 and "crash" in cases:
                 with database(db, folder) as url_db:
                     if url_db is None:
                         continue
@@ -551,7 +591,15 @@ def run(options: Any) -> Iterator[dict[str, Any]]:
     """The ``serve`` workload of benchmarks/run.py: ``--rounds`` caps the requests per case, ``--max-seconds`` the
     seconds per case (default 10)."""
     seconds = 10.0 if options.max_seconds == 60.0 else float(options.max_seconds)
-    yield from run_cases(units=options.rounds or 10**9, seconds=seconds)
+    cases = _listed("ABREC_BENCH_SERVE_CASES", CASES)
+    dbs = _listed("ABREC_BENCH_SERVE_DBS", ("sqlite", "postgresql"))
+    yield from run_cases(units=options.rounds or 10**9, seconds=seconds, cases=cases, dbs=dbs)
+
+
+def _listed(variable: str, default: Sequence[str]) -> tuple[str, ...]:
+    """The comma-separated names in environment ``variable`` (``default`` when it is unset or empty)."""
+    text = os.environ.get(variable, "").strip()
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else tuple(default)
 
 
 if __name__ == "__main__":

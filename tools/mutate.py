@@ -17,6 +17,7 @@ Usage::
     python tools/mutate.py                                  # every module (7,177 mutants: 3 to 6 hours on 2 cores)
     python tools/mutate.py abtest/srm.py ope/importance.py  # a subset (paths under src/abrec/)
     python tools/mutate.py --list                           # the module -> tests mapping
+    python tools/mutate.py --rerun abtest/cuped.py          # re-test only the last run's survivors (new tests)
 """
 
 from __future__ import annotations
@@ -81,14 +82,29 @@ MODULES: dict[str, tuple[str, ...]] = {
     "abtest/quantiles.py": (
         f"{_ABTEST}/test_quantiles.py",
         f"{_ABTEST}/test_quantile_relative.py",
+        f"{_ABTEST}/test_quantile_readout.py",
         f"{_ABTEST}/test_mutants_quantiles*.py",
     ),
     "abtest/sketch.py": (f"{_ABTEST}/test_quantile_sketch.py",),
     "abtest/futility.py": (f"{_ABTEST}/test_futility.py",),
-    "abtest/cuped.py": (f"{_ABTEST}/test_cuped.py", "tests/test_interval.py", f"{_ABTEST}/test_mutants_cuped*.py"),
+    "abtest/cuped.py": (
+        f"{_ABTEST}/test_cuped.py",
+        f"{_ABTEST}/test_cuped_conventions.py",
+        "tests/test_interval.py",
+        f"{_ABTEST}/test_mutants_cuped*.py",
+    ),
     "abtest/srm.py": (f"{_ABTEST}/test_srm.py", f"{_ABTEST}/test_mutants_srm*.py"),
     "abtest/multiple.py": (f"{_ABTEST}/test_multiple.py", f"{_ABTEST}/test_mutants_multiple*.py"),
-    "abtest/power.py": (f"{_ABTEST}/test_power.py", f"{_ABTEST}/test_mutants_power*.py"),
+    "abtest/power.py": (
+        f"{_ABTEST}/test_power.py",
+        f"{_ABTEST}/test_power_conventions.py",
+        f"{_ABTEST}/test_mutants_power*.py",
+    ),
+    "abtest/group_sequential.py": (
+        f"{_ABTEST}/test_group_sequential.py",
+        f"{_ABTEST}/test_futility.py",
+        f"{_ABTEST}/test_mutants_group_sequential*.py",
+    ),
     "abtest/allocation.py": (f"{_ABTEST}/test_allocation.py", f"{_ABTEST}/test_mutants_allocation*.py"),
     "abtest/readout.py": (
         f"{_ABTEST}/test_readout.py",
@@ -365,28 +381,65 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_module(module: str, work: Path, max_children: int) -> dict[str, Any]:
+def _refresh_tests(root: Path, copy: Path) -> None:
+    """Bring the tests, this tool, the equivalent list and pyproject.toml of ``copy`` up to this tree's."""
+    for rel in _tree_files(root):
+        if rel.startswith(("tests/", "tools/")) or rel == "pyproject.toml":
+            target = copy / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / rel, target)
+
+
+def _previous_statuses(copy: Path) -> dict[str, str]:
+    found = copy / "mutants" / "abrec-mutants.json"
+    if not found.exists():
+        raise SystemExit(f"--rerun needs a finished run in {copy}; run the module without --rerun first.")
+    return {key: m["status"] for key, m in json.loads(found.read_text()).items()}
+
+
+def run_module(module: str, work: Path, max_children: int, rerun: bool = False) -> dict[str, Any]:
     tests = _test_files(ROOT, MODULES[module])
     if not tests:
         raise SystemExit(f"no test files found for {module}: {MODULES[module]}")
     copy = work / module.replace("/", "_").removesuffix(".py")
     start = time.monotonic()
-    _copy_tree(ROOT, copy)
+    previous: dict[str, str] = {}
+    todo: list[str] = []
+    if rerun:  # the same mutants (the source is unchanged), re-tested with the current tests
+        previous = _previous_statuses(copy)
+        _refresh_tests(ROOT, copy)
+    else:
+        _copy_tree(ROOT, copy)
     _write_config(copy, module, tests)
     env = _env()
     log = copy / "mutmut.log"
     this = str(copy / "tools" / "mutate.py")
     with log.open("w") as out:
-        for argv in (
-            [sys.executable, this, "--phase", "prepare", module],
-            [_mutmut(), "run", "--max-children", str(max_children)],
-            [sys.executable, this, "--phase", "collect", module],
+        for phase, argv in (
+            ("prepare", [sys.executable, this, "--phase", "prepare", module]),
+            ("run", [_mutmut(), "run", "--max-children", str(max_children)]),
+            ("collect", [sys.executable, this, "--phase", "collect", module]),
         ):
+            if phase == "run" and rerun:
+                listed = json.loads((copy / "mutants" / "abrec-mutants.json").read_text())
+                todo = [  # the gaps, and mutants that were listed equivalent but are no longer
+                    k
+                    for k, status in previous.items()
+                    if (status in _GAP or status == "skipped") and listed[k]["equivalent"] is None
+                ]
+                if not todo:
+                    continue
+                argv = [*argv, *todo]
             rc = subprocess.run(argv, cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
             if rc != 0:
                 tail = log.read_text()[-3000:]
                 raise SystemExit(f"{' '.join(argv[:3])} failed for {module} (rc {rc}); {log}:\n{tail}")
     mutants = json.loads((copy / "mutants" / "abrec-mutants.json").read_text())
+    if rerun:  # mutmut forgets the other results when the test selection changes: keep the previous ones
+        for key, m in mutants.items():
+            if key not in todo:
+                m["status"] = "skipped" if m["equivalent"] is not None else previous[key]
+        (copy / "mutants" / "abrec-mutants.json").write_text(json.dumps(mutants, indent=1))
     counts: dict[str, int] = {}
     for m in mutants.values():
         counts[m["status"]] = counts.get(m["status"], 0) + 1
@@ -439,6 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "mutation")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--list", action="store_true", help="print the module -> tests mapping and exit")
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="re-test only the previous run's survivors (kept copy under --work) with the current tests",
+    )
     parser.add_argument("--phase", choices=("prepare", "collect"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.phase == "prepare":
@@ -459,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for module in modules:
         print(f"mutating src/abrec/{module} ...", flush=True)
-        results[module] = r = run_module(module, args.work.resolve(), args.max_children)
+        results[module] = r = run_module(module, args.work.resolve(), args.max_children, args.rerun)
         print(
             f"  {r['total']} mutants {r['counts']}: {len(r['survivors'])} survivor(s), "
             f"{len(r['equivalent'])} listed equivalent, {r['seconds']:.0f} s",

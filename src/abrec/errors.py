@@ -11,6 +11,8 @@ user would expect to catch::
     ├── DataError (ValueError)         a data file breaks its schema (names the file, row and column)
     ├── CacheError (ValueError)        an embedding cache is corrupt or belongs to another encoder
     ├── EncoderError (RuntimeError)    a text encoder could not be loaded or run
+    ├── GenerationError (RuntimeError) a generative model could not be loaded, reached or run
+    │   └── BudgetExhaustedError       the per-run call budget has no room for the next batch
     └── UnknownNameError (KeyError)    a registry lookup by a name that does not exist
 
 Warnings (not errors)::
@@ -25,10 +27,12 @@ from collections.abc import Iterable
 
 __all__ = [
     "AbrecError",
+    "BudgetExhaustedError",
     "CacheError",
     "DataError",
     "EncoderError",
     "ExtremeWeightsWarning",
+    "GenerationError",
     "InputError",
     "ParameterError",
     "StateError",
@@ -74,6 +78,14 @@ class CacheError(AbrecError, ValueError):
 
 class EncoderError(AbrecError, RuntimeError):
     """A text encoder could not be loaded (missing model, missing extra) or failed to encode."""
+
+
+class GenerationError(AbrecError, RuntimeError):
+    """A generative model could not be loaded (missing package, file), reached (HTTP) or run."""
+
+
+class BudgetExhaustedError(GenerationError):
+    """The call budget is spent: no call of the refused batch was made (answers so far are cached)."""
 
 
 class UnknownNameError(AbrecError, KeyError):

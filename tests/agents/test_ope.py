@@ -44,8 +44,11 @@ def test_ipw_from_uniform_logs_covers_the_agents_own_first_step_click_rate() -> 
     # Step 0: each logged context is a fresh session; its candidates come back from the same env draw.
     obs, _ = env.unwrapped.reset(seed=7)
     cands = ids[obs["candidates"]]
-    states = encoder.encode(encoder.start(obs["context"]))
-    dist = agent.action_distribution(cands, states, item_features=features.lookup(cands))
+    sessions = encoder.start(obs["context"])
+    pairs = encoder.pair_features(sessions, cands, obs["fatigue"])  # what run_sessions gave the agent
+    dist = agent.action_distribution(
+        cands, encoder.encode(sessions), item_features=features.lookup(cands), pair_features=pairs
+    )
     full = np.zeros((len(log), ids.size, 1))
     np.put_along_axis(full, np.searchsorted(ids, cands)[:, :, None], dist.probabilities, axis=1)
     feedback = LoggedFeedback.from_arrays(

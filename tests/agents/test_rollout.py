@@ -110,6 +110,6 @@ def test_frozen_evaluation_changes_no_policy(env_and_features: tuple[Any, ItemFe
     before = agent.clone(keep_state=True)
     list(run_sessions(env, {"dqn": agent}, features=features, episodes=1, seed=2, learn=False, log=False))
     states = np.random.default_rng(0).normal(size=(3, agent._dim or 0))
-    feats = features.vectors[:5].astype(np.float64)
+    feats = np.random.default_rng(1).normal(size=(5, agent._feature_dim or 0))  # text and pair features
     np.testing.assert_array_equal(agent.q_values(states, feats), before.q_values(states, feats))
     assert agent.transitions_seen == before.transitions_seen

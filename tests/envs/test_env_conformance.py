@@ -4,8 +4,9 @@ One test per (environment id, check that applies to it): Gymnasium's own checker
 action validation, seeding, episodes that end with bounded rewards, exact expected clicks against
 the Monte Carlo mean of the clicks; for the bandit views also the oracle (against 26 + m replayed
 slates per user, and against every slate on the small instance) and new items. The SyntheticCatalog
-ids are checked with the checker's own small config; the MovieLens ids with the same sizes on
-``shared/data/ml-100k`` (skipped, with the path looked at, when it is absent; failed in CI).
+ids are checked with the checker's own small config; the MovieLens ids (and LLMUsers, with the fake
+generator) with the same sizes on ``shared/data/ml-100k`` (skipped, with the path looked at, when it
+is absent; failed in CI).
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ def _subject(env_id: str) -> str | dict[str, Any] | None:
     """The id itself (the checker's small config) or, for MovieLens, a config of the same sizes on the data."""
     if "SyntheticCatalog" in env_id:
         return env_id
+    if env_id == "abrec/InterestEvolution-v0":  # a 12-minute budget: sessions end by themselves within 40 steps
+        return {"env": env_id, "seed": 0, "view": {**VIEWS["Session"], "time_budget": 12.0, "max_steps": 40}}
     if MISSING is not None:
         return None
     view = env_id.split("-")[-2]
-    world = {"path": str(MOVIELENS), "horizon": 8}  # movies arrive during the 8 steps
+    world: dict[str, Any] = {"path": str(MOVIELENS), "horizon": 8}  # movies arrive during the 8 steps
+    if "LLMUsers" in env_id:  # MovieLens personas answered by the fake model (deterministic per prompt)
+        world = {"path": str(MOVIELENS), "generator": "fake", "movielens": {"horizon": 8}}
     return {"env": env_id, "seed": 0, "world": world, "view": VIEWS[view]}
 
 

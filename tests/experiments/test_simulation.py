@@ -71,7 +71,7 @@ def test_from_mapping_defaults() -> None:
             None,
             r"Unknown key 'cc' in variants\[1\]\.params \(b, ucb1\)\. Did you mean 'c'\?",
         ),
-        ({"env": {"env": "abrec/SyntheticCatalog-Session-v0"}}, None, "bandit view"),
+        ({"env": {"env": "abrec/SyntheticCatalog-Session-v0", "view": {"horizon": 5}}}, None, "view.max_steps"),
         ({}, "env", "'env'"),
         ({}, "variants", "'variants'"),
         ({"variants": [{"name": "a"}, {"name": "b", "policy": "uniform"}]}, None, r"variants\[0\]"),
@@ -166,16 +166,12 @@ def test_fixed_weights_must_name_every_variant() -> None:
         run_simulation(cfg)
 
 
-def test_a_session_view_is_refused() -> None:
+def test_run_simulation_refuses_a_session_view() -> None:
     env = {**small_mapping()["env"], "env": "abrec/SyntheticCatalog-Session-v0"}
     env["view"] = {"n_users": 4, "n_candidates": 8, "slate_size": 2}
-    with pytest.raises(InputError, match=r"bandit view.*'abrec/SyntheticCatalog-Bandit-v0'"):
-        ExperimentConfig.from_mapping(small_mapping(env=env))  # when the config is read, before any work
-    cfg = ExperimentConfig(
-        name="s", env=env, variants=ExperimentConfig.from_mapping(small_mapping()).variants, control="random"
-    )
-    with pytest.raises(InputError, match="bandit view"):
-        run_simulation(cfg)  # and by the simulation itself
+    cfg = ExperimentConfig.from_mapping(small_mapping(env=env))  # a session experiment (run_session_experiment)
+    with pytest.raises(InputError, match=r"bandit view.*run_session_experiment"):
+        run_simulation(cfg)
 
 
 # ------------------------------------------------------------------------------------------ a small run

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from _shared import bundled_minilm
+from abrec.data import Catalog, InteractionLog
 from abrec.embeddings import SentenceTransformerEncoder, minilm_path
-from abrec.embeddings.finetune import click_auc, co_click_pairs, finetune_encoder
+from abrec.embeddings.finetune import click_auc, co_click_pairs, finetune_encoder, split_clicks
 from abrec.errors import InputError
 
 TEXTS = {
@@ -68,3 +70,50 @@ def test_click_auc_ranks_by_the_history_vector(minilm: SentenceTransformerEncode
     assert auc == 1.0
     with pytest.raises(InputError, match="no user"):
         click_auc(minilm, TEXTS, [[99]], [[7]], [[6]])
+
+
+def _log(rows: list[tuple[str, int, int, float]]) -> InteractionLog:
+    frame = pd.DataFrame(rows, columns=["unit", "item", "hour", "reward"])
+    frame["timestamp"] = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(frame.pop("hour"), unit="h")
+    return InteractionLog(frame)
+
+
+def test_split_clicks_keeps_held_out_users_out_of_the_pairs() -> None:
+    catalog = Catalog(pd.DataFrame({"item_id": list(TEXTS), "title": list(TEXTS.values())}), text_columns=["title"])
+    rng = np.random.default_rng(1)
+    rows = [  # every user is shown the 8 items and clicks 4 of them
+        (f"u{user}", item, hour, float(hour % 2 == 0))
+        for user in range(40)
+        for hour, item in enumerate(rng.permutation(8).tolist())
+    ]
+    log = _log(rows[::-1])  # the split puts each user's rows in time order itself
+    split = split_clicks(log, catalog, holdout=0.25, seed=3)
+    frame = log.frame.sort_values(["unit", "timestamp"])
+    clicked = {u: g[g["reward"] > 0]["item"].tolist() for u, g in frame.groupby("unit")}
+    shown = {u: g["item"].tolist() for u, g in frame.groupby("unit")}
+    assert (split.train_users, split.held_out_users, len(set(split.held_out))) == (30, 10, 10)
+    # The pairs are exactly those of the users not held out.
+    train = [clicked[u] for u in sorted(clicked) if u not in split.held_out]
+    assert sorted(split.pairs) == sorted(co_click_pairs(train, TEXTS))
+    # Each held-out user's lists: earlier half of their clicks, later half, shown and never clicked.
+    for user, hist, pos, neg in zip(split.held_out, split.histories, split.clicked, split.skipped, strict=True):
+        mine = [str(i) for i in clicked[user]]
+        assert hist + pos == mine and len(hist) == len(mine) // 2
+        assert neg == sorted({str(i) for i in shown[user]} - set(mine))
+    assert set(split.texts) == {
+        i for lists in (split.histories, split.clicked, split.skipped) for r in lists for i in r
+    }
+    assert split_clicks(log, catalog, holdout=0.25, seed=4).held_out != split.held_out
+
+
+def test_split_clicks_errors() -> None:
+    catalog = Catalog(pd.DataFrame({"item_id": [0, 1, 2], "title": ["a", "b", "c"]}), text_columns=["title"])
+    with pytest.raises(InputError, match="no clicks"):
+        split_clicks(_log([("u", 0, 0, 0.0), ("u", 1, 1, 0.0)]), catalog)
+    with pytest.raises(InputError, match=r"1 logged items are not in the catalog \(e.g. 9\)"):
+        split_clicks(_log([("u", 0, 0, 1.0), ("u", 9, 1, 1.0)]), catalog)
+    with pytest.raises(InputError, match="give 1 pair"):
+        split_clicks(_log([("u", 0, 0, 1.0), ("u", 1, 1, 1.0)]), catalog, holdout=0.0)
+    rows = [(u, i, h, 1.0) for u in ("a", "b", "c") for h, i in enumerate([0, 1, 2])]
+    with pytest.raises(InputError, match="None of the 1 held-out users"):
+        split_clicks(_log(rows), catalog, holdout=0.34)

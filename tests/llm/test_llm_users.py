@@ -142,3 +142,35 @@ def test_llm_user_scorer_with_the_fake_model(held_out: tuple) -> None:
 
     result = evaluate_fidelity(cases[:10], scorer, n_boot=100)
     assert 0.0 <= result.accuracy <= 1.0 and fake.usage.calls == sum(len(c.shown) + len(c.disliked) for c in cases[:10])
+
+
+def test_llm_users_gymnasium_id_builds_from_a_generator_spec(tmp_path: object) -> None:
+    import gymnasium
+
+    from abrec.envs import ENV_IDS, make_env
+    from abrec.errors import InputError, UnknownNameError
+
+    path = str(shared_path("data", "ml-100k"))
+    assert "abrec/LLMUsers-Bandit-v0" in ENV_IDS and "abrec/LLMUsers-Session-v0" not in ENV_IDS
+    world_args = {"path": path, "generator": "fake", "cache_dir": str(tmp_path), "max_calls": 1000}
+    env = gymnasium.make(
+        "abrec/LLMUsers-Bandit-v0",
+        world_args={**world_args, "movielens": {"horizon": 4}},
+        seed=0,
+        n_users=2,
+        n_candidates=3,
+        slate_size=2,
+        horizon=4,
+    )
+    world = env.unwrapped.world  # type: ignore[attr-defined]
+    assert isinstance(world, LLMUserWorld) and isinstance(world.generator, CachedGenerator)
+    assert world.generator.identity == FakeGenerator().identity and world.base.horizon == 4
+    env.reset(seed=0)
+    env.step(np.tile(np.arange(2), (2, 1)))
+    assert 0 < world.generator.budget.used <= 1000 and world.generator.misses == world.generator.budget.used
+    with pytest.raises(InputError, match=r"Unknown key 'horizn' in env\.world\.movielens\. Did you mean 'horizon'"):
+        make_env({"env": "abrec/LLMUsers-Bandit-v0", "world": {**world_args, "movielens": {"horizn": 4}}})
+    with pytest.raises(UnknownNameError, match="Unknown environment 'abrec/LLMUsers-Session-v0'"):
+        make_env({"env": "abrec/LLMUsers-Session-v0", "world": world_args})
+    with pytest.raises(UnknownNameError, match="Unknown generator 'fak'"):
+        make_env({"env": "abrec/LLMUsers-Bandit-v0", "world": {**world_args, "generator": "fak"}})

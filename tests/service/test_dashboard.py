@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from _ops import Keys
 from _service_config import config_mapping, experiment
@@ -167,22 +166,23 @@ def test_the_srm_banner_shows_when_the_split_is_broken(sqlite_url: str, make_cli
 
 
 def test_metric_over_time_is_the_running_mean_per_unit_with_its_band() -> None:
-    frame = pd.DataFrame(
-        {
-            "unit": ["u1", "u2", "u1", "u3", "u4"],
-            "variant": ["a", "a", "a", "a", "b"],
-            "timestamp": pd.to_datetime([0, 10, 20, 30, 30], unit="s", utc=True),
-            "reward": [1.0, 0.0, 1.0, 0.0, 1.0],
-        }
-    )
-    times, means, lows, highs = metric_over_time(frame, ["a", "b"], start=0.0, checkpoints=4)
+    # the store's history: (variant, at, units, sum of the units' totals, sum of their squares)
+    history = [
+        ("a", 0.0, 1.0, 1.0, 1.0),  # u1 total 1
+        ("a", 10.0, 2.0, 1.0, 1.0),  # u1 1, u2 0
+        ("a", 20.0, 2.0, 2.0, 4.0),  # u1 2, u2 0
+        ("a", 30.0, 3.0, 2.0, 4.0),  # u1 2, u2 0, u3 0
+        ("b", 30.0, 1.0, 1.0, 1.0),
+    ]
+    times, means, lows, highs = metric_over_time(history, ["a", "b"], start=0.0, checkpoints=4)
     assert times == [0.0, 10.0, 20.0, 30.0]
-    # at t=10: u1 total 1, u2 total 0; at t=20: u1 2, u2 0; at t=30: u1 2, u2 0, u3 0
     assert np.isnan(means["a"][0]) and means["a"][1:] == pytest.approx([0.5, 1.0, 2 / 3])
     sd = np.std([2.0, 0.0, 0.0], ddof=1)
     assert highs["a"][3] - means["a"][3] == pytest.approx(1.959963984540054 * sd / np.sqrt(3))
     assert lows["a"][3] == pytest.approx(2 * means["a"][3] - highs["a"][3])
     assert all(np.isnan(means["b"]))  # one unit: no band yet
+    times, means, _, _ = metric_over_time(history, ["a", "b"], start=5.0, checkpoints=2)
+    assert times == [-5.0, 25.0] and means["a"][1] == pytest.approx(2 / 3)  # evenly thinned, first and last kept
 
 
 def test_the_dashboard_may_require_a_key(sqlite_url: str, make_client: Make) -> None:

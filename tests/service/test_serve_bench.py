@@ -26,6 +26,7 @@ KEYS = (
     "p99_ms",
     "p999_ms",
     "errors",
+    "server_cpu_ms",
 )
 
 

@@ -49,6 +49,12 @@ TABLES = (
     "snapshots",
     "api_keys",
     "audit",
+    "stat_cursor",
+    "stat_units",
+    "stat_cells",
+    "stat_metrics",
+    "stat_items",
+    "stat_history",
 )
 BACKENDS = ("sqlite", "postgresql")
 

@@ -400,16 +400,24 @@ def _unit_table(
     n_periods = int(frame["period"].max()) + 1
     cells = pd.DataFrame({"period": frame["period"].to_numpy(), "v": code, "p": frame["assignment_p"].to_numpy()})
     spread = cells.groupby(["period", "v"])["p"].agg(["min", "max"])
-    if (spread["max"] - spread["min"] > 1e-9).any():
+    low, high = (np.full((n_periods, len(names)), np.nan) for _ in range(2))
+    at = (spread.index.get_level_values(0), spread.index.get_level_values(1))
+    low[at], high[at] = spread["min"].to_numpy(), spread["max"].to_numpy()
+    return per_unit, names, _weights_in_force(low, high)
+
+
+def _weights_in_force(low: FloatArray, high: FloatArray) -> FloatArray:
+    """The ``(n_periods, n_variants)`` weights in force from the smallest and largest logged ``assignment_p`` of
+    each period and variant (NaN where it has no rows: an equal share of what the others leave)."""
+    if (high - low > 1e-9).any():
         raise InputError("assignment_p varies within a period and variant; weights may change only between periods.")
-    weights = np.full((n_periods, len(names)), np.nan)
-    weights[spread.index.get_level_values(0), spread.index.get_level_values(1)] = spread["min"].to_numpy()
+    weights = low.copy()
     missing = np.isnan(weights)
     if missing.any():
         left = np.clip(1.0 - np.nansum(weights, axis=1, keepdims=True), 0.0, None)
         share = left / np.maximum(missing.sum(axis=1, keepdims=True), 1)
         weights = np.where(missing, share, weights)
-    return per_unit, names, weights
+    return weights
 
 
 def log_periods(
@@ -461,7 +469,21 @@ def _period_weighted_ratios(
         out: FloatArray = np.bincount(cell, weights=values, minlength=n_periods * k).astype(np.float64)
         return out.reshape(n_periods, k)
 
-    n, sy, sx, syy, sxx, sxy = total(None), total(y), total(x), total(y * y), total(x * x), total(x * y)
+    n = total(None)
+    return _ratio_moments(n, total(y), total(x), total(y * y), total(x * x), total(x * y), names), n
+
+
+def _ratio_moments(
+    n: FloatArray,
+    sy: FloatArray,
+    sx: FloatArray,
+    syy: FloatArray,
+    sxx: FloatArray,
+    sxy: FloatArray,
+    names: Sequence[str],
+) -> dict[str, Moments]:
+    """:func:`_period_weighted_ratios` from the ``(n_periods, n_variants)`` unit counts and sums of ``y``, ``x``,
+    ``y**2``, ``x**2`` and ``x * y`` (sufficient statistics kept elsewhere, e.g. by the event store)."""
     w = n.sum(axis=1)
     w = w / w.sum()
     used = w > 0
@@ -489,7 +511,7 @@ def _period_weighted_ratios(
         var_r = max((var_a[i] - 2.0 * r * cov[i] + r * r * var_b[i]) / den[i] ** 2, 0.0)
         units = int(n[:, i].sum())
         out[name] = Moments(n=units, mean=float(r), variance=float(var_r * units))
-    return out, n
+    return out
 
 
 def sequential_path(

@@ -10,6 +10,8 @@ propensities (epsilon-greedy or Boltzmann), so agents' logs feed OPE and A/B rea
 - :class:`TabularQAgent` (``tabular_q``): Q-learning on a k-means codebook of states x one of item features.
 - :class:`DQNAgent` (``dqn``, torch): double DQN, target network, replay buffer, n-step returns, Huber loss,
   gradient clipping.
+- :class:`SlateQAgent` (``slateq``, torch): SlateQ (Ie et al. 2019) for slates: the DQN's item-wise
+  values through a conditional-logit choice model learned from the clicks, slates optimised exactly.
 - :class:`Transitions`, :class:`NStepCollector`, :class:`ReplayBuffer`: what agents learn from.
 - :func:`run_sessions`: agents and bandits side by side on a session environment, every decision logged
   with ``session_id`` and ``step`` (the A/B readout reads it unchanged).
@@ -24,6 +26,7 @@ from .base import REWARD_SIGNALS, Agent
 from .dqn import DQNAgent
 from .encoder import SessionState, StateEncoder
 from .rollout import Learner, SessionStep, run_sessions
+from .slateq import SlateQAgent
 from .tabular import TabularQAgent
 from .transitions import NStepCollector, ReplayBuffer, Transitions
 
@@ -36,6 +39,7 @@ __all__ = [
     "ReplayBuffer",
     "SessionState",
     "SessionStep",
+    "SlateQAgent",
     "StateEncoder",
     "TabularQAgent",
     "Transitions",

@@ -10,6 +10,16 @@ An :class:`Agent` is an abrec :class:`~abrec.policies.Policy` (same ``decide`` /
   them), it learns from n-step :class:`~abrec.agents.Transitions` with :meth:`Agent.learn`: what a session
   rollout (:func:`abrec.agents.run_sessions`) gives it, with its ``gamma`` and ``n_step``.
 
+**Pair features.** Besides the candidates' item features, an agent's :meth:`Agent.decide` and
+:meth:`Agent.action_distribution` take an optional keyword ``pair_features`` ``(n, m, q)``: features of each
+(request, candidate) pair, what DRN calls user-item features (here: how tired the session's user is of the
+candidate, how close it is to what the session clicked and showed: see
+:meth:`~abrec.agents.StateEncoder.pair_features`). The agent reads ``[item features, pair features]`` as the
+candidate's features ``(n, m, p + q)``, so everything downstream (Q-values, exploration, propensities,
+:class:`~abrec.agents.Transitions`, state files) is unchanged; :func:`~abrec.agents.run_sessions` fills
+them from the environment's observation for every policy whose ``uses_pair_features`` is True (agents),
+and bandits never see them. An agent trained with ``q`` pair features must be given them when it decides.
+
 Exploration is epsilon-greedy or Boltzmann over the Q-values, with exact propensities either way (see
 :mod:`abrec.agents._exploration`); randomness used for *learning* (network initialisation, replay
 sampling, codebooks) comes from its own generator seeded by ``train_seed``, so that two agents given the
@@ -29,16 +39,18 @@ import numpy.typing as npt
 
 from .._params import Constraint, Interval, StrOptions
 from .._random import Seed
-from ..errors import ParameterError
+from ..errors import InputError, ParameterError
 from ..policies.base import FloatArray, IntArray, Policy, Request
-from ..policies.records import Feedback
+from ..policies.distribution import ActionDistribution
+from ..policies.records import Decision, Feedback
 from . import _exploration
 from .transitions import Transitions
 
 __all__ = ["REWARD_SIGNALS", "Agent"]
 
-#: The outcomes a session rollout reports per shown item, which an agent's ``reward_weights`` may combine.
-REWARD_SIGNALS = ("click", "purchase", "revenue")
+#: The outcomes a session rollout reports per shown item (``watch_time`` where the env reports it), which an
+#: agent's ``reward_weights`` may combine.
+REWARD_SIGNALS = ("click", "purchase", "revenue", "watch_time")
 
 _COMMON: dict[str, Constraint] = {
     "exploration": StrOptions(("epsilon", "boltzmann")),
@@ -82,6 +94,8 @@ class Agent(Policy):
 
     contextual: ClassVar[bool] = True
     uses_item_features: ClassVar[bool] = True
+    #: Reads per-(request, candidate) ``pair_features`` besides the item features (see the module docstring).
+    uses_pair_features: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict[str, Constraint]] = dict(_COMMON)
 
     def __init__(
@@ -146,6 +160,74 @@ class Agent(Policy):
                 )
             total = total + weight * np.asarray(outcomes[name], dtype=np.float64)
         return total
+
+    # ----------------------------------------------------------------- pair features
+    @staticmethod
+    def with_pair_features(
+        candidates: npt.ArrayLike, item_features: npt.ArrayLike | None, pair_features: npt.ArrayLike | None
+    ) -> npt.ArrayLike | None:
+        """``[item features, pair features]`` ``(n, m, p + q)``, what the agent reads (item features alone if no pairs).
+
+        Raises
+        ------
+        abrec.errors.InputError
+            ``pair_features`` not of shape ``(n, m, q)`` (one row per request, one column per candidate),
+            not finite, or given without item features.
+        """
+        if pair_features is None:
+            return item_features
+        pairs = np.asarray(pair_features, dtype=np.float64)
+        if item_features is None:
+            raise InputError("pair_features complete the candidates' item_features: pass item_features too.")
+        feats = np.asarray(item_features, dtype=np.float64)
+        if pairs.ndim != 3 or feats.ndim not in (2, 3) or pairs.shape[:2] != (pairs.shape[0], feats.shape[-2]):
+            raise InputError(
+                f"pair_features must have shape (n, m, q), one row per request and one column per candidate; "
+                f"got {pairs.shape} with item_features {feats.shape}."
+            )
+        cand = np.asarray(candidates)
+        if cand.ndim == 2 and cand.shape[0] != pairs.shape[0]:
+            raise InputError(f"pair_features have {pairs.shape[0]} rows for {cand.shape[0]} requests.")
+        if not np.isfinite(pairs).all():
+            raise InputError("pair_features contain NaN or infinite values.")
+        if feats.ndim == 2:
+            feats = np.broadcast_to(feats, (pairs.shape[0], *feats.shape))
+        elif feats.shape[0] != pairs.shape[0]:
+            raise InputError(f"pair_features have {pairs.shape[0]} rows; item_features have {feats.shape[0]}.")
+        return np.concatenate([feats, pairs], axis=2)
+
+    def decide(
+        self,
+        candidates: npt.ArrayLike,
+        contexts: npt.ArrayLike | None = None,
+        *,
+        k: int = 1,
+        mask: npt.ArrayLike | None = None,
+        item_features: npt.ArrayLike | None = None,
+        pair_features: npt.ArrayLike | None = None,
+    ) -> Decision:
+        """:meth:`abrec.policies.Policy.decide`, with optional ``pair_features`` ``(n, m, q)`` (module docstring)."""
+        feats = self.with_pair_features(candidates, item_features, pair_features)
+        return super().decide(candidates, contexts, k=k, mask=mask, item_features=feats)
+
+    def action_distribution(
+        self,
+        candidates: npt.ArrayLike,
+        contexts: npt.ArrayLike | None = None,
+        *,
+        k: int = 1,
+        mask: npt.ArrayLike | None = None,
+        item_features: npt.ArrayLike | None = None,
+        pair_features: npt.ArrayLike | None = None,
+        n_draws: int = 1000,
+        seed: Seed = 0,
+        exact: bool | None = None,
+    ) -> ActionDistribution:
+        """:meth:`abrec.policies.Policy.action_distribution`, with optional ``pair_features`` as in :meth:`decide`."""
+        feats = self.with_pair_features(candidates, item_features, pair_features)
+        return super().action_distribution(
+            candidates, contexts, k=k, mask=mask, item_features=feats, n_draws=n_draws, seed=seed, exact=exact
+        )
 
     # ----------------------------------------------------------------- Q-values
     @staticmethod

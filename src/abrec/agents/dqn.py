@@ -55,8 +55,18 @@ def _network_class(torch: Any) -> Any:
                 self.item_bias = nn.Parameter(torch.zeros(buckets))
 
         def forward(self, s: Any, f: Any, rows: Any = None) -> Any:
-            x = torch.cat([s, f, self.state_map(s) * self.item_map(f)], dim=-1)
-            x = torch.relu(self.hidden1(x))
+            """Q ``(n, m)`` of candidates ``f`` ``(n, m, p)`` with item rows ``(n, m)`` in states ``s`` ``(n, d)``.
+
+            The first layer is ``hidden1([s, f, (A s) * (B f)])`` computed without copying a state per
+            candidate: the state's share once per row, broadcast over the candidates.
+            """
+            d = s.shape[-1]
+            weight = self.hidden1.weight
+            p = f.shape[-1]
+            linear = torch.nn.functional.linear
+            own = linear(s, weight[:, :d], self.hidden1.bias)  # (n, H)
+            cross = self.state_map(s)[:, None, :] * self.item_map(f)  # (n, m, H)
+            x = torch.relu(own[:, None, :] + linear(f, weight[:, d : d + p]) + linear(cross, weight[:, d + p :]))
             x = torch.relu(self.hidden2(x))
             q = self.out(x).squeeze(-1)
             if self.buckets and rows is not None:
@@ -114,6 +124,9 @@ class DQNAgent(Agent):
         0: Q reads only the state and the item's text features. Otherwise Q adds a learned offset per item
         (its row in the agent's item index, modulo ``id_buckets``), so that items seen often are valued by
         their own record as well as by their text; a never-seen item has offset 0 and is scored from its text.
+    id_learning_rate : float or None, default None
+        Adam's step size for the per-item offsets (None: ``learning_rate``). An offset moves only when its
+        item is in a batch, so a larger step lets it learn an item's record about as fast as a bandit's counts.
     exploration, epsilon, temperature, gamma, n_step, reward_weights, train_seed, seed
         See :class:`~abrec.agents.Agent`.
     """
@@ -133,6 +146,7 @@ class DQNAgent(Agent):
         "double": Constraint("bool"),
         "device": StrOptions(("cpu", "cuda", "auto")),
         "id_buckets": Interval("int", 0, 100_000_000),
+        "id_learning_rate": Constraint("float", 0.0, 1.0, low_open=True, optional=True),
     }
 
     def __init__(
@@ -149,6 +163,7 @@ class DQNAgent(Agent):
         double: bool = True,
         device: str = "cpu",
         id_buckets: int = 0,
+        id_learning_rate: float | None = None,
         *,
         exploration: str = "epsilon",
         epsilon: float = 0.1,
@@ -171,6 +186,7 @@ class DQNAgent(Agent):
         self.double = double
         self.device = device
         self.id_buckets = id_buckets
+        self.id_learning_rate = id_learning_rate
         super().__init__(
             exploration=exploration,
             epsilon=epsilon,
@@ -212,19 +228,27 @@ class DQNAgent(Agent):
         self._online = online.to(device)
         self._target = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets).to(device)
         self._target.load_state_dict(self._online.state_dict())
-        self._optimizer = torch.optim.Adam(self._online.parameters(), lr=self.learning_rate)
+        self._optimizer = self._make_optimizer(torch)
+
+    def _make_optimizer(self, torch: Any) -> Any:
+        """Adam over the online network; the per-item offsets in a group of their own (``id_learning_rate``)."""
+        offsets = [p for name, p in self._online.named_parameters() if name == "item_bias"]
+        others = [p for name, p in self._online.named_parameters() if name != "item_bias"]
+        groups: list[dict[str, Any]] = [{"params": others}]
+        if offsets:
+            lr = self.learning_rate if self.id_learning_rate is None else self.id_learning_rate
+            groups.append({"params": offsets, "lr": lr})
+        return torch.optim.Adam(groups, lr=self.learning_rate)
 
     def _forward(self, net: Any, states: Any, features: Any, rows: Any) -> Any:
         """Q of features (n, m, p) with item rows (n, m) in states (n, d) as an (n, m) tensor."""
-        n, m, _ = features.shape
-        s = states[:, None, :].expand(n, m, states.shape[1])
-        return net(s, features, rows)
+        return net(states, features, rows)
 
     def _q(self, states: FloatArray, features: FloatArray, rows: IntArray | None = None) -> FloatArray:
         self._ensure_network()
         torch = _torch()
         device = next(self._online.parameters()).device
-        with torch.no_grad():
+        with torch.inference_mode():
             s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=device)
             f = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32), device=device)
             r = None if rows is None else torch.as_tensor(np.array(rows, dtype=np.int64), device=device)
@@ -248,6 +272,29 @@ class DQNAgent(Agent):
         for _ in range(steps):
             self._gradient_step()
 
+    def _bootstrapped(self, g: Any, disc: Any, s2: Any, f2: Any, mask: Any, rows2: Any) -> Any:
+        """The regression targets ``G + discount * Q_target(s', argmax_a' Q(s', a'))`` of a batch (tensors).
+
+        Only the samples that bootstrap (positive discount, a valid next candidate) read their next
+        candidates, so a myopic agent (gamma 0) evaluates none; double DQN evaluates the target network at
+        the online network's pick only, the same value as at every candidate then picking.
+        """
+        torch = _torch()
+        with torch.no_grad():
+            live = mask.any(dim=1) & (disc > 0)
+            boot = torch.zeros_like(g)
+            if bool(live.any()):
+                s2, f2, mask, rows2 = s2[live], f2[live], mask[live], rows2[live]
+                if self.double:
+                    q_next_online = self._forward(self._online, s2, f2, rows2).masked_fill(~mask, -torch.inf)
+                    pick = q_next_online.argmax(dim=1, keepdim=True)
+                    f_pick = f2.gather(1, pick[:, :, None].expand(-1, 1, f2.shape[2]))
+                    boot[live] = self._forward(self._target, s2, f_pick, rows2.gather(1, pick)).squeeze(1)
+                else:
+                    q_next_target = self._forward(self._target, s2, f2, rows2).masked_fill(~mask, -torch.inf)
+                    boot[live] = q_next_target.max(dim=1).values
+            return g + disc * boot
+
     def _gradient_step(self) -> None:
         torch = _torch()
         device = next(self._online.parameters()).device
@@ -259,18 +306,8 @@ class DQNAgent(Agent):
         s, f, g, disc = tensor("states"), tensor("features"), tensor("returns"), tensor("discounts")
         s2, f2, mask = tensor("next_states"), tensor("next_features"), tensor("next_mask")
         rows, rows2 = tensor("rows"), tensor("next_rows")
-        with torch.no_grad():
-            live = mask.any(dim=1)
-            q_next_target = self._forward(self._target, s2, f2, rows2).masked_fill(~mask, -torch.inf)
-            if self.double:
-                q_next_online = self._forward(self._online, s2, f2, rows2).masked_fill(~mask, -torch.inf)
-                pick = q_next_online.argmax(dim=1, keepdim=True)
-                boot = q_next_target.gather(1, pick).squeeze(1)
-            else:
-                boot = q_next_target.max(dim=1).values
-            boot = torch.where(live, boot, torch.zeros_like(boot))
-            y = g + disc * boot
-        q = self._online(s, f, rows)
+        y = self._bootstrapped(g, disc, s2, f2, mask, rows2)
+        q = self._online(s, f[:, None, :], rows[:, None]).squeeze(1)
         loss = torch.nn.functional.huber_loss(q, y, delta=self.huber_delta)
         self._optimizer.zero_grad()
         loss.backward()
@@ -316,7 +353,7 @@ class DQNAgent(Agent):
                 key[len(prefix) :]: torch.from_numpy(np.array(v)) for key, v in arrays.items() if key.startswith(prefix)
             }
             net.load_state_dict(state)
-        self._optimizer = torch.optim.Adam(self._online.parameters(), lr=self.learning_rate)
+        self._optimizer = self._make_optimizer(torch)
         slots: dict[int, dict[str, Any]] = {}
         for key, value in arrays.items():
             if key.startswith("adam."):

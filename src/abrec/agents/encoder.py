@@ -14,6 +14,12 @@ The vector of a session, ``[context, clicked, shown, step / horizon, misses / ho
   ``c <- (1 - decay) c + sum_j click_j f_j`` after every step;
 - ``shown`` (p): the same over every shown item (what tires the user);
 - the step in the session and the number of steps since the last click, over ``horizon``; a constant 1.
+
+:meth:`StateEncoder.pair_features` describes each (session, candidate) pair, what DRN calls user-item
+features: ``[fatigue, cos(f, clicked), cos(f, shown)]``, the fatigue the environment observes for the
+candidate (``phi_i(x)`` of :class:`~abrec.envs.RecSessionEnv`, 0 where it observes none) and the cosine
+similarities of the candidate's text features to the session's clicked and shown profiles (0 for an empty
+profile): what an agent needs to learn "do not show what this user is tired of".
 """
 
 from __future__ import annotations
@@ -95,6 +101,52 @@ class StateEncoder:
     def dim(self, context_dim: int) -> int:
         """Length of a state vector for contexts of ``context_dim`` columns."""
         return context_dim + 2 * self.feature_dim + 3
+
+    #: Columns of :meth:`pair_features`.
+    PAIR_FEATURES = ("fatigue", "cos_clicked", "cos_shown")
+
+    def pair_features(
+        self,
+        state: SessionState,
+        candidates: npt.ArrayLike,
+        fatigue: npt.ArrayLike | None = None,
+        candidate_features: npt.ArrayLike | None = None,
+    ) -> FloatArray:
+        """Features ``(n, m, 3)`` of each session's ``candidates`` (n, m) item ids: :attr:`PAIR_FEATURES`.
+
+        ``fatigue`` (n, m) is what the environment observes of each candidate (None: zeros);
+        ``candidate_features`` (n, m, p) the candidates' text features when the caller has them already.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from abrec.embeddings import ItemFeatures
+        >>> enc = StateEncoder(ItemFeatures(np.array(["a", "b"]), np.eye(2, dtype=np.float32)))
+        >>> s = enc.advance(enc.start(np.zeros((1, 1))), np.array([["a"]]), np.array([[1.0]]))
+        >>> enc.pair_features(s, np.array([["a", "b"]]), fatigue=np.array([[0.5, 0.0]])).tolist()
+        [[[0.5, 1.0, 1.0], [0.0, 0.0, 0.0]]]
+        """
+        ids = np.asarray(candidates)
+        if ids.ndim != 2 or ids.shape[0] != state.n:
+            raise InputError(f"candidates must have shape ({state.n}, m), one row per session. Got {ids.shape}.")
+        f = (
+            self.features.lookup(ids).astype(np.float64)
+            if candidate_features is None
+            else np.asarray(candidate_features, dtype=np.float64)
+        )
+        out = np.zeros((*ids.shape, 3))
+        if fatigue is not None:
+            phi = np.asarray(fatigue, dtype=np.float64)
+            if phi.shape != ids.shape:
+                raise InputError(f"fatigue must have the candidates' shape {ids.shape}. Got {phi.shape}.")
+            out[:, :, 0] = phi
+        f_norm = np.sqrt(np.einsum("nmp,nmp->nm", f, f))
+        for col, profile in ((1, state.clicked), (2, state.shown)):
+            p_norm = np.sqrt(np.einsum("np,np->n", profile, profile))
+            denom = f_norm * p_norm[:, None]
+            dots = np.einsum("nmp,np->nm", f, profile)
+            out[:, :, col] = np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0)
+        return out
 
     def start(self, contexts: npt.ArrayLike) -> SessionState:
         """New sessions for users with ``contexts`` (n, d)."""

@@ -1,17 +1,22 @@
 """The session rollout: agents and bandits side by side on a session-view environment, every decision logged.
 
 :func:`run_sessions` runs ``episodes`` episodes of a :class:`~abrec.envs.RecSessionEnv` (or anything with its
-observation and ``info`` keys). Each session is a unit (``f"{unit_prefix}e{episode}-u{row}"``), routed once per
-episode to a variant (``assign``: everyone to the one policy, or a variant by salted hashing in an experiment).
+observation and ``info`` keys, such as :class:`~abrec.envs.InterestEvolutionEnv`, whose items are its
+``corpus``). Each session is a unit (``f"{unit_prefix}e{episode}-u{row}"``), routed once per episode to a
+variant (``assign``: everyone to the one policy, or a variant by salted hashing in an experiment).
 At every step each active session's variant decides its slate: an agent (anything with ``learn``, ``gamma``
 and ``n_step``: :class:`~abrec.agents.Agent`) from the session state that the :class:`StateEncoder` makes of
 the session so far, a bandit from the user's context, both with the candidates' text features when they read
-them. The environment steps all sessions at once; bandits learn from their sessions' clicks (``update``),
-agents from the n-step transitions those clicks complete (``learn``, rewards weighed by the agent's
-``reward_weights``). Every decision becomes event records (:meth:`abrec.policies.Decision.to_log`, with
-``session_id`` and ``step``, request ids ``f"{unit}/s{step}"``; ``reward`` = click, extra rewards ``purchase``
-and ``revenue``), so a session's return is its unit's total reward and the existing readout
-(:func:`abrec.abtest.readout.analyze_log`) reads the A/B test of agents against bandits from the log unchanged.
+them; an agent whose ``uses_pair_features`` is True (every :class:`~abrec.agents.Agent`) also gets each
+candidate's ``pair_features`` (:meth:`StateEncoder.pair_features`: the fatigue the env observes, similarity to
+the session's clicked and shown items), which bandits never see. The environment steps all sessions at once;
+bandits learn from their sessions' clicks (``update``), agents from the n-step transitions those clicks
+complete (``learn``, rewards weighed by the agent's ``reward_weights``). Every decision becomes event records
+(:meth:`abrec.policies.Decision.to_log`, with ``session_id`` and ``step``, request ids ``f"{unit}/s{step}"``,
+the observation's raw context for every row; ``reward`` = click, extra rewards ``purchase`` and ``revenue``,
+and ``watch_time`` where the env reports it; an env without prices buys nothing), so a session's return is its
+unit's total reward and the existing readout (:func:`abrec.abtest.readout.analyze_log`) reads the A/B test of
+agents against bandits from the log unchanged.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ def run_sessions(
     log: bool = True,
     experiment: str = "",
     unit_prefix: str = "",
+    pair_features: bool = True,
+    period: Callable[[int], int] | None = None,
 ) -> Iterator[SessionStep]:
     """Run ``policies`` on the session-view ``env`` for ``episodes`` episodes; yield every step.
 
@@ -105,21 +112,42 @@ def run_sessions(
         costs more than a step of the environment).
     experiment, unit_prefix : str
         Written to the log; units are ``f"{unit_prefix}e{episode}-u{row}"``.
+    pair_features : bool, default True
+        False: no policy gets ``pair_features`` (agents then read the item features alone).
+    period : callable, optional
+        Allocation period logged for each episode (``period(episode)``; default 0).
     """
     view = getattr(env, "unwrapped", env)
-    for attribute in ("world", "slate_size", "max_steps", "n_users"):
+    for attribute in ("slate_size", "max_steps", "n_users"):
         if not hasattr(view, attribute):
             raise InputError(
                 f"run_sessions runs on a session view (…-Session-v0); {type(view).__name__} has no {attribute}."
             )
+    catalog = getattr(view, "world", None) or getattr(view, "corpus", None)
+    if catalog is None:
+        raise InputError(
+            f"run_sessions needs an env with a world or a corpus of items; {type(view).__name__} has none."
+        )
     if assign is None:
         if len(policies) != 1:
             raise InputError(f"Several policies ({list(policies)}) need an assign function to route sessions.")
         assign = _everyone_to(next(iter(policies)))
     encoder = encoder or StateEncoder(features, horizon=int(view.max_steps))
-    public = np.asarray(view.world.item_ids)
-    price = np.asarray(view.world.price, dtype=np.float64)
+    public = np.asarray(catalog.item_ids if hasattr(catalog, "item_ids") else catalog.ids)
+    price = np.asarray(getattr(catalog, "price", np.zeros(public.shape[0])), dtype=np.float64)
     k, n = int(view.slate_size), int(view.n_users)
+    # Features by catalog row, looked up once (the env's candidates are catalog rows).
+    known = features.rows(public)
+    table = features.vectors[np.maximum(known, 0)].astype(np.float64)
+
+    def candidate_features(catalog_rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        missing = known[catalog_rows] < 0
+        if missing.any():
+            ids = public[catalog_rows][missing][:5].tolist()
+            raise InputError(f"item ids {ids} are not in the item features; encode them first.")
+        out: npt.NDArray[np.float64] = table[catalog_rows]
+        return out
+
     empty = InteractionLog.from_arrays(
         unit=np.zeros(0, dtype=str),
         item=np.zeros(0, dtype=np.int64),
@@ -140,13 +168,20 @@ def run_sessions(
             for name, policy in policies.items()
             if learn and isinstance(policy, Learner) and groups[name].size
         }
+        pairs = {
+            name
+            for name, policy in policies.items()
+            if pair_features and isinstance(policy, Learner) and getattr(policy, "uses_pair_features", False)
+        }
         state = encoder.start(obs["context"])
+        cands = public[obs["candidates"]]
+        cand_feats = candidate_features(obs["candidates"])
         step = 0
         while True:
             active = np.asarray(obs["active"], dtype=bool)
-            cands = public[obs["candidates"]]
             state = encoder.with_context(state, obs["context"])
             encoded = encoder.encode(state)
+            pf = encoder.pair_features(state, cands, obs.get("fatigue"), cand_feats) if pairs else None
             context = np.asarray(obs["context"], dtype=np.float64)
             action = np.zeros((n, k), dtype=np.int64)
             decided: dict[str, tuple[npt.NDArray[np.int64], Any, Any, Any]] = {}
@@ -155,17 +190,26 @@ def run_sessions(
                 if rows.size == 0:
                     continue
                 x = encoded[rows] if isinstance(policy, Learner) else context[rows]
-                feats = features.lookup(cands[rows]) if policy.uses_item_features else None
-                decision = policy.decide(cands[rows], x, k=k, item_features=feats)
+                feats = cand_feats[rows] if policy.uses_item_features else None
+                if name in pairs:
+                    assert pf is not None
+                    agent: Any = policy
+                    decision = agent.decide(cands[rows], x, k=k, item_features=feats, pair_features=pf[rows])
+                else:
+                    decision = policy.decide(cands[rows], x, k=k, item_features=feats)
                 action[rows] = decision.slots
                 decided[name] = (rows, decision, x, feats)
             obs, _, terminated, truncated, info = view.step(action)
             clicks = np.asarray(info["clicks"], dtype=np.float64)
-            purchases = np.asarray(info["purchases"], dtype=np.float64)
+            purchases = np.asarray(info.get("purchases", np.zeros(clicks.shape)), dtype=np.float64)
             shown_ids = np.take_along_axis(cands, action, axis=1)
             shown_rows = np.asarray(info["shown"])
             revenue = purchases * np.where(shown_rows >= 0, price[np.maximum(shown_rows, 0)], 0.0)
             outcomes = {"click": clicks, "purchase": purchases, "revenue": revenue}
+            if "watch_time" in info:
+                watch = np.asarray(info["watch_time"], dtype=np.float64)
+                # Per session (one click per slate at most, as in RecSim): credit it to the clicked position.
+                outcomes["watch_time"] = watch if watch.shape == clicks.shape else clicks * watch.reshape(-1, 1)
             stamp = START + pd.Timedelta(seconds=(episode * (int(view.max_steps) + 1) + step) * STEP_SECONDS)
             logs, order = [], []
             for name, (rows, decision, x, feats) in decided.items():
@@ -180,39 +224,52 @@ def run_sessions(
                         units=units[rows],
                         request_ids=np.char.add(units[rows].astype(str), f"/s{step}"),
                         timestamp=stamp,
-                        contexts=x,
-                        extra_rewards={"purchase": purchases[rows], "revenue": revenue[rows]},
+                        contexts=context[rows],
+                        extra_rewards={key: value[rows] for key, value in outcomes.items() if key != "click"},
                         experiment=experiment,
                         variant=name,
                         assignment_p=weights[name] / total,
                         session_ids=units[rows],
                         steps=step,
+                        period=0 if period is None else period(episode),
                     )
                 )
                 order.append(rows)
             done = bool(terminated or truncated)
             state = encoder.advance(state, shown_ids, clicks, active)
+            next_cands = public[obs["candidates"]]
+            next_feats = candidate_features(obs["candidates"])
             if collectors:
-                next_encoded = encoder.encode(encoder.with_context(state, obs["context"]))
-                next_cands = public[obs["candidates"]]
+                next_state = encoder.with_context(state, obs["context"])
+                next_encoded = encoder.encode(next_state)
+                chosen_all = np.take_along_axis(cand_feats, action[:, :, None], axis=1)
+                next_all = next_feats
+                if pairs:
+                    assert pf is not None
+                    chosen_pairs = np.concatenate([chosen_all, np.take_along_axis(pf, action[:, :, None], axis=1)], 2)
+                    next_pairs = np.concatenate(
+                        [next_feats, encoder.pair_features(next_state, next_cands, obs.get("fatigue"), next_feats)], 2
+                    )
                 left = np.asarray(info["left"], dtype=bool)
+                valid_next = np.ones(next_cands.shape, dtype=bool)
                 for name, collector in collectors.items():
                     policy = policies[name]
                     assert isinstance(policy, Learner)
                     rows = groups[name]
-                    chosen = features.lookup(shown_ids[rows]).astype(np.float64)
+                    chosen, following = (chosen_pairs, next_pairs) if name in pairs else (chosen_all, next_all)
                     reward = policy.reward_of({key: value[rows] for key, value in outcomes.items()})
-                    collector.push(encoded[rows], chosen, reward, active[rows], shown_ids[rows])
+                    collector.push(encoded[rows], chosen[rows], reward, active[rows], shown_ids[rows])
                     ready = collector.emit(
                         next_encoded[rows],
-                        features.lookup(next_cands[rows]).astype(np.float64),
-                        np.ones(next_cands[rows].shape, dtype=bool),
+                        following[rows],
+                        valid_next[rows],
                         left[rows],
                         truncated=done and not bool(terminated),
                         next_items=next_cands[rows],
                     )
                     if ready is not None:
                         policy.learn(ready)
+            cands, cand_feats = next_cands, next_feats
             if logs:
                 by_row = np.argsort(np.repeat(np.concatenate(order), k), kind="stable")
                 step_log = InteractionLog.concat(logs).take(by_row)

@@ -14,7 +14,22 @@ import typing
 
 import typer
 
-from . import _errors, _help, analyze, db, demo, embed, envs, evaluate, export, policies, serve, simulate
+from . import (
+    _errors,
+    _help,
+    analyze,
+    db,
+    demo,
+    embed,
+    envs,
+    evaluate,
+    export,
+    finetune,
+    policies,
+    serve,
+    simulate,
+    train,
+)
 
 __all__ = ["app", "main"]
 
@@ -35,9 +50,11 @@ _COMMANDS: dict[str, collections.abc.Callable[..., None]] = {
     "envs": envs.list_envs,
     "evaluate": evaluate.evaluate,
     "export": export.export,
+    "finetune": finetune.finetune,
     "policies": policies.list_policies,
     "serve": serve.serve,
     "simulate": simulate.simulate,
+    "train": train.train,
 }
 for _name, _command in _COMMANDS.items():
     app.command(_name, cls=_help.ReadableCommand)(_command)

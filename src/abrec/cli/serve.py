@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -55,18 +57,36 @@ def serve(
     os.environ["ABREC_DATABASE_URL"] = settings.database_url
     os.environ["ABREC_LEARNER"] = "true" if settings.learner else "false"
     os.environ["ABREC_WORKERS"] = str(settings.workers)
-    typer.echo(
+    import logging
+
+    from ..service.logging_json import configure_logging, log_config
+
+    os.environ["ABREC_LOG_FORMAT"] = settings.log_format
+    # this process's lines too: every stderr line in one format
+    configure_logging(settings.log_format, access_log=settings.access_log)
+    logging.getLogger("abrec.serve").info(
         f"abrec: serving {', '.join(e.name for e in parsed.experiments)} on http://{settings.host}:{settings.port} "
-        f"with {settings.workers} worker(s)",
-        err=True,
+        f"with {settings.workers} worker(s)"
     )
+    # uvicorn shuts down gracefully on SIGTERM (in-flight requests, then the lifespan: learner drained, group
+    # committer flushed, database closed) and then raises the signal again: a graceful stop exits 0.
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         "abrec.service.app:app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        log_level="warning",
-        access_log=False,
+        log_config=log_config(settings.log_format, access_log=settings.access_log),
+        log_level="info",
+        access_log=False,  # abrec.access lines (with the duration) come from the metrics middleware
         timeout_graceful_shutdown=10,
+        # a worker's start (imports, policies warmed up: compiled kernels) takes seconds on a busy machine: uvicorn
+        # would kill and restart it, forever, when it does not answer its supervisor's ping within the default 5 s
+        timeout_worker_healthcheck=60,
     )
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside uvicorn's own handling (re-raised after its graceful shutdown, or before it started)."""
+    raise SystemExit(0)

@@ -1,4 +1,8 @@
-"""``abrec simulate CONFIG``: run a simulated A/B test of abrec policies and write its log and report."""
+"""``abrec simulate CONFIG``: run a simulated A/B test of abrec policies and write its log and report.
+
+On a session view (``…-Session-v0``) the variants may be agents too, the unit is the session and the readout
+is on the session metrics (:mod:`abrec.experiments.sessions`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,18 @@ import typer
 from ..abtest.readout import Readout
 from ..data.io import write_text
 from ..errors import InputError
-from ..experiments import ExperimentConfig, SimulationResult, load_config, run_simulation
+from ..experiments import (
+    ExperimentConfig,
+    SessionResult,
+    SimulationResult,
+    load_config,
+    run_session_experiment,
+    run_simulation,
+)
 from ..experiments.executor import advise, make_executor
 from ..experiments.offline import OfflineEstimate, replay_variants
 from ..experiments.replicates import ReplicateSummary, run_replicates
-from ..report.experiment import simulation_report
+from ..report.experiment import session_report, simulation_report
 from ._output import JSON, LOG, REPORT, Progress, check_output, json_text, table, writing
 from ._readout import echo_readout
 from .embed import default_cache_dir
@@ -89,6 +100,43 @@ def run_and_report(
     return result, readout
 
 
+def run_sessions_and_report(
+    config: ExperimentConfig, *, report: Path | None, log: Path | None, json_out: Path | None
+) -> tuple[SessionResult, Readout]:
+    """Run a session experiment with progress on stderr, print its readout, write the requested files (all or none)."""
+    check_output(report, "--report", REPORT)
+    check_output(log, "--log", LOG)
+    check_output(json_out, "--json", JSON)
+    with Progress("simulating", "step") as progress:
+        result = run_session_experiment(
+            config, progress=progress, notify=_echo_err, cache_dir=default_cache_dir() / "embeddings"
+        )
+    metrics = result.readouts()
+    echo_readout(metrics)
+    typer.echo(
+        f"the unit of every metric is the session ({len(result.sessions):,} sessions, {config.episodes} episode(s))"
+    )
+    with writing(log, report, json_out) as (log_tmp, report_tmp, json_tmp):
+        if log_tmp is not None:
+            result.log.write(log_tmp)
+        if report_tmp is not None:
+            session_report(result, metrics).write(report_tmp)
+        if json_tmp is not None:
+            payload = {
+                "readout": metrics.primary.rows(),
+                "metrics": metrics.to_dict(),
+                "episode_returns": {n: result.episode_returns[:, i] for i, n in enumerate(result.variants)},
+                "seconds": result.seconds,
+                "weights": result.weights,
+            }
+            write_text(json_tmp, json_text(payload))
+    if log is not None:
+        _echo_err(f"wrote the interaction log ({len(result.log):,} rows) to {log}")
+    if report is not None:
+        _echo_err(f"wrote the report to {report}")
+    return result, metrics.primary
+
+
 def simulate(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML), e.g. examples/experiment.yaml.")],
     report: Annotated[Path | None, typer.Option(help="Write the HTML report here (.html).")] = None,
@@ -117,6 +165,14 @@ def simulate(
 ) -> None:
     """Run a simulated A/B test: policies as variants, adaptive allocation, full readout."""
     cfg = load_config(config)
+    if cfg.sessions:
+        if replicates > 1 or backend != "local" or address is not None or workers is not None:
+            raise InputError(
+                "--replicates, --backend, --workers and --address run bandit experiments; a session "
+                "experiment runs once (raise 'episodes' in the config for more sessions)."
+            )
+        run_sessions_and_report(cfg, report=report, log=log, json_out=json_out)
+        return
     if replicates > 1:
         if report is not None or log is not None:
             raise InputError("--report and --log write one run; with --replicates use --json (or run once).")

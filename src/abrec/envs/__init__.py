@@ -10,6 +10,8 @@
   one from a dict or YAML config, inside Gymnasium's standard wrappers (the view itself is
   ``env.unwrapped``); :func:`check_env_config` checks a config's keys without building it;
   :func:`describe_envs` lists them; :func:`abrec.testing.check_env` checks one.
+- :class:`InterestEvolutionEnv` (``abrec/InterestEvolution-v0``): RecSim's interest-evolution
+  environment (Ie et al. 2019) over a :class:`VideoCorpus` of videos with topics, quality and texts.
 - :class:`LinearBandit` / :func:`make_linear_bandit` (the model of benchmark W1) and
   :func:`run_bandit`, the decide -> observe -> update loop with reward, oracle and regret.
 """
@@ -17,6 +19,7 @@
 from __future__ import annotations
 
 from .bandit import REWARDS, RecBanditEnv
+from .interest_evolution import InterestEvolutionEnv, VideoCorpus
 from .linear_bandit import LinearBandit, make_linear_bandit
 from .llm_users import LLMUserWorld
 from .movielens import Calibration, MovieLensWorld
@@ -30,6 +33,7 @@ __all__ = [
     "BanditRun",
     "Calibration",
     "ENV_IDS",
+    "InterestEvolutionEnv",
     "LLMUserWorld",
     "LinearBandit",
     "MovieLensWorld",
@@ -38,6 +42,7 @@ __all__ = [
     "RecSessionEnv",
     "SyntheticCatalog",
     "Users",
+    "VideoCorpus",
     "World",
     "check_env_config",
     "describe_envs",

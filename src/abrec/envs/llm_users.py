@@ -12,23 +12,36 @@ probability of rating the movie 4 or 5 stars (:func:`abrec.llm.persona.rating_pr
 Every (user, movie) question is one model call: give the world a
 :class:`~abrec.llm.cache.CachedGenerator` (repeats are free, reruns too) with a
 :class:`~abrec.llm.base.CallBudget`; when the budget is spent, the step raises
-:class:`~abrec.llm.errors.BudgetExhaustedError` before any call and the run stops cleanly. Users are
+:class:`~abrec.errors.BudgetExhaustedError` before any call and the run stops cleanly. Users are
 drawn by the environment's seed and the answers are deterministic (answer probabilities, no
 sampling), so an episode is reproducible. Note that the bandit view's ``oracle_clicks`` asks about
 every candidate of every user: ``n_users * n_candidates`` questions per step.
+
+:meth:`LLMUserWorld.from_config` builds one from plain values (a MovieLens folder and a generator spec
+for :func:`abrec.llm.make_generator`): what the Gymnasium ids ``abrec/LLMUsers-{Bandit,Session}-v0``
+call with their config's ``world`` mapping.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from .._params import Interval, validate_params
+from ..errors import InputError, unknown_key
 from ..llm.base import Generator
 from ..llm.persona import Persona, rating_probabilities, watch_probabilities
 from .movielens import MovieLensWorld
 from .world import FloatArray, IntArray, Users, World
 
 __all__ = ["LLMUserWorld"]
+
+_PARAMETERS = {"history_share": Interval("float", 0.0, 1.0, closed="right"), "max_history": Interval("int", 1)}
 
 
 class LLMUserWorld(World):
@@ -59,6 +72,7 @@ class LLMUserWorld(World):
     ) -> None:
         import pandas as pd
 
+        validate_params(type(self).__name__, _PARAMETERS, {"history_share": history_share, "max_history": max_history})
         if not isinstance(ratings, pd.DataFrame):
             raise TypeError("ratings must be the MovieLens ratings DataFrame (MovieLens.ratings).")
         self.base = base
@@ -82,6 +96,65 @@ class LLMUserWorld(World):
             head = g.iloc[:n]
             texts = [text_of.get(int(i), f"movie {int(i)}") for i in head["item_id"].tolist()]
             self.personas.append(Persona.from_history(texts, head["rating"].tolist(), max_items=max_history))
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        generator: str = "smollm2",
+        generator_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        max_calls: int | None = None,
+        history_share: float = 0.8,
+        max_history: int = 12,
+        movielens: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> LLMUserWorld:
+        """The LLM users of the MovieLens folder ``path``, their answers from the generator named ``generator``.
+
+        Parameters
+        ----------
+        path : a MovieLens folder (``ml-100k``, ``ml-1m``, ...).
+        generator : a spec of :func:`abrec.llm.make_generator`: ``"smollm2"`` (the local model, the
+            default), ``"openai"`` / ``"openai:MODEL"`` (an endpoint from ``ABREC_LLM_BASE_URL``...), a
+            ``.gguf`` file, or ``"fake"`` (tests).
+        generator_options : keyword arguments of that generator's constructor (e.g. ``n_threads``).
+        cache_dir : folder of the on-disk response cache (one file per model identity); None: no cache.
+        max_calls : the call budget of the world's generator (None: unlimited); when it is spent a step
+            raises :class:`~abrec.errors.BudgetExhaustedError` before any call.
+        history_share, max_history : see :class:`LLMUserWorld`.
+        movielens : keyword arguments of the base :class:`~abrec.envs.MovieLensWorld` (``rank``,
+            ``cold_share``, ``horizon``...).
+        seed : seeds the base world.
+
+        Raises
+        ------
+        abrec.errors.InputError
+            A key of ``movielens`` that MovieLensWorld does not take, or ``generator_options`` not a mapping.
+        abrec.errors.UnknownNameError
+            ``generator`` is no generator spec.
+        abrec.errors.GenerationError
+            The generator could not be built (missing package, model file or endpoint settings).
+        """
+        from ..data import load_movielens
+        from ..llm.registry import make_generator
+
+        known = [
+            p.name
+            for p in list(inspect.signature(MovieLensWorld).parameters.values())[1:]
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "seed"
+        ]
+        world_args = dict(movielens or {})
+        for key in world_args:
+            if key not in known:
+                raise unknown_key(key, "env.world.movielens", known)
+        if generator_options is not None and not isinstance(generator_options, Mapping):
+            raise InputError(f"env.world.generator_options must be a mapping. Got {generator_options!r}.")
+        model = make_generator(generator, cache_dir=cache_dir, budget=max_calls, **dict(generator_options or {}))
+        data = load_movielens(path)
+        base = MovieLensWorld(data, **world_args, seed=seed)
+        return cls(base, data.ratings, model, history_share=history_share, max_history=max_history)
 
     @property
     def context_dim(self) -> int:

@@ -7,7 +7,14 @@ id                                     environment
 ``abrec/SyntheticCatalog-Session-v0``  :class:`RecSessionEnv` over :class:`SyntheticCatalog`
 ``abrec/MovieLens-Bandit-v0``          :class:`RecBanditEnv` over :class:`MovieLensWorld`
 ``abrec/MovieLens-Session-v0``         :class:`RecSessionEnv` over :class:`MovieLensWorld`
+``abrec/LLMUsers-Bandit-v0``           :class:`RecBanditEnv` over :class:`LLMUserWorld`
+``abrec/InterestEvolution-v0``         :class:`InterestEvolutionEnv` (RecSim's; no world: all under ``view``)
 =====================================  ===============================================
+
+The LLMUsers world is ``world: {path: <MovieLens folder>, generator: smollm2 | fake | openai[:MODEL] |
+<file>.gguf, cache_dir: ..., max_calls: ..., movielens: {<MovieLensWorld arguments>}}``
+(:meth:`LLMUserWorld.from_config`; the local SmolLM2 model by default). It has the bandit view only: a
+persona has no taste vector for the session view's interest drift to move.
 
 A config (a dict, or the path of a YAML file holding one) names the id and the arguments of the
 world and of the view::
@@ -38,14 +45,19 @@ from ..errors import InputError, UnknownNameError, unknown_key
 
 __all__ = ["ENV_IDS", "check_env_config", "describe_envs", "make_env"]
 
-_WORLDS = {"SyntheticCatalog": "synthetic", "MovieLens": "movielens"}
+_WORLDS = {"SyntheticCatalog": "synthetic", "MovieLens": "movielens", "LLMUsers": "llm_users"}
 _VIEWS = {"Bandit": "bandit", "Session": "session"}
-ENV_IDS = tuple(f"abrec/{w}-{v}-v0" for w in _WORLDS for v in _VIEWS)
+#: Simulators that are one class (no world/view split; the config's ``view`` holds all their arguments).
+_STANDALONE = {"abrec/InterestEvolution-v0": "RecSim's interest evolution (Ie et al. 2019): topics, quality, budget"}
+#: Worlds that have only some of the views (a persona has no taste vector for the session view's drift).
+_ONLY_VIEWS = {"LLMUsers": ("Bandit",)}
+ENV_IDS = (*(f"abrec/{w}-{v}-v0" for w in _WORLDS for v in _ONLY_VIEWS.get(w, _VIEWS)), *_STANDALONE)
 _CONFIG_KEYS = ["env", "seed", "world", "view"]
 
 _DESCRIPTIONS = {
     "SyntheticCatalog": "built-in catalog with generated item descriptions; no data needed",
     "MovieLens": "semi-synthetic, calibrated on MovieLens ratings (world: {path: <folder>})",
+    "LLMUsers": "MovieLens users as personas, a generative model clicks (world: {path: <folder>, generator: ...})",
     "Bandit": "batches of arriving users, slates in, per-position clicks and purchases out",
     "Session": "RL sessions: interest drift, fatigue, leaving; return = long-term engagement",
 }
@@ -56,6 +68,10 @@ def _world_class(world: str) -> Callable[..., Any]:
         from .synthetic import SyntheticCatalog
 
         return SyntheticCatalog
+    if world == "llm_users":
+        from .llm_users import LLMUserWorld
+
+        return LLMUserWorld.from_config
     from .movielens import MovieLensWorld
 
     return MovieLensWorld
@@ -81,6 +97,10 @@ def _view_class(view: str) -> Callable[..., gymnasium.Env[Any, Any]]:
         from .bandit import RecBanditEnv
 
         return RecBanditEnv
+    if view in _STANDALONE:
+        from .interest_evolution import InterestEvolutionEnv
+
+        return InterestEvolutionEnv
     from .session import RecSessionEnv
 
     return RecSessionEnv
@@ -115,6 +135,10 @@ def _checked(config: Mapping[str, Any]) -> tuple[str, str, int | None, dict[str,
     seed = config.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InputError(f"env.seed must be an integer (or left out). Got {seed!r}.")
+    if env_id in _STANDALONE:
+        if config.get("world"):
+            raise InputError(f"{env_id} has no world: put all its arguments under view. Got {config['world']!r}.")
+        return env_id, env_id, seed, {}, _check_keys("env.view", config.get("view"), _keywords(_view_class(env_id), 0))
     world_name, view_name = env_id.split("/")[1].rsplit("-", 1)[0].split("-")
     world, view = _WORLDS[world_name], _VIEWS[view_name]
     # The MovieLens world's first argument (a MovieLens folder or object) is the config's ``path``.
@@ -143,16 +167,26 @@ def _movielens_session(world_args: Mapping[str, Any] | None = None, seed: int | 
     return _make("movielens", "session", world_args, seed, view)
 
 
+def _llm_users_bandit(world_args: Mapping[str, Any] | None = None, seed: int | None = None, **view: Any) -> Any:
+    return _make("llm_users", "bandit", world_args, seed, view)
+
+
+def _interest_evolution(world_args: Mapping[str, Any] | None = None, seed: int | None = None, **view: Any) -> Any:
+    return _view_class("abrec/InterestEvolution-v0")(seed=seed, **view)
+
+
 #: The view argument that sets the episode length (what ``make_env`` passes as ``max_episode_steps``).
-_HORIZON_ARGS = {"bandit": "horizon", "session": "max_steps"}
+_HORIZON_ARGS = {"bandit": "horizon", "session": "max_steps", **{env_id: "max_steps" for env_id in _STANDALONE}}
 
 
 def _register() -> None:
     for w_name, world in _WORLDS.items():
         for v_name, view in _VIEWS.items():
             env_id = f"abrec/{w_name}-{v_name}-v0"
-            if env_id not in gymnasium.registry:
+            if env_id in ENV_IDS and env_id not in gymnasium.registry:
                 gymnasium.register(id=env_id, entry_point=f"{__name__}:_{world}_{view}")
+    if "abrec/InterestEvolution-v0" not in gymnasium.registry:
+        gymnasium.register(id="abrec/InterestEvolution-v0", entry_point=f"{__name__}:_interest_evolution")
 
 
 _register()
@@ -162,6 +196,9 @@ def describe_envs() -> list[tuple[str, str]]:
     """(id, one-line description) of every registered abrec simulator."""
     out = []
     for env_id in ENV_IDS:
+        if env_id in _STANDALONE:
+            out.append((env_id, _STANDALONE[env_id]))
+            continue
         world, view = env_id.split("/")[1].rsplit("-", 1)[0].split("-")
         out.append((env_id, f"{_DESCRIPTIONS[world]}; {_DESCRIPTIONS[view]}"))
     return out

@@ -15,6 +15,11 @@ A config is a mapping (or YAML file) such as::
     control: random
     allocation: {method: top_two, min_share: 0.1, period: 5}   # or {method: fixed, weights: {...}}
     alpha: 0.05
+
+A session experiment runs on a ``…-Session-v0`` environment (see :mod:`abrec.experiments.sessions`): its
+variants may be agents as well as bandits, each unit is a session (one user, from its first step to the
+step it leaves or the episode ends), and ``episodes: N`` runs N episodes, each a fresh set of sessions,
+while every variant keeps learning; ``allocation.period`` then counts episodes, not steps.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ _ALLOCATION = {
     "allocation.draws": Interval("int", 1),
 }
 _ALLOCATION_KEYS = ("method", "min_share", "period", "weights", "draws")
-_KEYS = ("name", "env", "variants", "control", "allocation", "encoder", "feature_dim", "alpha", "seed")
+_KEYS = ("name", "env", "variants", "control", "allocation", "encoder", "feature_dim", "alpha", "seed", "episodes")
 _VARIANT_KEYS = ("name", "policy", "params")
 
 
@@ -66,6 +71,7 @@ class ExperimentConfig:
     feature_dim: int = 8
     alpha: float = 0.05
     seed: int = 0
+    episodes: int = 1
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -96,6 +102,18 @@ class ExperimentConfig:
             raise ParameterError(f"allocation.period (steps per period) must be an int >= 1. Got {period!r}.")
         if not 0 < self.alpha < 1:
             raise ParameterError(f"alpha must be in (0, 1). Got {self.alpha!r}.")
+        if isinstance(self.episodes, bool) or not isinstance(self.episodes, int) or self.episodes < 1:
+            raise ParameterError(f"episodes must be an int >= 1. Got {self.episodes!r}.")
+        if self.episodes > 1 and not self.sessions:
+            raise ParameterError(
+                f"episodes ({self.episodes}) apply to session experiments (…-Session-v0 environments); a bandit "
+                "experiment runs its view's horizon of steps once."
+            )
+
+    @property
+    def sessions(self) -> bool:
+        """Whether the experiment runs on a session view (``…-Session-v0``): units are sessions, not requests."""
+        return str(self.env.get("env", "")).endswith("-Session-v0")
 
     @property
     def variant_names(self) -> tuple[str, ...]:
@@ -145,11 +163,14 @@ class ExperimentConfig:
                 raise InputError(f"The experiment config needs an {key!r} entry (see abrec.experiments.config).")
         if not isinstance(config["env"], Mapping):
             raise InputError(f"The experiment config's 'env' must be a mapping. Got {config['env']!r}.")
+        from .. import agents  # noqa: F401  (registers the agents, so that variants may name them)
+
         env_id = str(config["env"].get("env", ""))
-        if env_id.endswith("-Session-v0"):
+        view = config["env"].get("view") or {}
+        if env_id.endswith("-Session-v0") and isinstance(view, Mapping) and "horizon" in view:
             raise InputError(
-                f"Simulated experiments run on a bandit view; env.env is {env_id!r}. "
-                f"Use {env_id.replace('-Session-', '-Bandit-')!r}."
+                f"env.view.horizon is a setting of the bandit view (…-Bandit-v0); the session view {env_id!r} "
+                "runs each episode for at most view.max_steps steps (and the experiment for 'episodes' episodes)."
             )
         check_env_config(config["env"])
         allocation = config.get("allocation") or {"method": "fixed"}
@@ -176,8 +197,11 @@ class ExperimentConfig:
             feature_dim = int(config.get("feature_dim", 8))
             alpha = float(config.get("alpha", 0.05))
             seed = int(config.get("seed", 0))
+            episodes = config.get("episodes", 1)
+            if isinstance(episodes, bool) or not isinstance(episodes, int):
+                raise TypeError(f"episodes is {episodes!r}")
         except (TypeError, ValueError) as exc:
-            raise InputError(f"feature_dim and seed must be integers and alpha a number: {exc}") from exc
+            raise InputError(f"feature_dim, seed and episodes must be integers and alpha a number: {exc}") from exc
         return cls(
             name=str(config.get("name", "experiment")),
             env=dict(config["env"]),
@@ -188,6 +212,7 @@ class ExperimentConfig:
             feature_dim=feature_dim,
             alpha=alpha,
             seed=seed,
+            episodes=episodes,
         )
 
 

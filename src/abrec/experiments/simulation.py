@@ -224,7 +224,10 @@ def run_simulation(
     start = time.perf_counter()
     env = make_env(dict(config.env)).unwrapped
     if not isinstance(env, RecBanditEnv):
-        raise InputError(f"Simulated experiments run on a bandit view (…-Bandit-v0); got {type(env).__name__}.")
+        raise InputError(
+            f"run_simulation runs experiments on a bandit view (…-Bandit-v0); got {type(env).__name__}. Run a "
+            "session experiment with abrec.experiments.run_session_experiment (abrec simulate picks it)."
+        )
     names = config.variant_names
     policies = {
         spec.name: make_policy(spec.policy, seed=config.seed + i, **dict(spec.params))

@@ -12,6 +12,8 @@
   (tests). Build one by name with :func:`make_generator`.
 - :class:`ResponseCache` / :class:`CachedGenerator`: answers on disk keyed by (model identity, prompt,
   parameters); repeats cost no call.
+- Errors: :class:`GenerationError` and :class:`BudgetExhaustedError` live in :mod:`abrec.errors` (abrec's one
+  hierarchy) and are re-exported here.
 - :func:`item_priors`: Beta priors of items from the model's answer to one fixed appeal prompt, for
   :class:`abrec.policies.GuardedPriorThompson` (which drops them when the clicks contradict them).
 
@@ -31,9 +33,9 @@ Examples
 
 from __future__ import annotations
 
+from ..errors import BudgetExhaustedError, GenerationError
 from .base import CallBudget, Generation, Generator, SamplingParams, Usage
 from .cache import CachedGenerator, ResponseCache, generator_cache_path, response_key
-from .errors import BudgetExhaustedError, GenerationError
 from .fake import FakeGenerator
 from .local import LlamaCppGenerator, smollm2_path
 from .openai import OpenAICompatibleGenerator

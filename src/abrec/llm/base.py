@@ -8,7 +8,7 @@ what every backend shares:
 - it validates prompts (a list of ``str``), answers (distinct non-empty ``str``) and the sampling
   parameters (``max_tokens`` >= 1, ``temperature`` >= 0, ``seed`` an int);
 - it charges every model call to a :class:`CallBudget` *before* making it: a batch that does not fit
-  in what is left raises :class:`~abrec.llm.errors.BudgetExhaustedError` and makes no call at all, so
+  in what is left raises :class:`~abrec.errors.BudgetExhaustedError` and makes no call at all, so
   a run stops cleanly between batches (answers already obtained stay in the response cache);
 - it adds the calls, tokens, seconds and cost of every batch to :attr:`Generator.usage`;
 - it turns the backend's answer log-scores into probabilities that sum to 1 (a softmax over the answers).
@@ -31,8 +31,7 @@ import numpy.typing as npt
 
 from .._params import Interval, validate_params
 from ..embeddings.base import check_texts
-from ..errors import InputError
-from .errors import BudgetExhaustedError, GenerationError
+from ..errors import BudgetExhaustedError, GenerationError, InputError
 
 __all__ = ["CallBudget", "FloatArray", "Generation", "Generator", "SamplingParams", "Usage", "check_answers"]
 
@@ -136,7 +135,7 @@ class CallBudget:
     """A per-run limit on model calls, shared by every generator (and thread) that is given it.
 
     :meth:`charge` takes ``n`` calls at once or none: when fewer than ``n`` are left it raises
-    :class:`~abrec.llm.errors.BudgetExhaustedError` and takes nothing, so the caller stops before the
+    :class:`~abrec.errors.BudgetExhaustedError` and takes nothing, so the caller stops before the
     batch instead of in the middle of it.
 
     Examples
@@ -147,7 +146,7 @@ class CallBudget:
     >>> budget.charge(2)
     Traceback (most recent call last):
     ...
-    abrec.llm.errors.BudgetExhaustedError: The call budget of 3 model calls is spent (2 used, 1 left); ...
+    abrec.errors.BudgetExhaustedError: The call budget of 3 model calls is spent (2 used, 1 left); ...
     """
 
     def __init__(self, max_calls: int | None = None) -> None:
@@ -239,7 +238,7 @@ class Generator(ABC):
     >>> echo.generate(["again"])
     Traceback (most recent call last):
     ...
-    abrec.llm.errors.BudgetExhaustedError: The call budget of 2 model calls is spent (2 used, 0 left); ...
+    abrec.errors.BudgetExhaustedError: The call budget of 2 model calls is spent (2 used, 0 left); ...
     """
 
     #: Whether :meth:`answer_probabilities` works for this backend.
@@ -285,9 +284,9 @@ class Generator(ABC):
             ``prompts`` is not a sequence of str.
         abrec.errors.ParameterError
             A sampling parameter is out of range.
-        abrec.llm.errors.BudgetExhaustedError
+        abrec.errors.BudgetExhaustedError
             The batch does not fit in what is left of the call budget (no call was made).
-        abrec.llm.errors.GenerationError
+        abrec.errors.GenerationError
             The model failed (after the backend's retries).
         """
         items = check_texts(prompts)
@@ -308,7 +307,7 @@ class Generator(ABC):
 
         Raises
         ------
-        abrec.llm.errors.GenerationError
+        abrec.errors.GenerationError
             The backend cannot score answers (:attr:`supports_answer_probabilities` is False).
         """
         items = check_texts(prompts)

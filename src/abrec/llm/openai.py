@@ -19,7 +19,7 @@ Answer probabilities use the endpoint's ``logprobs``: one token is generated at 
 ``top_logprobs=20`` and each answer gets the probability of the top tokens that begin it (a first-token
 approximation: give answers that differ in their first token, such as ``"1"``..``"5"`` or ``"yes"``/
 ``"no"``; an answer outside the top 20 gets the smallest listed probability, halved). A server that
-returns no logprobs raises :class:`~abrec.llm.errors.GenerationError`.
+returns no logprobs raises :class:`~abrec.errors.GenerationError`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .._params import Interval, validate_params
+from ..errors import GenerationError
 from .base import CallBudget, Generation, Generator, SamplingParams
-from .errors import GenerationError
 
 __all__ = ["OpenAICompatibleGenerator"]
 
@@ -67,7 +67,7 @@ class OpenAICompatibleGenerator(Generator):
 
     Raises
     ------
-    abrec.llm.errors.GenerationError
+    abrec.errors.GenerationError
         No base URL or model was given or found in the environment, or httpx is not installed.
 
     Examples

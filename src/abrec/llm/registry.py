@@ -38,7 +38,7 @@ def make_generator(
     ------
     abrec.errors.UnknownNameError
         ``spec`` is none of the above (with a "did you mean" hint).
-    abrec.llm.errors.GenerationError
+    abrec.errors.GenerationError
         The backend could not be built (missing package, model file or endpoint settings).
 
     Examples

@@ -10,6 +10,11 @@ effective sample size). :mod:`abrec.ope.replay` also replays policies that learn
 (:func:`replay_learning` on a :class:`LoggedFeedback`, :func:`replay_slates` on logged slates with
 per-request candidates), each answering a :class:`ReplayResult`.
 
+Sessions (:mod:`abrec.ope.sequential`): the value of a session policy (an agent) per session, from a log with
+``session_id`` and ``step``: :class:`PDIS`, :class:`WPDIS`, :class:`TrajectoryDoublyRobust` and
+:class:`WeightedTrajectoryDoublyRobust` (:class:`SessionEstimator`: ``estimate(log, target, q_model=None)``),
+the target asked at each logged request by :func:`session_target`, Q-hat from :class:`FittedQEvaluation`.
+
 Support: importance-weighting estimators (ipw, snipw, replay) raise :class:`~abrec.errors.SupportError`
 when the target puts mass where the logging policy has none. The check is exact with
 ``logging_dist=`` (the logging policy's ``(n_actions, n_positions)`` table); without it, it reads the
@@ -32,6 +37,24 @@ from .replay import Replay, ReplayResult, replay_learning, replay_slates
 from .result import EstimateResult
 from .reward_model import RewardEstimates, cross_fit_rewards, default_reward_model
 from .selection import EstimatorSelection, select_estimator
+from .sequential import (
+    PDIS,
+    WPDIS,
+    SessionEstimator,
+    TrajectoryDoublyRobust,
+    WeightedTrajectoryDoublyRobust,
+    estimate_sessions,
+    session_estimators,
+    session_returns,
+)
+from .sequential_models import (
+    FittedQEvaluation,
+    QEstimates,
+    SessionQModel,
+    SessionRequests,
+    SessionTarget,
+    session_target,
+)
 from .shrinkage import DoublyRobustWithShrinkage
 from .switch import SwitchDoublyRobust
 from .target import policy_action_dist
@@ -47,22 +70,33 @@ __all__ = [
     "EstimatorSelection",
     "Evaluation",
     "EvaluationRow",
+    "FittedQEvaluation",
     "IPW",
     "LoggedFeedback",
     "ModelInfluence",
+    "PDIS",
     "PolicyEvaluation",
+    "QEstimates",
     "Replay",
     "ReplayResult",
     "RewardEstimates",
     "Rows",
     "SNIPW",
     "SelfNormalizedDoublyRobust",
+    "SessionEstimator",
+    "SessionQModel",
+    "SessionRequests",
+    "SessionTarget",
     "SwitchDoublyRobust",
+    "TrajectoryDoublyRobust",
+    "WPDIS",
+    "WeightedTrajectoryDoublyRobust",
     "at_logged_positions",
     "bts_action_distribution",
     "cross_fit_rewards",
     "default_reward_model",
     "estimate_all",
+    "estimate_sessions",
     "evaluate_policies",
     "make_estimator",
     "policy_action_dist",
@@ -71,6 +105,9 @@ __all__ = [
     "replay_learning",
     "replay_slates",
     "select_estimator",
+    "session_estimators",
+    "session_returns",
+    "session_target",
     "zozotown_bts_action_distribution",
     "zozotown_bts_policy",
 ]

@@ -114,6 +114,24 @@ _COMMON: dict[str, Constraint] = {
 }
 
 
+def interval_of(
+    value: float, se: float, boot: npt.NDArray[np.float64] | None, alpha: float
+) -> tuple[float, float, float]:
+    """(standard error, low, high) of an estimate: the percentile interval of the finite bootstrap replicates
+    ``boot`` (whose standard deviation stands in for a missing ``se``), or, without a bootstrap, the normal
+    interval ``value -+ z se``."""
+    if boot is None:
+        z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+        return se, value - z * se, value + z * se
+    finite = boot[np.isfinite(boot)]
+    if math.isnan(se) and finite.size > 1:
+        se = float(np.std(finite, ddof=1))
+    if not finite.size:
+        return se, math.nan, math.nan
+    low, high = (float(x) for x in np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0]))
+    return se, low, high
+
+
 class Estimator(ABC):
     """Base class of the off-policy estimators.
 
@@ -366,18 +384,8 @@ class Estimator(ABC):
         params = self._params(terms, n)
         terms = self._with_model_error(rows, terms, estimated_rewards)
         se = self._standard_error(terms, terms.mean(axis=0))
-        z = NormalDist().inv_cdf(1.0 - self.alpha / 2.0)
-        if self.n_bootstrap > 0:
-            boot = self._bootstrap(terms, self.seed)
-            finite = boot[np.isfinite(boot)]
-            if math.isnan(se) and finite.size > 1:
-                se = float(np.std(finite, ddof=1))
-            if finite.size:
-                low, high = (float(x) for x in np.quantile(finite, [self.alpha / 2.0, 1.0 - self.alpha / 2.0]))
-            else:
-                low = high = math.nan
-        else:
-            low, high = value - z * se, value + z * se
+        boot = self._bootstrap(terms, self.seed) if self.n_bootstrap > 0 else None
+        se, low, high = interval_of(value, se, boot, self.alpha)
         return EstimateResult(
             estimator=self.name,
             value=value,

@@ -12,6 +12,7 @@ from .._interval import ConfidenceInterval
 from ..abtest.readout import Readout, VariantReadout, sequential_path
 from ..abtest.scorecard import MetricsReadout
 from ..experiments.offline import OfflineEstimate
+from ..experiments.sessions import SessionResult
 from ..experiments.simulation import SimulationResult
 from .conclusion import readout_conclusion
 from .html import Report
@@ -24,6 +25,7 @@ __all__ = [
     "readout_report",
     "readout_table",
     "relative_table",
+    "session_report",
     "simulation_report",
 ]
 
@@ -382,6 +384,86 @@ def simulation_report(
             "steps": result.step_users.shape[0],
             "shown items (log rows)": f"{len(result.log):,}",
             "text encoder": result.encoder or "(not needed)",
+            "seed": cfg.seed,
+            "run time": f"{result.seconds:.1f} s",
+        }
+    )
+    return report
+
+
+def session_report(result: SessionResult, metrics: MetricsReadout, *, title: str | None = None) -> Report:
+    """The report of a session experiment (agents and bandits as variants), top-down like :func:`simulation_report`.
+
+    The conclusion, the readout of the return per session and of the other session metrics (the unit is the
+    session), each variant's mean return per session episode by episode (its learning across episodes), the
+    allocation, a per-variant table of the sessions, all numbers and the run's settings.
+    """
+    cfg = result.config
+    names = list(result.variants)
+    readout = metrics.primary
+    report = Report(title or f"Simulated A/B test on sessions: {cfg.name}")
+    _conclude(report, readout)
+    report.heading(f"Readout ({readout.metric}; the unit is the session)")
+    _readout_section(report, readout)
+    metrics_section(report, metrics)
+    episodes = np.arange(1, result.episode_returns.shape[0] + 1)
+    report.heading("Across episodes")
+    report.figure(
+        line_chart(
+            episodes,
+            {n: result.episode_returns[:, i] for i, n in enumerate(names)},
+            x_label="episode",
+            y_label="return per session",
+            title="Mean return per session in each episode (every variant keeps learning)",
+        ),
+        caption="From the environment's own per-session returns; each episode is a fresh set of sessions.",
+    )
+    if result.weights.shape[0] > 1:
+        periods = np.arange(1, result.weights.shape[0] + 1)
+        report.figure(
+            stacked_area_chart(
+                periods, {n: result.weights[:, i] for i, n in enumerate(names)}, x_label="period", title="Allocation"
+            ),
+            caption=f"Share of new sessions assigned to each variant; a period is {cfg.allocation.get('period', 1)} "
+            "episode(s).",
+        )
+    sessions = result.sessions.groupby("variant", sort=False)
+    rows = [
+        [
+            name,
+            int(sessions.size().get(name, 0)),
+            float(sessions["return"].mean().get(name, np.nan)),
+            float(sessions["length"].mean().get(name, np.nan)),
+            float(sessions["clicks"].mean().get(name, np.nan)),
+            float(sessions["purchases"].mean().get(name, np.nan)),
+            float(sessions["left_early"].mean().get(name, np.nan)),
+        ]
+        for name in names
+    ]
+    report.heading("Sessions")
+    report.table(
+        rows,
+        ["variant", "sessions", "return", "length (steps)", "clicks", "purchases", "left early"],
+        formats={"left early": "percent"},
+    )
+    report.paragraph(
+        f"Means per session over the whole run (not period-weighted). A session left early when its user left "
+        f"before the episode's last step ({result.max_steps} steps)."
+    )
+    report.heading("All numbers")
+    frame = metrics.to_frame()
+    report.table(frame.to_numpy().tolist(), list(frame.columns))
+    report.heading("About this run")
+    report.key_values(
+        {
+            "environment": cfg.env.get("env", ""),
+            "variants": ", ".join(f"{v.name} ({v.policy})" for v in cfg.variants),
+            "control": cfg.control,
+            "allocation": ", ".join(f"{k}={v}" for k, v in cfg.allocation.items()),
+            "episodes": cfg.episodes,
+            "sessions": f"{len(result.sessions):,}",
+            "shown items (log rows)": f"{len(result.log):,}",
+            "text encoder": result.encoder,
             "seed": cfg.seed,
             "run time": f"{result.seconds:.1f} s",
         }

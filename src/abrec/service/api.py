@@ -42,7 +42,7 @@ from .results import experiment_results
 from .runtime import DecideInput, ExperimentRuntime
 from .state import Service, UnknownExperiment
 
-__all__ = ["ApiError", "install_error_handlers", "routers"]
+__all__ = ["ApiError", "decide_many", "decide_one", "install_error_handlers", "routers", "store_rewards"]
 
 _REWARD_STATUS = {"unknown_event": 404, "conflict": 409, "wrong_item": 422}
 
@@ -260,23 +260,31 @@ def decide_router() -> APIRouter:
         The answer comes after the decision is committed. A retry with the same ``request_id`` returns the
         stored decision and writes nothing.
         """
-        service = service_of(request)
-        inp = _input(body)
-        service.runtime(inp.experiment)  # 404 at once
-        return _json(await _batcher(service, "decide", _decide_alone).submit(inp))
+        return await decide_one(service_of(request), body)
 
     @router.post("/decide/batch", response_model=DecideBatchResponse, responses=_errors(404, 413, 422, 503))
     async def decide_batch(body: DecideBatchRequest, request: Request) -> Any:
         """Decide many requests in one call (vectorised per variant, one transaction). All or nothing: one bad
         request rejects the call and nothing is stored."""
-        service = service_of(request)
-        if len(body.requests) > service.settings.max_batch:
-            raise ApiError(
-                413, f"{len(body.requests)} requests in one batch; at most {service.settings.max_batch} (max_batch)."
-            )
-        return _json({"decisions": await _decide(service, [_input(r) for r in body.requests])})
+        return await decide_many(service_of(request), body)
 
     return router
+
+
+async def decide_one(service: Service, body: DecideRequest) -> Response:
+    """The answer of ``POST /v1/decide`` to a valid ``body`` (raises the errors the handlers map)."""
+    inp = _input(body)
+    service.runtime(inp.experiment)  # 404 at once
+    return _json(await _batcher(service, "decide", _decide_alone).submit(inp))
+
+
+async def decide_many(service: Service, body: DecideBatchRequest) -> Response:
+    """The answer of ``POST /v1/decide/batch`` to a valid ``body`` (raises the errors the handlers map)."""
+    if len(body.requests) > service.settings.max_batch:
+        raise ApiError(
+            413, f"{len(body.requests)} requests in one batch; at most {service.settings.max_batch} (max_batch)."
+        )
+    return _json({"decisions": await _decide(service, [_input(r) for r in body.requests])})
 
 
 def rewards_router() -> APIRouter:
@@ -299,34 +307,36 @@ def rewards_router() -> APIRouter:
         answer; a rejected one (unknown_event 404, conflict 409, wrong_item 422) stores nothing, and the call's
         status is that of the first rejected reward. Retrying the whole call is always safe.
         """
-        service = service_of(request)
-        if len(body.rewards) > service.settings.max_batch:
-            raise ApiError(413, f"{len(body.rewards)} rewards in one call; at most {service.settings.max_batch}.")
-        now = datetime.now(UTC)
-        rows = [
-            RewardRow(
-                event_id=r.event_id, item=r.item, kind=r.kind, value=r.value, position=r.position, received_at=now
-            )
-            for r in body.rewards
-        ]
-        result = await _batcher(service, "rewards", _write_rewards).submit(WriteBatch(rewards=rows))
-        out = [
-            {
-                "event_id": o.reward.event_id,
-                "item": o.reward.item,
-                "kind": o.reward.kind,
-                "status": o.status,
-                "position": o.reward.position,
-                "message": o.message,
-            }
-            for o in result.rewards
-        ]
-        bad = [o for o in result.rewards if o.status in _REWARD_STATUS]
-        message = "; ".join(_bad(o) for o in bad[:5])
-        response = {"rewards": out, "accepted": len(out) - len(bad), "rejected": len(bad), "message": message}
-        return _json(response, _REWARD_STATUS[bad[0].status] if bad else 200)
+        return await store_rewards(service_of(request), body)
 
     return router
+
+
+async def store_rewards(service: Service, body: RewardsRequest) -> Response:
+    """The answer of ``POST /v1/rewards`` to a valid ``body`` (raises the errors the handlers map)."""
+    if len(body.rewards) > service.settings.max_batch:
+        raise ApiError(413, f"{len(body.rewards)} rewards in one call; at most {service.settings.max_batch}.")
+    now = datetime.now(UTC)
+    rows = [
+        RewardRow(event_id=r.event_id, item=r.item, kind=r.kind, value=r.value, position=r.position, received_at=now)
+        for r in body.rewards
+    ]
+    result = await _batcher(service, "rewards", _write_rewards).submit(WriteBatch(rewards=rows))
+    out = [
+        {
+            "event_id": o.reward.event_id,
+            "item": o.reward.item,
+            "kind": o.reward.kind,
+            "status": o.status,
+            "position": o.reward.position,
+            "message": o.message,
+        }
+        for o in result.rewards
+    ]
+    bad = [o for o in result.rewards if o.status in _REWARD_STATUS]
+    message = "; ".join(_bad(o) for o in bad[:5])
+    response = {"rewards": out, "accepted": len(out) - len(bad), "rejected": len(bad), "message": message}
+    return _json(response, _REWARD_STATUS[bad[0].status] if bad else 200)
 
 
 def _bad(o: RewardOutcome) -> str:

@@ -20,6 +20,7 @@ from .admin import install_operations
 from .api import install_error_handlers, routers
 from .auth import router_dependencies
 from .config import ServiceConfig, load_service_config
+from .fast import FastPath
 from .settings import ServiceSettings, load_settings
 from .state import Service
 
@@ -86,6 +87,8 @@ def create_app(settings: ServiceSettings, *, config: ServiceConfig | None = None
     for router in routers():  # a client key on /v1 when keys are required (auth.py); no per-request check if not
         app.include_router(router, dependencies=router_dependencies(router) if settings.require_keys else [])
     install_error_handlers(app)
+    if settings.fast_path:  # the hot routes below FastAPI's routing (fast.py), inside the metrics and body limit
+        app.add_middleware(FastPath, api=app)
     install_operations(app)  # /v1/admin, the dashboard at /, /metrics (admin.py)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -2,21 +2,22 @@
 
 Read-only; open, or behind any API key when the setting ``dashboard_key`` is on (``?key=TOKEN``). The
 numbers are those of ``/v1/experiments/{name}/results`` (the same :func:`~abrec.service.results.
-experiment_results` call); the metric over time, the allocation periods, the most shown items, the recorded
-offline estimates and the audit trail come from the store. The pages are laid out by
+experiment_results` call, read from the store's sufficient statistics); the metric over time (the statistics'
+history), the allocation periods, the most shown items (kept with the statistics), the recorded offline
+estimates and the audit trail come from the store: a page never scans the log. The pages are laid out by
 :mod:`abrec.report.dashboard` (inline SVG, no CDN) and refresh themselves while traffic flows
 (``?refresh=SECONDS``, default 5; 0 turns it off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
@@ -35,65 +36,35 @@ Z95 = 1.959963984540054
 
 
 def metric_over_time(
-    frame: pd.DataFrame, variants: list[str], start: float, checkpoints: int = CHECKPOINTS
+    history: Sequence[tuple[str, float, float, float, float]],
+    variants: list[str],
+    start: float,
+    checkpoints: int = CHECKPOINTS,
 ) -> tuple[list[float], dict[str, list[float]], dict[str, list[float]], dict[str, list[float]]]:
     """Each variant's mean reward per unit (units seen so far, their totals so far) and its 95% band over time.
 
-    ``frame`` is an exported log (``unit``, ``variant``, ``timestamp``, ``reward``); times are seconds since
-    ``start``. The band is the normal interval of the mean of the units' totals (``mean +- 1.96 sd / sqrt(n)``).
+    ``history`` is the store's metric history (:meth:`~abrec.store.EventStore.metric_history`: rows
+    ``(variant, at, units, total, total_sq)``, the unit sums of the primary metric as they stood at ``at``);
+    times are seconds since ``start``, at most ``checkpoints`` of them, evenly spread over the history. The band
+    is the normal interval of the mean of the units' totals (``mean +- 1.96 sd / sqrt(n)``); NaN below 2 units.
     """
-    if frame.empty:
+    at = sorted({row[1] for row in history})
+    if not at:
         return [], {}, {}, {}
-    column = frame["timestamp"]
-    if pd.api.types.is_numeric_dtype(column):
-        absolute = column.to_numpy(dtype=np.float64)
-    else:
-        since = pd.to_datetime(column, utc=True) - pd.Timestamp(0, tz="UTC")
-        absolute = (since / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
-    seconds = np.asarray(absolute - start, dtype=np.float64)
-    reward = frame["reward"].to_numpy(dtype=np.float64)
-    variant = frame["variant"].astype(str).to_numpy()
-    unit = frame["unit"].astype(str).to_numpy()
-    grid = np.linspace(float(seconds.min()), float(seconds.max()), checkpoints)
-    means: dict[str, list[float]] = {}
-    lows: dict[str, list[float]] = {}
-    highs: dict[str, list[float]] = {}
-    for v in variants:
-        mask = variant == v
-        order = np.argsort(seconds[mask], kind="stable")
-        t, y = seconds[mask][order], reward[mask][order]
-        codes, uniques = pd.factorize(unit[mask][order])
-        m, lo, hi = [], [], []
-        for g in grid:
-            idx = int(np.searchsorted(t, g, side="right"))
-            seen = np.bincount(codes[:idx], minlength=len(uniques)) > 0
-            n = int(seen.sum())
-            if n < 2:
-                m.append(np.nan)
-                lo.append(np.nan)
-                hi.append(np.nan)
-                continue
-            totals = np.bincount(codes[:idx], weights=y[:idx], minlength=len(uniques))[seen]
-            mean, half = float(totals.mean()), Z95 * float(totals.std(ddof=1)) / np.sqrt(n)
-            m.append(mean)
-            lo.append(mean - half)
-            hi.append(mean + half)
-        means[v], lows[v], highs[v] = m, lo, hi
-    return grid.tolist(), means, lows, highs
-
-
-def _top_items(frame: pd.DataFrame, n: int = 5) -> dict[str, list[tuple[str, int, float]]]:
-    if frame.empty:
-        return {}
-    grouped = frame.assign(item=frame["item"].astype(str)).groupby(["variant", "item"], sort=False)["reward"]
-    stats = grouped.agg(["count", "sum"]).reset_index()
-    out: dict[str, list[tuple[str, int, float]]] = {}
-    for v, part in stats.groupby("variant", sort=True):
-        top = part.sort_values(["count", "item"], ascending=[False, True]).head(n)
-        out[str(v)] = [
-            (str(i), int(c), float(s)) for i, c, s in zip(top["item"], top["count"], top["sum"], strict=True)
-        ]
-    return out
+    keep = [at[int(i)] for i in np.unique(np.linspace(0, len(at) - 1, min(checkpoints, len(at))).round())]
+    index = {t: i for i, t in enumerate(keep)}
+    means = {v: [math.nan] * len(keep) for v in variants}
+    lows = {v: [math.nan] * len(keep) for v in variants}
+    highs = {v: [math.nan] * len(keep) for v in variants}
+    for variant, t, n, total, total_sq in history:
+        i = index.get(t)
+        if i is None or variant not in means or n < 2:
+            continue
+        mean = total / n
+        sd = math.sqrt(max(total_sq - total * mean, 0.0) / (n - 1))
+        half = Z95 * sd / math.sqrt(n)
+        means[variant][i], lows[variant][i], highs[variant][i] = mean, mean - half, mean + half
+    return [t - start for t in keep], means, lows, highs
 
 
 def _offline(store: Any, experiment: str, variants: list[str]) -> dict[str, Mapping[str, Any]]:
@@ -111,9 +82,12 @@ def experiment_view(service: Any, runtime: ExperimentRuntime) -> ExperimentView:
     results = experiment_results(store, runtime).model_dump(mode="json")
     allocations = store.allocations(spec.name)
     start = allocations[0].started_at.timestamp()
-    log = store.export_log(spec.name, reward_kind=spec.reward.kind)
-    frame = log.frame
-    times, means, lows, highs = metric_over_time(frame, list(spec.variant_names), start)
+    stats = store.stats(spec.name, refresh=False)  # folded by experiment_results just now
+    now = datetime.now(UTC).timestamp()
+    live = [(v, now, *stats.primary_sums(v)) for v in stats.variants]  # the chart ends at the numbers shown
+    times, means, lows, highs = metric_over_time(
+        [*store.metric_history(spec.name), *live], list(spec.variant_names), start
+    )
     audit = store_admin.audit_log(store, spec.name, limit=50)
     status = str(getattr(runtime, "status", "running"))
     serve_with = getattr(runtime, "serve_with", None)
@@ -135,7 +109,7 @@ def experiment_view(service: Any, runtime: ExperimentRuntime) -> ExperimentView:
         highs=highs,
         allocations=[(a.started_at.timestamp() - start, dict(a.weights)) for a in allocations],
         offline=_offline(store, spec.name, list(spec.variant_names)),
-        top_items=_top_items(frame),
+        top_items=store.top_items(spec.name),
         audit=[e.to_dict() for e in audit],
         stamp=stamp,
         generated_at=datetime.now(UTC),

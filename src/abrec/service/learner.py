@@ -17,9 +17,10 @@ the journal entries after its ``journal_seq`` batch by batch: the same calls in 
 state, so the same policy as a learner that never stopped (:meth:`Learner.restore`).
 
 Adaptive allocation (thompson, top_two) is updated by the learner too, every ``cadence`` seconds: the
-allocator of :func:`abrec.experiments.simulation.run_simulation` is fed the per-period statistics of the
-exported log (:func:`abrec.abtest.readout.log_periods`) and its weights start a new allocation period
-(:meth:`abrec.abtest.assignment.Experiment.reweight`, so assigned units keep their variant).
+allocator of :func:`abrec.experiments.simulation.run_simulation` is fed the per-period statistics the store
+keeps (:mod:`abrec.store.stats`: what :func:`abrec.abtest.readout.log_periods` gives on the exported log) and
+its weights start a new allocation period (:meth:`abrec.abtest.assignment.Experiment.reweight`, so assigned
+units keep their variant).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from ..abtest.allocation import PeriodStats
 from ..errors import AbrecError, InputError
 from ..policies.base import Policy
 from ..policies.records import Feedback
 from ..store.records import AllocationRow, DecisionRow, JournalEntry, Snapshot, WriteBatch, WriteResult
+from ..store.stats import ExperimentStats
 from .config import ServiceConfig, ServiceExperiment
 from .features import ItemSpace
 from .runtime import fresh_policies
@@ -52,6 +55,9 @@ GRACE = timedelta(seconds=1)
 #: its snapshot (same state, a newer ``journal_seq``) is written when the learner is idle, or at most this
 #: often while it is busy, instead of after every batch.
 STATIC_SNAPSHOT_EVERY = 5.0
+#: The learner folds newly committed rows into the results' sufficient statistics at most this often (seconds);
+#: a results call, the dashboard and ``/metrics`` fold what is left before they read.
+STATS_INTERVAL = 1.0
 
 
 def feedback_for(
@@ -109,27 +115,26 @@ def fold(
     return ""
 
 
-def next_allocation(spec: ServiceExperiment, log: Any, current: AllocationRow, now: datetime) -> AllocationRow | None:
-    """The allocation of the next period from the exported log, or None when the current period saw nobody.
+def next_allocation(
+    spec: ServiceExperiment, stats: ExperimentStats, current: AllocationRow, now: datetime
+) -> AllocationRow | None:
+    """The allocation of the next period from the experiment's statistics, or None when the current period saw
+    nobody.
 
     The allocator of ``run_simulation`` (same class, parameters and seed) is fed every period's statistics
-    (units' totals of the reward, :func:`~abrec.abtest.readout.log_periods`) in order; its weights reweight
-    the current assignment experiment, so units keep their variant wherever possible.
+    (units' totals of the reward: :meth:`~abrec.store.stats.ExperimentStats.period_stats`, the numbers
+    :func:`~abrec.abtest.readout.log_periods` gives on the exported log) in order; its weights reweight the
+    current assignment experiment, so units keep their variant wherever possible.
     """
-    from ..abtest.allocation import PeriodStats
-    from ..abtest.readout import log_periods
-
     allocator = spec.config.allocator()
-    if allocator is None or len(log) == 0:
+    decided = stats.decided
+    if allocator is None or current.period >= decided.shape[0] or decided[current.period].sum() == 0:
         return None
     names = spec.variant_names
-    periods = log.frame["period"].to_numpy()
-    if not (periods == current.period).any():
-        return None
-    stats, _ = log_periods(log, variants=names)
-    for t in range(min(stats.n_periods, current.period + 1)):
+    periods = stats.period_stats(names)
+    for t in range(min(periods.n_periods, current.period + 1)):
         one = slice(t, t + 1)
-        allocator.update(PeriodStats(stats.n[one], stats.sum[one], stats.sum_sq[one], names))
+        allocator.update(PeriodStats(periods.n[one], periods.sum[one], periods.sum_sq[one], names))
     weights = dict(zip(names, allocator.weights.tolist(), strict=True))
     experiment = current.to_experiment().reweight(weights)
     return AllocationRow.from_experiment(experiment, period=current.period + 1, started_at=now)
@@ -406,8 +411,7 @@ class Learner:
             current = self.store.allocation(spec.name)
             if (now - current.started_at).total_seconds() < spec.cadence:
                 continue
-            log = self.store.export_log(spec.name, reward_kind=spec.reward.kind)
-            row = next_allocation(spec, log, current, now)
+            row = next_allocation(spec, self.store.stats(spec.name), current, now)
             if row is not None:
                 self.store.put_allocation(row)
                 out.append(row)
@@ -449,6 +453,7 @@ class LearnerThread:
     lock : the store's learner lock (``acquire(blocking=False) -> bool``, ``release()``).
     poll_interval : seconds between micro-batches unless a full batch is waiting (a backlog).
     on_error : receives the text of an unexpected error (the loop then restarts from the database).
+    drain_timeout : the most seconds :meth:`stop` spends learning what is pending (:meth:`drain`).
     """
 
     def __init__(
@@ -459,11 +464,13 @@ class LearnerThread:
         poll_interval: float = 0.1,
         retry_interval: float = 1.0,
         on_error: Callable[[str], None] | None = None,
+        drain_timeout: float = 10.0,
     ) -> None:
         self._make = make_learner
         self._lock = lock
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
+        self.drain_timeout = drain_timeout
         self._on_error = on_error or (lambda _text: None)
         self._stop = threading.Event()
         self.holding = False
@@ -473,9 +480,11 @@ class LearnerThread:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after learning what is pending (:meth:`drain`); wait at most ``timeout`` seconds (default
+        ``drain_timeout`` + 10)."""
         self._stop.set()
-        self._thread.join(timeout)
+        self._thread.join(self.drain_timeout + 10.0 if timeout is None else timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -507,9 +516,16 @@ class LearnerThread:
             return
         self.learner = learner
         next_allocation_check = 0.0
+        next_fold = 0.0
         while not self._stop.is_set():
             try:
                 learned = learner.step()
+                # The results' statistics: folded here, off the request path, at most once per STATS_INTERVAL
+                # seconds so that the fold's write transaction does not queue every group commit behind it
+                # (a results call folds whatever is left first, so readouts stay exact).
+                if time.monotonic() >= next_fold:
+                    learner.store.fold_stats()
+                    next_fold = time.monotonic() + STATS_INTERVAL
                 if time.monotonic() >= next_allocation_check:
                     learner.reallocate()
                     next_allocation_check = time.monotonic() + 1.0
@@ -519,3 +535,22 @@ class LearnerThread:
                 return
             if learned < learner.batch_size:  # caught up: let the next micro-batch gather (the GIL is shared)
                 self._stop.wait(self.poll_interval)
+        self.drain(learner)
+
+    def drain(self, learner: Learner, timeout: float | None = None) -> int:
+        """On stop: learn everything pending now (micro-batches until none is left or ``timeout``, default
+        ``drain_timeout``, has passed), snapshot the non-learning variants and fold the statistics, so that a
+        graceful shutdown leaves snapshots that include the last rewards. Returns the journal entries written."""
+        deadline = time.monotonic() + (self.drain_timeout if timeout is None else timeout)
+        total = 0
+        try:
+            while time.monotonic() < deadline:
+                learned = learner.step()
+                total += learned
+                if learned == 0:
+                    break
+            learner.flush_static()
+            learner.store.fold_stats()
+        except Exception as exc:
+            self._on_error(f"learner drain: {type(exc).__name__}: {exc}")
+        return total

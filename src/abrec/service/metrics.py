@@ -11,10 +11,13 @@
 - **Learner lag**: seconds since the oldest event the learner has not joined yet although it could (an on-time
   reward not learned, or a shown item whose wait window closed); 0 when it is up to date.
 - **Snapshot age** and version of the policy each variant serves in this process.
+
+The same middleware writes each request's access log line (:func:`~abrec.service.logging_json.log_access`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +31,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .logging_json import ACCESS, log_access
 
 __all__ = ["MetricsMiddleware", "ServiceCollector", "install_metrics", "metrics_router"]
 
@@ -72,8 +77,16 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             method = str(scope.get("method", ""))
+            seconds = time.perf_counter() - start
             REQUESTS.labels(method, path, str(status)).inc()
-            LATENCY.labels(method, path).observe(time.perf_counter() - start)
+            LATENCY.labels(method, path).observe(seconds)
+            if ACCESS.isEnabledFor(logging.INFO):  # the access line (logging_json.py), when logging is configured
+                client = scope.get("client")
+                params = scope.get("path_params") or {}
+                experiment = params.get("name") if "{name}" in path else None
+                log_access(
+                    method, scope.get("path", ""), path, status, seconds, client[0] if client else None, experiment
+                )
 
 
 class ServiceCollector(Collector):

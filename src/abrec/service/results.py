@@ -1,9 +1,13 @@
-"""The live readout of an experiment: ``abrec analyze``'s numbers on the exported log, and the learner's status.
+"""The live readout of an experiment: ``abrec analyze``'s numbers from stored sufficient statistics, and the
+learner's status.
 
-The readout is :func:`abrec.abtest.scorecard.analyze_metrics` on :meth:`EventStore.export_log` (the same
-call ``abrec analyze`` makes on an exported file: period-weighted lifts with Holm, always-valid intervals,
-Bayesian chance to win, SRM against the weights in force). Each variant's counts come from the store, and
-:func:`learner_sentence` says in plain words where its learning stands, answering "why isn't it learning?".
+The readout is :meth:`abrec.store.stats.ExperimentStats.readout`: the numbers of
+:func:`abrec.abtest.scorecard.analyze_metrics` on :meth:`EventStore.export_log` (the call ``abrec analyze``
+makes on an exported file: period-weighted lifts with Holm, always-valid intervals, Bayesian chance to win,
+SRM against the weights in force), computed by the same :mod:`abrec.abtest` functions from the per-period,
+per-variant sums the store keeps up to date (:mod:`abrec.store.stats`), so a results call reads a few rows
+however long the log is. Each variant's counts come from the same statistics, and :func:`learner_sentence`
+says in plain words where its learning stands, answering "why isn't it learning?".
 """
 
 from __future__ import annotations
@@ -12,9 +16,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
-from ..abtest.scorecard import analyze_metrics
 from ..errors import AbrecError
 from ..policies.registry import policy_class
 from .models import ResultsResponse, VariantStatus
@@ -85,21 +86,17 @@ def learner_sentence(
 
 
 def experiment_results(store: Any, runtime: ExperimentRuntime) -> ResultsResponse:
-    """The results of one experiment (blocking: exports the log and runs the readout)."""
+    """The results of one experiment (blocking: folds what is new into the statistics, then reads them)."""
     spec = runtime.spec
     kind = spec.reward.kind
-    log = store.export_log(spec.name, reward_kind=kind)
-    counts = store.counts(spec.name)
-    sums: dict[str, float] = {}
+    stats = store.stats(spec.name)
+    counts = stats.counts
+    sums = {variant: stats.reward_sum(variant) for variant in spec.variant_names}
     readout: dict[str, Any] | None = None
     note = ""
-    if len(log):
-        frame = log.frame
-        learned = frame["reward"].to_numpy(dtype=np.float64)
-        for variant in spec.variant_names:
-            sums[variant] = float(learned[(frame["variant"] == variant).to_numpy()].sum())
+    if stats.variants:
         try:
-            readout = analyze_metrics(log, control=spec.config.control, alpha=spec.config.alpha).to_dict()
+            readout = stats.readout(control=spec.config.control, alpha=spec.config.alpha).to_dict()
         except AbrecError as exc:
             note = f"No readout yet: {exc}"
     else:

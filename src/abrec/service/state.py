@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import sys
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,7 +62,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.config = config
-        self.notify = notify or (lambda line: print(f"abrec: {line}", file=sys.stderr, flush=True))
+        self.notify = notify or logging.getLogger("abrec.service").warning
         self.store: Any = None
         self.committer: Any = None
         self.runtimes: dict[str, ExperimentRuntime] = {}

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..data.interactions import InteractionLog
 from ..errors import InputError, UnknownNameError
-from . import _rows, schema
+from . import _rows, schema, stats
 from ._write import write_batch
 from .engine import BEGIN_OPTION, create_store_engine, database_url, is_sqlite, shown
 from .errors import SchemaVersionError, StoreError
@@ -447,44 +447,54 @@ class EventStore:
         with self._reading() as connection:
             return {(e, v): int(n) for e, v, n in connection.execute(query)}
 
+    def fold_stats(self) -> int:
+        """Fold the rows committed since the last call into the sufficient statistics (:mod:`abrec.store.stats`),
+        in one write transaction with their cursor; returns the rows folded (0, without writing, when none)."""
+        with self._reading() as connection:
+            if not stats.pending(connection):
+                return 0
+        with self._writing() as connection:
+            return stats.fold(connection)
+
+    def stats(self, experiment: str, *, refresh: bool = True) -> stats.ExperimentStats:
+        """``experiment``'s sufficient statistics (after :meth:`fold_stats` unless ``refresh`` is False)."""
+        if refresh:
+            self.fold_stats()
+        e = schema.experiments
+        with self._reading() as connection:
+            kind = connection.execute(sa.select(e.c.reward_kind).where(e.c.name == experiment)).scalar()
+            if kind is None:
+                raise UnknownNameError("experiment", experiment, self._names(connection))
+            return stats.experiment_stats(connection, experiment, str(kind))
+
+    def top_items(self, experiment: str, n: int = 5) -> dict[str, list[tuple[str, int, float]]]:
+        """Each variant's ``n`` most shown items with their reward totals (from the statistics)."""
+        with self._reading() as connection:
+            return stats.top_items(connection, experiment, n)
+
+    def metric_history(self, experiment: str) -> list[tuple[str, float, float, float, float]]:
+        """The primary metric's unit sums per variant over time: ``(variant, at, units, total, total_sq)``."""
+        with self._reading() as connection:
+            return stats.history(connection, experiment)
+
     def counts(self, experiment: str) -> dict[str, dict[str, int]]:
         """Per variant of ``experiment``: ``decisions``, ``shown`` (items shown), ``rewards`` (stored, every
         kind, late included), ``late``, ``journaled`` (shown items learned), ``defaulted`` (learned with the
-        default reward) and ``waiting`` (shown items not learned yet)."""
+        default reward) and ``waiting`` (shown items not learned yet), from the statistics (no scan)."""
         zero = dict.fromkeys(("decisions", "shown", "rewards", "late", "journaled", "defaulted", "waiting"), 0)
         out: dict[str, dict[str, int]] = {}
         with self._reading() as connection:
             a = schema.allocations
             query = sa.select(a.c.weights).where(a.c.experiment == experiment).order_by(a.c.period.desc()).limit(1)
             weights = connection.execute(query).scalar()
-            for variant in json.loads(weights) if weights else ():
-                out[variant] = dict(zero)
-            query = (
-                sa.select(_D.c.variant, sa.func.count(), sa.func.sum(_D.c.n_shown))
-                .where(_D.c.experiment == experiment)
-                .group_by(_D.c.variant)
-            )
-            for variant, n, shown_ in connection.execute(query):
-                out.setdefault(variant, dict(zero)).update(decisions=int(n), shown=int(shown_ or 0))
-            late = sa.func.sum(sa.case((_R.c.late, 1), else_=0))
-            query = (
-                sa.select(_D.c.variant, sa.func.count(), late)
-                .join(_D, _D.c.event_id == _R.c.event_id)
-                .where(_D.c.experiment == experiment)
-                .group_by(_D.c.variant)
-            )
-            for variant, n, n_late in connection.execute(query):
-                out.setdefault(variant, dict(zero)).update(rewards=int(n), late=int(n_late or 0))
-            defaulted = sa.func.sum(sa.case((_J.c.source == "default", 1), else_=0))
-            query = (
-                sa.select(_J.c.variant, sa.func.count(), defaulted)
-                .where(_J.c.experiment == experiment)
-                .group_by(_J.c.variant)
-            )
-            for variant, n, n_default in connection.execute(query):
-                out.setdefault(variant, dict(zero)).update(journaled=int(n), defaulted=int(n_default or 0))
-        for row in out.values():
-            row["waiting"] = row["shown"] - row["journaled"]
+        for variant in json.loads(weights) if weights else ():
+            out[variant] = dict(zero)
+        try:
+            found = self.stats(experiment).counts
+        except UnknownNameError:
+            return out
+        for variant, counts in found.items():
+            out.setdefault(variant, dict(zero)).update(counts)
         return out
 
     def export_log(self, experiment: str | None = None, *, reward_kind: str | None = None) -> InteractionLog:

@@ -20,6 +20,12 @@ __all__ = [
     "metadata",
     "rewards",
     "snapshots",
+    "stat_cells",
+    "stat_cursor",
+    "stat_history",
+    "stat_items",
+    "stat_metrics",
+    "stat_units",
 ]
 
 metadata = sa.MetaData()
@@ -164,4 +170,94 @@ audit = sa.Table(
     sa.Column("experiment", sa.Text, nullable=True),
     sa.Column("details", sa.Text, nullable=False),
     sa.Index("ix_audit_experiment_seq", "experiment", "seq"),
+)
+
+# Sufficient statistics of every experiment (migration 0003), kept by abrec.store.stats.fold: see that module.
+_COUNT = sa.BigInteger
+
+#: The last decision, reward and journal seq folded into the statistics (one row, id 1).
+stat_cursor = sa.Table(
+    "stat_cursor",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("decisions_seq", sa.BigInteger, nullable=False),
+    sa.Column("rewards_seq", sa.BigInteger, nullable=False),
+    sa.Column("journal_seq", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", TIME, nullable=False),
+)
+
+#: One row per (experiment, unit): its variant, first period, shown items and, per reward kind (JSON),
+#: ``[total, positive rows]``.
+stat_units = sa.Table(
+    "stat_units",
+    metadata,
+    sa.Column("experiment", sa.Text, primary_key=True),
+    sa.Column("unit", sa.Text, primary_key=True),
+    sa.Column("variant", sa.Text, nullable=False),
+    sa.Column("period", sa.BigInteger, nullable=False),
+    sa.Column("shown", _COUNT, nullable=False),
+    sa.Column("leaked", sa.Boolean, nullable=False),
+    sa.Column("kinds", sa.Text, nullable=False),
+)
+
+#: One row per (experiment, period, variant): unit sums (by the units' first period) and counts (by the
+#: decisions' period), and the logged assignment probabilities' range.
+stat_cells = sa.Table(
+    "stat_cells",
+    metadata,
+    sa.Column("experiment", sa.Text, primary_key=True),
+    sa.Column("period", sa.BigInteger, primary_key=True),
+    sa.Column("variant", sa.Text, primary_key=True),
+    sa.Column("units", sa.Float, nullable=False),
+    sa.Column("rows_sum", sa.Float, nullable=False),
+    sa.Column("rows_sq", sa.Float, nullable=False),
+    sa.Column("leaked", sa.Float, nullable=False),
+    sa.Column("decisions", _COUNT, nullable=False),
+    sa.Column("shown", _COUNT, nullable=False),
+    sa.Column("rewards", _COUNT, nullable=False),
+    sa.Column("late", _COUNT, nullable=False),
+    sa.Column("journaled", _COUNT, nullable=False),
+    sa.Column("defaulted", _COUNT, nullable=False),
+    sa.Column("p_min", sa.Float, nullable=True),
+    sa.Column("p_max", sa.Float, nullable=True),
+)
+
+#: One row per (experiment, period, variant, reward kind): unit sums of the kind's per-unit total.
+stat_metrics = sa.Table(
+    "stat_metrics",
+    metadata,
+    sa.Column("experiment", sa.Text, primary_key=True),
+    sa.Column("period", sa.BigInteger, primary_key=True),
+    sa.Column("variant", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("total_sq", sa.Float, nullable=False),
+    sa.Column("positive", sa.Float, nullable=False),
+    sa.Column("cross", sa.Float, nullable=False),
+    sa.Column("on_time", _COUNT, nullable=False),
+)
+
+#: Per (experiment, variant, item): times shown and the primary reward total.
+stat_items = sa.Table(
+    "stat_items",
+    metadata,
+    sa.Column("experiment", sa.Text, primary_key=True),
+    sa.Column("variant", sa.Text, primary_key=True),
+    sa.Column("item", sa.Text, primary_key=True),
+    sa.Column("shown", _COUNT, nullable=False),
+    sa.Column("reward_sum", sa.Float, nullable=False),
+)
+
+#: The primary metric's unit sums per variant over time (a point at most every HISTORY_EVERY seconds).
+stat_history = sa.Table(
+    "stat_history",
+    metadata,
+    sa.Column("seq", SEQ, primary_key=True, autoincrement=True),
+    sa.Column("experiment", sa.Text, nullable=False),
+    sa.Column("variant", sa.Text, nullable=False),
+    sa.Column("at", TIME, nullable=False),
+    sa.Column("units", sa.Float, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("total_sq", sa.Float, nullable=False),
+    sa.Index("ix_stat_history_experiment_at", "experiment", "at"),
 )

@@ -51,6 +51,17 @@ _SMALL_VIEWS: dict[str, dict[str, Any]] = {
     "Bandit": {"n_users": 64, "n_candidates": _SMALL_CANDIDATES, "slate_size": _SMALL_SLATE, "horizon": 8},
     "Session": {"n_users": 64, "n_candidates": _SMALL_CANDIDATES, "slate_size": _SMALL_SLATE, "max_steps": 8},
 }
+# Environments with no world (all their arguments are view arguments): a 12-minute time budget ends every
+# session by itself within 40 steps.
+_SMALL_STANDALONE: dict[str, dict[str, Any]] = {
+    "abrec/InterestEvolution-v0": {
+        "n_users": 64,
+        "n_candidates": _SMALL_CANDIDATES,
+        "slate_size": _SMALL_SLATE,
+        "time_budget": 12.0,
+        "max_steps": 40,
+    },
+}
 
 
 def small_config(env_id: str, **world: Any) -> dict[str, Any]:
@@ -64,9 +75,13 @@ def small_config(env_id: str, **world: Any) -> dict[str, Any]:
     --------
     >>> small_config("abrec/SyntheticCatalog-Session-v0")["view"]["max_steps"]
     8
+    >>> small_config("abrec/InterestEvolution-v0")["view"]["time_budget"]
+    12.0
     """
     if env_id not in ENV_IDS:
         raise UnknownNameError("environment", env_id, ENV_IDS)
+    if env_id in _SMALL_STANDALONE:
+        return {"env": env_id, "seed": 0, "view": dict(_SMALL_STANDALONE[env_id])}
     world_name, view_name = env_id.split("/")[1].split("-")[:2]
     return {
         "env": env_id,
