@@ -239,10 +239,12 @@ def _bootstrap_se(values: npt.NDArray[np.float64], p: float) -> float:
     """Standard deviation of the Poisson-bootstrap quantile, from its law over the order statistics.
 
     ``P(Q* <= x_(j)) = P(Binomial(n, j / n) >= p n)`` (``j = 1..n``); only the ranks where the law has
-    mass (9 binomial standard deviations around ``p n``: beyond, less than 1e-18) are summed.
+    mass are summed: 9 binomial standard deviations around ``p n``, plus 45 ranks. The 45 matter when ``p n``
+    is small: the mass above rank ``j`` then falls only like ``exp(-j)`` (``P(Binomial(n, j / n) = 0)``),
+    so it is below 1e-18 from ``j`` = 42 on.
     """
     n = values.size
-    width = 9.0 * math.sqrt(n * p * (1.0 - p)) + 10.0
+    width = 9.0 * math.sqrt(n * p * (1.0 - p)) + 45.0
     j = np.arange(max(1, math.floor(p * n - width)), min(n, math.ceil(p * n + width)) + 1)
     need = math.ceil(p * n - 1e-9)
     cdf = special.bdtrc(need - 1, n, j / n)  # P(Binomial(n, j / n) > need - 1)
