@@ -207,6 +207,33 @@ def test_a_stale_cursor_is_caught_up_by_the_next_read(database_url: str) -> None
         assert store.stats("exp").reward_sum("control") == 3.0
 
 
+def test_a_fold_planned_before_another_fold_is_not_applied_twice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fold_stats plans outside the write lock; a plan overtaken by another fold (the learner's and a results call's
+    at once) must be dropped and the fold redone under the lock, else its rows would count twice."""
+    from abrec.store import stats
+
+    traffic = Traffic(3)
+    with EventStore(database_url) as store:
+        store.put_experiment("exp", {"v": 1}, allocation("exp", WEIGHTS[0]), reward_kind="click")
+        traffic.round(store, 0)
+        with store.engine.connect() as connection:
+            stale = stats.plan_fold(connection)
+        assert stale is not None and stale.rows > 0
+        assert store.fold_stats() == stale.rows  # the other fold, which moves the cursor
+        traffic.round(store, 0)
+        with store.engine.begin() as connection:
+            assert not stats.cursor_at(connection, stale.start)  # what fold_stats checks under the lock
+        # fold_stats gets the overtaken plan: it must fold again under the lock instead of applying it.
+        real_plan = stats.plan_fold
+        stale_then_real = iter([stale])
+        monkeypatch.setattr(stats, "plan_fold", lambda connection: next(stale_then_real, None) or real_plan(connection))
+        assert store.fold_stats() > 0
+        monkeypatch.setattr(stats, "plan_fold", real_plan)
+        _check_equal(store)
+
+
 def test_the_migration_backfills_the_statistics_from_the_rows_stored_before_it(empty_database_url: str) -> None:
     upgrade(empty_database_url)
     traffic = Traffic(7)

@@ -448,13 +448,19 @@ class EventStore:
             return {(e, v): int(n) for e, v, n in connection.execute(query)}
 
     def fold_stats(self) -> int:
-        """Fold the rows committed since the last call into the sufficient statistics (:mod:`abrec.store.stats`),
-        in one write transaction with their cursor; returns the rows folded (0, without writing, when none)."""
-        with self._reading() as connection:
-            if not stats.pending(connection):
-                return 0
-        with self._writing() as connection:
-            return stats.fold(connection)
+        """Fold the rows committed since the last call into the sufficient statistics (:mod:`abrec.store.stats`):
+        the rows are read and aggregated outside the write lock (:func:`~abrec.store.stats.plan_fold`), and the
+        write transaction, which commits the statistics with their cursor, holds it only to write the aggregates
+        (or folds again under it when another fold moved the cursor meanwhile); returns the rows folded (0, without
+        writing, when none)."""
+        with self._reading() as connection:  # the reads and the aggregation, outside the write lock
+            plan = stats.plan_fold(connection)
+        if plan is None:
+            return 0
+        with self._writing() as connection:  # held only to write the aggregated rows and the cursor
+            if stats.cursor_at(connection, plan.start):
+                return stats.apply_fold(connection, plan)
+            return stats.fold(connection)  # another fold moved the cursor meanwhile: fold again, under the lock
 
     def stats(self, experiment: str, *, refresh: bool = True) -> stats.ExperimentStats:
         """``experiment``'s sufficient statistics (after :meth:`fold_stats` unless ``refresh`` is False)."""

@@ -52,10 +52,14 @@ __all__ = [
     "HISTORY_EVERY",
     "HISTORY_POINTS",
     "ExperimentStats",
+    "FoldPlan",
+    "apply_fold",
+    "cursor_at",
     "experiment_stats",
     "fold",
     "history",
     "pending",
+    "plan_fold",
     "top_items",
 ]
 
@@ -138,16 +142,44 @@ def _by_events(
     return out
 
 
+@dataclass
+class FoldPlan:
+    """What one fold will write, computed by reads only (:func:`plan_fold`); :func:`apply_fold` writes it."""
+
+    start: tuple[int, int, int]
+    end: tuple[int, int, int]
+    rows: int
+    units: dict[tuple[str, str], _Unit]
+    before: dict[tuple[str, str], _Unit]
+    cells: dict[tuple[str, int, str], _Cell]
+    metrics: dict[tuple[str, int, str, str], _Metric]
+    items: dict[tuple[str, str, str], list[float]]
+    primary: dict[str, str]
+
+
 def fold(connection: sa.Connection, *, now: float | None = None) -> int:
     """Fold every decision, reward and journal entry committed after the cursor into the statistics.
 
-    Run inside a serialised write transaction (:meth:`EventStore.fold_stats`, the migration's backfill), which
-    also commits the new cursor with the statistics. Returns the number of rows folded (0: up to date).
+    Run inside a serialised write transaction (the migration's backfill, or :meth:`EventStore.fold_stats` when
+    another fold moved the cursor since its plan), which also commits the new cursor with the statistics.
+    Returns the number of rows folded (0: up to date).
+    """
+    plan = plan_fold(connection)
+    return 0 if plan is None else apply_fold(connection, plan, now=now)
+
+
+def plan_fold(connection: sa.Connection) -> FoldPlan | None:
+    """Read what a fold of the rows committed after the cursor will write (None: up to date); reads only.
+
+    Outside a write transaction the plan is valid as long as the cursor has not moved: only folds write the
+    statistics, and every fold moves the cursor (the rows it reads, up to the heads, are committed and never
+    change). :meth:`EventStore.fold_stats` computes it before taking the write lock, so that the lock is held
+    only while the few aggregated rows are written.
     """
     d0, r0, j0 = _cursor(connection)
     d1, r1, j1 = _heads(connection)
     if (d1, r1, j1) == (d0, r0, j0):
-        return 0
+        return None
     e = schema.experiments
     primary = {name: kind for name, kind in connection.execute(sa.select(e.c.name, e.c.reward_kind))}
     decisions = connection.execute(
@@ -304,15 +336,39 @@ def fold(connection: sa.Connection, *, now: float | None = None) -> int:
                 m.total_sq += sign * y * y
                 m.cross += sign * x * y
                 m.positive += sign * float(positive > 0)
-    _save_units(connection, units, before)
-    _save_cells(connection, cells)
-    _save_metrics(connection, metrics)
-    _save_items(connection, items)
-    _save_history(connection, {key[0] for key in units} | {k[0] for k in cells}, primary, now)
+    return FoldPlan(
+        (d0, r0, j0),
+        (d1, r1, j1),
+        len(decisions) + len(rewards) + len(journal),
+        units,
+        before,
+        cells,
+        metrics,
+        items,
+        primary,
+    )
+
+
+def apply_fold(connection: sa.Connection, plan: FoldPlan, *, now: float | None = None) -> int:
+    """Write ``plan`` and move the cursor to its end, in the caller's write transaction; the rows folded.
+
+    The caller makes sure the cursor is still at ``plan.start`` (:func:`cursor_at`)."""
+    _save_units(connection, plan.units, plan.before)
+    _save_cells(connection, plan.cells)
+    _save_metrics(connection, plan.metrics)
+    _save_items(connection, plan.items)
+    experiments = {key[0] for key in plan.units} | {k[0] for k in plan.cells}
+    _save_history(connection, experiments, plan.primary, now)
+    d1, r1, j1 = plan.end
     values = {"decisions_seq": d1, "rewards_seq": r1, "journal_seq": j1, "updated_at": now or time.time()}
     if connection.execute(sa.update(_K).where(_K.c.id == 1).values(**values)).rowcount == 0:
         connection.execute(sa.insert(_K).values(id=1, **values))
-    return len(decisions) + len(rewards) + len(journal)
+    return plan.rows
+
+
+def cursor_at(connection: sa.Connection, position: tuple[int, int, int]) -> bool:
+    """Whether the statistics' cursor is at ``position`` (a plan made there is still valid)."""
+    return _cursor(connection) == position
 
 
 def _copy(u: _Unit) -> _Unit:
