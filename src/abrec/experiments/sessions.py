@@ -40,7 +40,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..abtest.allocation import PeriodStats
-from ..abtest.assignment import Experiment
 from ..abtest.metrics import Metric
 from ..abtest.readout import Readout, analyze_log, log_periods
 from ..abtest.scorecard import MetricsReadout, analyze_metrics
@@ -48,9 +47,8 @@ from ..data.interactions import InteractionLog
 from ..embeddings.features import ItemFeatures
 from ..errors import InputError
 from ..policies.base import Policy
-from ..policies.registry import make_policy
 from .config import ExperimentConfig
-from .simulation import world_item_features
+from .simulation import VariantTraffic, world_item_features
 
 __all__ = ["SESSION_COLUMNS", "SessionResult", "run_session_experiment", "session_metrics"]
 
@@ -204,24 +202,12 @@ def run_session_experiment(
         )
     env = make_env(dict(config.env))
     view: Any = env.unwrapped
-    names = config.variant_names
-    policies = {
-        spec.name: make_policy(spec.policy, seed=config.seed + i, **dict(spec.params))
-        for i, spec in enumerate(config.variants)
-    }
+    traffic = VariantTraffic(config, units="sessions")
+    names, policies = traffic.names, traffic.policies
     features, identity = world_item_features(
         view.world, config.encoder, config.feature_dim, notify=say, cache_dir=cache_dir
     )
     per_period = int(config.allocation.get("period", 1))
-    allocator = config.allocator()
-    state = {"experiment": Experiment.create(config.name, config.initial_weights(allocator))}
-
-    def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], dict[str, float]]:
-        experiment = state["experiment"]
-        assigned = experiment.assign(units)
-        if (assigned == "").any():
-            raise InputError("Some sessions were not assigned to a variant; the experiment must cover every unit.")
-        return assigned, dict(experiment.weights)
 
     episodes, max_steps, k = config.episodes, int(view.max_steps), int(view.slate_size)
     return_column = "revenue" if getattr(view, "reward", "clicks") == "revenue" else "reward"
@@ -235,7 +221,7 @@ def run_session_experiment(
         env,
         policies,
         features=features,
-        assign=assign,
+        assign=traffic.assign,
         episodes=episodes,
         seed=config.seed,
         experiment=config.name,
@@ -262,10 +248,7 @@ def run_session_experiment(
             episode_sessions[done.episode, v] = mine.sum()
             episode_returns[done.episode, v] = returns[mine].mean() if mine.any() else np.nan
         if (done.episode + 1) % per_period == 0 or done.episode + 1 == episodes:
-            if allocator is not None:
-                stats, _ = log_periods(InteractionLog.concat(period_logs), column=return_column, variants=names)
-                new = allocator.update(PeriodStats(stats.n[-1:], stats.sum[-1:], stats.sum_sq[-1:], names))
-                state["experiment"] = state["experiment"].reweight(dict(zip(names, new.tolist(), strict=True)))
+            traffic.reallocate(InteractionLog.concat(period_logs), column=return_column)
             period_logs = []
     merged = InteractionLog.concat(logs)
     frame = merged.frame.assign(

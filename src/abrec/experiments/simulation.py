@@ -194,6 +194,41 @@ def world_item_features(
     return ItemFeatures(features.ids, vectors), str(model.identity)
 
 
+class VariantTraffic:
+    """The variants' policies, the assignment in force and its adaptive reallocation: what the bandit runner
+    (:func:`run_simulation`) and the session runner (:func:`~abrec.experiments.run_session_experiment`) share.
+
+    ``assign`` is the ``assign`` callable of the rollouts; ``reallocate(period_log, column)`` feeds the period's
+    log to the allocator (if any) and reweights the experiment for the next period.
+    """
+
+    def __init__(self, config: ExperimentConfig, units: str = "simulated users") -> None:
+        self.names = config.variant_names
+        self.policies = {
+            spec.name: make_policy(spec.policy, seed=config.seed + i, **dict(spec.params))
+            for i, spec in enumerate(config.variants)
+        }
+        self.allocator = config.allocator()
+        self.experiment = Experiment.create(config.name, config.initial_weights(self.allocator))
+        self._units = units
+
+    def assign(self, units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], dict[str, float]]:
+        assigned = self.experiment.assign(units)
+        if (assigned == "").any():
+            raise InputError(
+                f"Some {self._units} were not assigned to a variant; the experiment must cover every unit."
+            )
+        return assigned, dict(self.experiment.weights)
+
+    def reallocate(self, period_log: InteractionLog, column: str = "reward") -> None:
+        if self.allocator is None:
+            return
+        stats, _ = log_periods(period_log, column=column, variants=self.names)
+        last = slice(stats.n_periods - 1, stats.n_periods)
+        new = self.allocator.update(PeriodStats(stats.n[last], stats.sum[last], stats.sum_sq[last], self.names))
+        self.experiment = self.experiment.reweight(dict(zip(self.names, new.tolist(), strict=True)))
+
+
 def run_simulation(
     config: ExperimentConfig,
     *,
@@ -228,11 +263,8 @@ def run_simulation(
             f"run_simulation runs experiments on a bandit view (…-Bandit-v0); got {type(env).__name__}. Run a "
             "session experiment with abrec.experiments.run_session_experiment (abrec simulate picks it)."
         )
-    names = config.variant_names
-    policies = {
-        spec.name: make_policy(spec.policy, seed=config.seed + i, **dict(spec.params))
-        for i, spec in enumerate(config.variants)
-    }
+    traffic = VariantTraffic(config)
+    names, policies = traffic.names, traffic.policies
     needs_features = any(p.uses_item_features for p in policies.values())
     features, identity = (
         world_item_features(env.world, config.encoder, config.feature_dim, notify=say, cache_dir=cache_dir)
@@ -240,18 +272,6 @@ def run_simulation(
         else (None, "")
     )
     period_steps = int(config.allocation.get("period", 1))
-    allocator = config.allocator()
-    weights = config.initial_weights(allocator)
-    state = {"experiment": Experiment.create(config.name, weights)}
-
-    def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], dict[str, float]]:
-        experiment = state["experiment"]
-        assigned = experiment.assign(units)
-        if (assigned == "").any():
-            raise InputError(
-                "Some simulated users were not assigned to a variant; the experiment must cover every unit."
-            )
-        return assigned, dict(experiment.weights)
 
     n_steps = env.horizon
     step_expected = np.zeros((n_steps, len(names)))
@@ -263,7 +283,7 @@ def run_simulation(
         env,
         policies,
         features=features,
-        assign=assign,
+        assign=traffic.assign,
         seed=config.seed,
         experiment=config.name,
         unit_prefix=f"{config.name}-",
@@ -279,11 +299,7 @@ def run_simulation(
         period_logs.append(done.log)
         candidates.append(done.candidates)
         if (step + 1) % period_steps == 0 or step + 1 == n_steps:
-            if allocator is not None:
-                stats, _ = log_periods(InteractionLog.concat(period_logs), variants=names)
-                last = slice(stats.n_periods - 1, stats.n_periods)
-                new = allocator.update(PeriodStats(stats.n[last], stats.sum[last], stats.sum_sq[last], names))
-                state["experiment"] = state["experiment"].reweight(dict(zip(names, new.tolist(), strict=True)))
+            traffic.reallocate(InteractionLog.concat(period_logs))
             period_logs = []
         if progress is not None:
             progress(step + 1, n_steps)

@@ -58,7 +58,6 @@ __all__ = [
     "experiment_stats",
     "fold",
     "history",
-    "pending",
     "plan_fold",
     "top_items",
 ]
@@ -125,12 +124,6 @@ def _heads(connection: sa.Connection) -> tuple[int, int, int]:
     )
     d, r, j = connection.execute(query).one()
     return int(d or 0), int(r or 0), int(j or 0)
-
-
-def pending(connection: sa.Connection) -> bool:
-    """Whether rows were committed after the statistics' cursor (cheap: three index lookups)."""
-    cursor, heads = _cursor(connection), _heads(connection)
-    return any(h > c for h, c in zip(heads, cursor, strict=True))
 
 
 def _by_events(
