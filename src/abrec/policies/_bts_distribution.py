@@ -135,3 +135,71 @@ def beta_top_counts(
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="abrec-bts") as pool:
         total: IntArray = sum(pool.map(run, range(jobs)), np.zeros((n_items, n_positions), dtype=np.int64))
     return total
+
+
+# ------------------------------------------------------------- per-request slates from per-item draws
+def slate_match_counts_numpy(samples: FloatArray, index: IntArray, slots: IntArray, counts: FloatArray) -> None:
+    """Add to ``counts[r, j]`` the draws ``s`` whose top-k over request ``r``'s candidates puts ``slots[r, j]`` at
+    position ``j`` (numpy reference of :func:`slate_match_counts`).
+
+    ``samples`` (S, U) holds S draws of every distinct item; ``index`` (n, m) says which item (column of
+    ``samples``) each request's candidate is; ``slots`` (n, k) are candidate columns, position 0 first.
+    """
+    k = slots.shape[1]
+    gathered = samples[:, index]  # (S, n, m)
+    m = index.shape[1]
+    if k == 1:
+        top = gathered.argmax(axis=-1)[..., None]
+    else:
+        top = np.argsort(-gathered, axis=-1, kind="stable")[..., :k] if k < m else np.argsort(-gathered, axis=-1)
+    counts += (top == slots[None]).sum(axis=0)
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _slate_match_nb(samples: Any, index: Any, slots: Any, counts: Any) -> None:  # pragma: no cover - compiled
+        n_draws = samples.shape[0]
+        n, m = index.shape
+        k = slots.shape[1]
+        best = np.empty(k)
+        idx = np.empty(k, dtype=np.int64)
+        for s in range(n_draws):
+            for r in range(n):
+                filled = 0
+                for i in range(m):
+                    v = samples[s, index[r, i]]
+                    if filled < k:
+                        pos = filled
+                        filled += 1
+                    elif v > best[k - 1]:
+                        pos = k - 1
+                    else:
+                        continue
+                    while pos > 0 and best[pos - 1] < v:
+                        best[pos] = best[pos - 1]
+                        idx[pos] = idx[pos - 1]
+                        pos -= 1
+                    best[pos] = v
+                    idx[pos] = i
+                for j in range(k):
+                    if idx[j] == slots[r, j]:
+                        counts[r, j] += 1.0
+
+
+def slate_match_counts(
+    samples: FloatArray, index: IntArray, slots: IntArray, counts: FloatArray, use_numba: bool = True
+) -> None:
+    """Add to ``counts[r, j]`` how many of the draws in ``samples`` put candidate ``slots[r, j]`` of request ``r``
+    at position ``j`` of its slate (the top-k of its candidates' draws, largest first).
+
+    One draw of every distinct item (a row of ``samples``, shape (S, U)) serves every request whose
+    candidates include it: ``index[r, i]`` is the column of request ``r``'s candidate ``i``. Each request's
+    counts are those of S independent draws from its own candidates' posteriors; requests of one call share
+    the draws of the items they share. Ties (probability 0 for continuous posteriors) go to the lower
+    candidate column. The compiled loop never builds the (S, n, m) array the numpy reference gathers.
+    """
+    if use_numba and HAVE_NUMBA:
+        _slate_match_nb(np.ascontiguousarray(samples), np.ascontiguousarray(index), slots, counts)
+    else:
+        slate_match_counts_numpy(samples, index, slots, counts)

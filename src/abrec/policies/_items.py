@@ -12,8 +12,11 @@ from ..errors import InputError
 # Non-negative integer ids below this bound are looked up in a dense table (one vectorised gather);
 # other ids (strings, large or negative ints) go through a dict.
 _DENSE_LIMIT = 1 << 20
-# Lookups of at most this many ids go through the dict one by one (no sorting).
+# Lookups of at most this many ids go through the dict one by one (no sorting); for string ids, which sort
+# slowly, up to _SMALL_STR (a dict look-up per id beats np.unique's string sort at every size measured
+# up to there: 165 vs 300 us for a batch of 100 requests of 20 candidates).
 _SMALL = 256
+_SMALL_STR = 1 << 16
 
 
 class ItemIndex:
@@ -37,7 +40,7 @@ class ItemIndex:
 
     def lookup(self, ids: npt.NDArray[Any], *, add: bool = True) -> npt.NDArray[np.int64]:
         """Rows of ``ids`` (any shape); unknown ids are added when ``add``, else mapped to -1."""
-        if ids.size <= _SMALL and ids.dtype.kind in "iuU":
+        if (ids.size <= _SMALL and ids.dtype.kind in "iuU") or (ids.dtype.kind == "U" and ids.size <= _SMALL_STR):
             # A request or a few: dict look-ups beat sorting (np.unique); new ids get rows in order of first
             # sight (in C order), as on the vectorised paths.
             get = self._map.get

@@ -116,6 +116,32 @@ def sampled(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int) ->
     return (counts + 1.0) / (n_draws + 1.0)
 
 
+def sampled_items(
+    draw_items: Callable[[int], FloatArray], index: IntArray, slots: IntArray, n_draws: int
+) -> FloatArray:
+    """Like :func:`sampled` when each candidate's score is a draw of its item's own posterior.
+
+    ``draw_items(s)`` returns (s, U) fresh draws of the U distinct items; ``index`` (n, m) maps each request's
+    candidates to those columns. Every request's propensity is the same unbiased Monte Carlo estimate as
+    :func:`sampled` gives (``n_draws`` independent draws of its candidates' scores, plus its own decision's
+    draw), but one draw per distinct item serves all requests that show it, and the compiled count never
+    builds the (s, n, m) array: on a batch of 100 requests of 20 candidates among 500 items, a quarter of
+    the posterior samples. Requests of one call share those draws, so their estimates are correlated
+    (each stays unbiased); the decisions themselves never share draws.
+    """
+    from ._bts_distribution import slate_match_counts
+
+    n, k = slots.shape
+    counts = np.zeros((n, k), dtype=np.float64)
+    per_chunk = max(1, _CHUNK_FLOATS // max(1, int(index.max(initial=0)) + 1))
+    done = 0
+    while done < n_draws:
+        s = min(per_chunk, n_draws - done)
+        slate_match_counts(draw_items(s), index, slots, counts)
+        done += s
+    return (counts + 1.0) / (n_draws + 1.0)
+
+
 def sampled_shared(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int, m: int) -> FloatArray:
     """Like :func:`sampled` when every request has the same score distribution.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,10 +43,23 @@ class _SampledRanking(CountingPolicy):
             first = self._sample(req, req.n)[:, 0, :]
             slots = _slates.topk_of(first, k)
             props = _slates.sampled_shared(draw, slots, self.propensity_draws, req.m)
+        elif req.mask is None and req.rows.ndim == 2 and type(self)._item_sampler is not _SampledRanking._item_sampler:
+            # Per-request candidates from one posterior per item: one draw per distinct item serves them all.
+            slots = _slates.topk_of(first, k)
+            items, index = np.unique(req.rows, return_inverse=True)
+            props = _slates.sampled_items(
+                self._item_sampler(items), index.reshape(req.rows.shape), slots, self.propensity_draws
+            )
         else:
             slots = _slates.topk_of(first, k)
             props = _slates.sampled(draw, slots, self.propensity_draws)
         return slots, props, self._posterior_mean(req), self.propensity_draws
+
+    def _item_sampler(self, items: IntArray) -> Callable[[int], FloatArray]:
+        """``draw(s)``: ``s`` posterior draws of each of ``items`` (rows), shape (s, len(items)); a subclass whose
+        posterior is one per item (not per request) overrides it, and its propensities come from one draw per
+        distinct item (see ``_slates.sampled_items``)."""
+        raise NotImplementedError
 
     def _posterior_mean(self, req: Request) -> FloatArray:
         raise NotImplementedError
@@ -166,6 +179,23 @@ class BernoulliThompson(_SampledRanking):
         a, b = self._posterior(req.rows)
         return self._rng.beta(a, b, size=(size, *a.shape)) if a.ndim == 2 else self._rng.beta(a, b, (size, 1, req.m))
 
+    def _item_sampler(self, items: IntArray) -> Callable[[int], FloatArray]:
+        a, b = self._posterior(items)
+        rng, flat = self._rng, (a == 1.0) & (b == 1.0)  # Beta(1, 1) is uniform: 30x cheaper than numpy's Johnk
+        if not flat.any():
+            return lambda size: rng.beta(a, b, size=(size, a.shape[0]))
+        rest = ~flat
+        a_rest, b_rest = a[rest], b[rest]
+
+        def draw(size: int) -> FloatArray:
+            out = np.empty((size, a.shape[0]))
+            out[:, flat] = rng.random((size, int(flat.sum())))
+            if a_rest.shape[0]:
+                out[:, rest] = rng.beta(a_rest, b_rest, size=(size, a_rest.shape[0]))
+            return out
+
+        return draw
+
     def _posterior_mean(self, req: Request) -> FloatArray:
         a, b = self._posterior(req.rows)
         return np.broadcast_to(a / (a + b), (req.n, req.m))
@@ -254,6 +284,10 @@ class GaussianThompson(_SampledRanking):
         loc, scale, df = self._posterior(req.rows)
         shape = (size, *loc.shape) if loc.ndim == 2 else (size, 1, req.m)
         return loc + scale * self._rng.standard_t(df, size=shape)
+
+    def _item_sampler(self, items: IntArray) -> Callable[[int], FloatArray]:
+        loc, scale, df = self._posterior(items)
+        return lambda size: loc + scale * self._rng.standard_t(df, size=(size, loc.shape[0]))
 
     def _posterior_mean(self, req: Request) -> FloatArray:
         return np.broadcast_to(self._posterior(req.rows)[0], (req.n, req.m)).copy()

@@ -12,6 +12,7 @@ mapped to HTTP in one place (:func:`install_error_handlers`): an unknown experim
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,18 +81,15 @@ def service_of(request: Request) -> Service:
 
 
 def _input(body: DecideRequest) -> DecideInput:
-    candidates = []
+    ids = tuple(body.candidates)
     texts = {}
-    for c in body.candidates:
-        if isinstance(c, str):
-            candidates.append(c)
-        else:
-            candidates.append(c.id)
-            texts[c.id] = c.text
+    if not all(type(c) is str for c in ids):  # some candidates carry their text
+        ids = tuple(c if isinstance(c, str) else c.id for c in body.candidates)
+        texts = {c.id: c.text for c in body.candidates if not isinstance(c, str)}
     return DecideInput(
         experiment=body.experiment,
         unit=body.unit,
-        candidates=tuple(candidates),
+        candidates=ids,  # type: ignore[arg-type]
         k=body.k,
         texts=texts,
         context=None if body.context is None else tuple(body.context),
@@ -102,6 +100,7 @@ def _input(body: DecideRequest) -> DecideInput:
     )
 
 
+@functools.lru_cache(maxsize=64)  # the rows of one batch share their two times
 def _time(moment: datetime) -> str:
     """A UTC time as pydantic writes it (``2026-01-05T10:00:00.123456Z``)."""
     text = moment.isoformat()

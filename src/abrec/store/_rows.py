@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -15,7 +16,37 @@ T = TypeVar("T")
 #: Values per IN (...) list: under SQLite's and psycopg's limits on bound parameters.
 CHUNK = 5_000
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _json_writer() -> Callable[[Any], str]:
+    """orjson where installed (the ``serve`` extra; ~10x faster on the decisions' id and number lists), else json.
+
+    orjson writes NaN and infinity as ``null`` instead of refusing them, and refuses a lone surrogate that json
+    escapes: only a flat tuple of strings and finite floats goes to orjson (the same value read back, the text
+    differing only in escapes and float spelling); anything else, or a value orjson refuses, goes to json's
+    encoder, which raises for a non-finite number.
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - an install without the serve extra
+        return _encode
+    fast = orjson.dumps
+    isfinite = math.isfinite
+
+    def dumps(value: Any) -> str:
+        # The fast path only for flat sequences of strings or finite numbers (the decisions' columns).
+        if type(value) is not tuple or not all(type(v) is str or (type(v) is float and isfinite(v)) for v in value):
+            return _encode(value)
+        try:
+            return fast(value).decode()
+        except TypeError:  # orjson's refusals (a lone surrogate): JSONEncodeError is a TypeError
+            return _encode(value)
+
+    return dumps
+
+
+_dumps: Callable[[Any], str] = _json_writer()
 
 
 def dumps(value: Any) -> str:
