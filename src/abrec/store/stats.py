@@ -148,6 +148,9 @@ class FoldPlan:
     metrics: dict[tuple[str, int, str, str], _Metric]
     items: dict[tuple[str, str, str], list[float]]
     primary: dict[str, str]
+    #: The rows to write, merged with the stored ones by :func:`plan_fold` (reads only), so that
+    #: :func:`apply_fold` holds the write lock only for the writes: table -> (inserts, updates).
+    writes: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(default_factory=dict)
 
 
 def fold(connection: sa.Connection, *, now: float | None = None) -> int:
@@ -339,6 +342,12 @@ def plan_fold(connection: sa.Connection) -> FoldPlan | None:
         metrics,
         items,
         primary,
+        {
+            "units": _unit_rows(units, before),
+            "cells": _merged(connection, _C, _CELL_KEYS, cells, _merge_cell),  # type: ignore[arg-type]
+            "metrics": _merged(connection, _M, _METRIC_KEYS, metrics, _merge_metric),  # type: ignore[arg-type]
+            "items": _merged(connection, _I, _ITEM_KEYS, items, _merge_item),  # type: ignore[arg-type]
+        },
     )
 
 
@@ -346,10 +355,14 @@ def apply_fold(connection: sa.Connection, plan: FoldPlan, *, now: float | None =
     """Write ``plan`` and move the cursor to its end, in the caller's write transaction; the rows folded.
 
     The caller makes sure the cursor is still at ``plan.start`` (:func:`cursor_at`)."""
-    _save_units(connection, plan.units, plan.before)
-    _save_cells(connection, plan.cells)
-    _save_metrics(connection, plan.metrics)
-    _save_items(connection, plan.items)
+    for table, keys, name in (
+        (_U, _UNIT_KEYS, "units"),
+        (_C, _CELL_KEYS, "cells"),
+        (_M, _METRIC_KEYS, "metrics"),
+        (_I, _ITEM_KEYS, "items"),
+    ):
+        inserts, updates = plan.writes[name]
+        _write(connection, table, keys, inserts, updates)
     experiments = {key[0] for key in plan.units} | {k[0] for k in plan.cells}
     _save_history(connection, experiments, plan.primary, now)
     d1, r1, j1 = plan.end
@@ -391,9 +404,15 @@ def _load_units(connection: sa.Connection, keys: Mapping[tuple[str, str], None])
     return out
 
 
-def _save_units(
-    connection: sa.Connection, units: Mapping[tuple[str, str], _Unit], before: Mapping[tuple[str, str], _Unit]
-) -> None:
+_UNIT_KEYS = ("experiment", "unit")
+_CELL_KEYS = ("experiment", "period", "variant")
+_METRIC_KEYS = ("experiment", "period", "variant", "kind")
+_ITEM_KEYS = ("experiment", "variant", "item")
+_Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _unit_rows(units: Mapping[tuple[str, str], _Unit], before: Mapping[tuple[str, str], _Unit]) -> _Rows:
+    """The units' rows to insert (new units) and to update (known ones, keyed ``k_experiment``, ``k_unit``)."""
     inserts, updates = [], []
     for (experiment, unit), u in units.items():
         row = {
@@ -407,23 +426,19 @@ def _save_units(
             updates.append({"k_experiment": experiment, "k_unit": unit, **row})
         else:
             inserts.append({"experiment": experiment, "unit": unit, **row})
-    if inserts:
-        connection.execute(sa.insert(_U), inserts)
-    if updates:
-        key = (_U.c.experiment == sa.bindparam("k_experiment")) & (_U.c.unit == sa.bindparam("k_unit"))
-        connection.execute(sa.update(_U).where(key), updates)
+    return inserts, updates
 
 
-def _upsert(
+def _merged(
     connection: sa.Connection,
     table: sa.Table,
     keys: Sequence[str],
-    changes: Mapping[tuple[Any, ...], dict[str, float]],
+    changes: Mapping[tuple[Any, ...], Any],
     merge: Any,
-) -> None:
-    """Add ``changes`` (key -> column deltas) to ``table``'s rows, inserting the missing ones."""
+) -> _Rows:
+    """``changes`` (key -> deltas) added to ``table``'s stored rows: the rows to insert and to update (reads only)."""
     if not changes:
-        return
+        return [], []
     experiments = sorted({k[0] for k in changes})
     found: dict[tuple[Any, ...], dict[str, Any]] = {}
     for experiment in experiments:
@@ -444,6 +459,16 @@ def _upsert(
             inserts.append({**dict(zip(keys, key, strict=True)), **row})
         else:
             updates.append({**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, **row})
+    return inserts, updates
+
+
+def _write(
+    connection: sa.Connection,
+    table: sa.Table,
+    keys: Sequence[str],
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+) -> None:
     if inserts:
         connection.execute(sa.insert(table), inserts)
     if updates:
@@ -451,44 +476,35 @@ def _upsert(
         connection.execute(sa.update(table).where(where), updates)
 
 
-def _save_cells(connection: sa.Connection, cells: Mapping[tuple[str, int, str], _Cell]) -> None:
-    def merge(old: Mapping[str, Any] | None, c: _Cell) -> dict[str, Any]:
-        old = old or {}
-        out: dict[str, Any] = {k: int(old.get(k) or 0) + c.counts[k] for k in _COUNTS}
-        for name in ("units", "rows_sum", "rows_sq", "leaked"):
-            out[name] = float(old.get(name) or 0.0) + getattr(c, name)
-        lo, hi = old.get("p_min"), old.get("p_max")
-        out["p_min"] = c.p_min if lo is None else (lo if math.isnan(c.p_min) else min(lo, c.p_min))
-        out["p_max"] = c.p_max if hi is None else (hi if math.isnan(c.p_max) else max(hi, c.p_max))
-        for name in ("p_min", "p_max"):
-            if out[name] is not None and math.isnan(out[name]):
-                out[name] = None
-        return out
-
-    _upsert(connection, _C, ("experiment", "period", "variant"), cells, merge)  # type: ignore[arg-type]
+def _merge_cell(old: Mapping[str, Any] | None, c: _Cell) -> dict[str, Any]:
+    old = old or {}
+    out: dict[str, Any] = {k: int(old.get(k) or 0) + c.counts[k] for k in _COUNTS}
+    for name in ("units", "rows_sum", "rows_sq", "leaked"):
+        out[name] = float(old.get(name) or 0.0) + getattr(c, name)
+    lo, hi = old.get("p_min"), old.get("p_max")
+    out["p_min"] = c.p_min if lo is None else (lo if math.isnan(c.p_min) else min(lo, c.p_min))
+    out["p_max"] = c.p_max if hi is None else (hi if math.isnan(c.p_max) else max(hi, c.p_max))
+    for name in ("p_min", "p_max"):
+        if out[name] is not None and math.isnan(out[name]):
+            out[name] = None
+    return out
 
 
-def _save_metrics(connection: sa.Connection, metrics: Mapping[tuple[str, int, str, str], _Metric]) -> None:
-    def merge(old: Mapping[str, Any] | None, m: _Metric) -> dict[str, Any]:
-        old = old or {}
-        out: dict[str, Any] = {
-            k: float(old.get(k) or 0.0) + getattr(m, k) for k in ("total", "total_sq", "positive", "cross")
-        }
-        out["on_time"] = int(old.get("on_time") or 0) + m.on_time
-        return out
-
-    _upsert(connection, _M, ("experiment", "period", "variant", "kind"), metrics, merge)  # type: ignore[arg-type]
+def _merge_metric(old: Mapping[str, Any] | None, m: _Metric) -> dict[str, Any]:
+    old = old or {}
+    out: dict[str, Any] = {
+        k: float(old.get(k) or 0.0) + getattr(m, k) for k in ("total", "total_sq", "positive", "cross")
+    }
+    out["on_time"] = int(old.get("on_time") or 0) + m.on_time
+    return out
 
 
-def _save_items(connection: sa.Connection, items: Mapping[tuple[str, str, str], list[float]]) -> None:
-    def merge(old: Mapping[str, Any] | None, delta: list[float]) -> dict[str, Any]:
-        old = old or {}
-        return {
-            "shown": int(old.get("shown") or 0) + int(delta[0]),
-            "reward_sum": float(old.get("reward_sum") or 0.0) + delta[1],
-        }
-
-    _upsert(connection, _I, ("experiment", "variant", "item"), items, merge)  # type: ignore[arg-type]
+def _merge_item(old: Mapping[str, Any] | None, delta: list[float]) -> dict[str, Any]:
+    old = old or {}
+    return {
+        "shown": int(old.get("shown") or 0) + int(delta[0]),
+        "reward_sum": float(old.get("reward_sum") or 0.0) + delta[1],
+    }
 
 
 def _save_history(
