@@ -19,10 +19,10 @@ runner = CliRunner()
 def test_db_upgrade_creates_the_tables_once(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     first = runner.invoke(app, ["db", "upgrade", "--database-url", empty_database_url])
     assert first.exit_code == 0, first.output
-    assert "at revision 0003" in first.output
+    assert "at revision 0004" in first.output
     monkeypatch.setenv("ABREC_DATABASE_URL", empty_database_url)
     again = runner.invoke(app, ["db", "upgrade"])  # the URL from the environment; a no-op
-    assert again.exit_code == 0 and "at revision 0003" in again.output
+    assert again.exit_code == 0 and "at revision 0004" in again.output
     EventStore(empty_database_url).close()
 
 
@@ -52,7 +52,32 @@ def test_export_writes_the_joined_log(database_url: str, tmp_path: Path, name: s
     assert sorted(p.name for p in out.parent.iterdir()) == [name]  # no temporary file left
 
 
+def test_export_of_one_variant(database_url: str, tmp_path: Path) -> None:
+    with EventStore(database_url) as store:
+        store.put_experiment("exp", {}, allocation("exp"))
+        decisions = [decision("c1", variant="control"), decision("t1", variant="treatment", unit="u2")]
+        store.write(WriteBatch(decisions=decisions))
+        expected = store.export_log("exp", variant="treatment")
+    out = tmp_path / "t.parquet"
+    args = ["export", str(out), "--experiment", "exp", "--variant", "treatment", "--database-url", database_url]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    back = InteractionLog.read(out)
+    assert back == expected and back.frame["request_id"].unique().tolist() == ["t1"]
+    assert set(back.frame["variant"]) == {"treatment"}
+
+
 def test_export_errors(database_url: str, tmp_path: Path) -> None:
+    out = str(tmp_path / "v.parquet")
+    alone = runner.invoke(app, ["export", out, "--variant", "a", "--database-url", database_url])
+    assert alone.exit_code == 2 and "error: --variant needs --experiment" in alone.output
+    with EventStore(database_url) as store:
+        store.put_experiment("exp", {}, allocation("exp"))
+    args = ["export", str(tmp_path / "v.parquet"), "--experiment", "exp", "--variant", "treatmnt"]
+    wrong = runner.invoke(app, [*args, "--database-url", database_url])
+    assert wrong.exit_code == 2 and "error: Unknown variant of experiment 'exp' 'treatmnt'" in wrong.output
+    assert "Did you mean 'treatment'" in wrong.output or "did you mean 'treatment'" in wrong.output.lower()
+    assert not (tmp_path / "v.parquet").exists()
     unknown = runner.invoke(
         app, ["export", str(tmp_path / "x.parquet"), "--experiment", "nope", "--database-url", database_url]
     )

@@ -147,6 +147,8 @@ async def _prepare(service: Service, runtime: ExperimentRuntime, inputs: list[De
         if any(p not in runtime.period_weights for p in periods.values()):
             runtime.add_allocations(await run_in_threadpool(service.store.allocations, runtime.spec.name))
         runtime.remember({}, periods)
+    if runtime.sessions is not None:  # agents' session reads (a query per batch): off the event loop
+        await run_in_threadpool(runtime.sessions.prefetch, inputs)
     space = runtime.features
     if space is not None:
         given = {item: text for i in inputs for item, text in i.texts.items() if item not in space}

@@ -28,6 +28,13 @@ seconds after a decision, and the ``default`` value learned when the window clos
 An ``env`` entry (what ``abrec simulate`` runs on) is allowed and ignored, so one file can drive both. A config
 with ``variants`` at its top level is one experiment.
 
+A variant may be an **agent** (``dqn``, ``tabular_q``, ``slateq``: any registered policy with ``learn``), with
+an optional ``state`` mapping for its session states: ``decay`` and ``horizon`` of the
+:class:`~abrec.agents.StateEncoder` (default 0.3 and 50) and ``pair_features`` (default true). An agent decides
+from each unit's session state and learns n-step transitions (:mod:`abrec.service.sessions`); it learns the
+experiment's ``reward``, so ``reward_weights`` is refused, and it needs a catalog (its Q-function reads item
+text features). ``state`` on a policy that is not an agent is an error.
+
 The ``catalog`` gives the items known at start: a catalog file (``path``, read like ``abrec embed`` reads it,
 relative to the config's folder; ``id_column``, ``text_columns``, ``text_template``) or ``items``, a list of
 ``{id, text}``. Its texts fit the PCA of the item features; items first seen in a decide bring their text.
@@ -46,7 +53,7 @@ from typing import Any
 from ..errors import InputError, ParameterError, unknown_key
 from ..experiments.config import ExperimentConfig, VariantSpec
 
-__all__ = ["Catalog", "RewardSpec", "ServiceConfig", "ServiceExperiment", "load_service_config"]
+__all__ = ["Catalog", "RewardSpec", "ServiceConfig", "ServiceExperiment", "StateSpec", "load_service_config"]
 
 _TOP_KEYS = ("server", "catalog", "experiments")
 _EXPERIMENT_KEYS = (
@@ -62,7 +69,8 @@ _EXPERIMENT_KEYS = (
     "reward",
     "env",
 )
-_VARIANT_KEYS = ("name", "policy", "params")
+_VARIANT_KEYS = ("name", "policy", "params", "state")
+_STATE_KEYS = ("decay", "horizon", "pair_features")
 _REWARD_KEYS = ("kind", "window", "default")
 _CATALOG_KEYS = ("path", "id_column", "text_columns", "text_template", "items")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -79,6 +87,20 @@ class RewardSpec:
 
 
 @dataclass(frozen=True)
+class StateSpec:
+    """How an agent variant's session states are built (:class:`~abrec.agents.StateEncoder`'s ``decay`` and
+    ``horizon``), and whether it reads pair features (``[0, cos(f, clicked), cos(f, shown)]``: a service
+    observes no fatigue)."""
+
+    decay: float = 0.3
+    horizon: int = 50
+    pair_features: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decay": self.decay, "horizon": self.horizon, "pair_features": self.pair_features}
+
+
+@dataclass(frozen=True)
 class ServiceExperiment:
     """One served experiment: the simulate-style :class:`ExperimentConfig` (no env) plus the live settings.
 
@@ -91,12 +113,16 @@ class ServiceExperiment:
         Seconds between allocation updates (adaptive allocation only).
     context_dim : int
         Length of every request's context vector.
+    states : mapping of variant name to StateSpec
+        The agent variants (``dqn``, ``tabular_q``, ``slateq``, ...) and how their session states are built;
+        every other variant is a policy deciding from the request's context.
     """
 
     config: ExperimentConfig
     reward: RewardSpec = field(default_factory=RewardSpec)
     cadence: float | None = None
     context_dim: int = 8
+    states: Mapping[str, StateSpec] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -115,7 +141,15 @@ class ServiceExperiment:
         c = self.config
         return {
             "name": c.name,
-            "variants": [{"name": v.name, "policy": v.policy, "params": dict(v.params)} for v in c.variants],
+            "variants": [
+                {
+                    "name": v.name,
+                    "policy": v.policy,
+                    "params": dict(v.params),
+                    **({"state": self.states[v.name].to_dict()} if v.name in self.states else {}),
+                }
+                for v in c.variants
+            ],
             "control": c.control,
             "allocation": {**dict(c.allocation), **({"cadence": self.cadence} if self.cadence is not None else {})},
             "encoder": c.encoder,
@@ -177,7 +211,15 @@ class ServiceConfig:
         server = config.get("server") or {}
         if not isinstance(server, Mapping):
             raise InputError(f"The service config's 'server' must be a mapping. Got {server!r}.")
-        return cls(parsed, _catalog(config.get("catalog"), Path(base)), dict(server))
+        catalog = _catalog(config.get("catalog"), Path(base))
+        for i, exp in enumerate(parsed):
+            if exp.states and not len(catalog):
+                raise InputError(
+                    f"experiments[{i}] ({exp.name}): the agent variant(s) {sorted(exp.states)} read item text "
+                    "features, which need a catalog to fit them: add 'catalog: {path: ...}' or "
+                    "'catalog: {items: [...]}' to the config."
+                )
+        return cls(parsed, catalog, dict(server))
 
 
 def load_service_config(path: str | os.PathLike[str]) -> ServiceConfig:
@@ -204,6 +246,7 @@ def _number(value: Any, where: str, *, integer: bool = False) -> float:
 
 
 def _experiment(entry: Any, where: str) -> ServiceExperiment:
+    from .. import agents  # noqa: F401  (registers the agents, so that variants may name them)
     from ..policies.registry import check_policy_params, policy_class
 
     if not isinstance(entry, Mapping):
@@ -221,6 +264,7 @@ def _experiment(entry: Any, where: str) -> ServiceExperiment:
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
         raise InputError(f"{where}.variants must be a list of {{name, policy, params}}. Got {raw!r}.")
     variants = []
+    states: dict[str, StateSpec] = {}
     for i, spec in enumerate(raw):
         if not isinstance(spec, Mapping) or "name" not in spec or "policy" not in spec:
             raise InputError(f"{where}.variants[{i}] must be a mapping with 'name' and 'policy' (and 'params').")
@@ -233,6 +277,9 @@ def _experiment(entry: Any, where: str) -> ServiceExperiment:
         variant = VariantSpec(str(spec["name"]), str(spec["policy"]), dict(params))
         policy_class(variant.policy)  # an unknown policy: "did you mean"
         check_policy_params(variant.policy, variant.params, f"{where}.variants[{i}].params ({variant.name})")
+        state = _state(spec, variant, f"{where}.variants[{i}]", entry.get("reward"))
+        if state is not None:
+            states[variant.name] = state
         variants.append(variant)
     allocation = dict(entry.get("allocation") or {"method": "fixed"})
     if "period" in allocation:
@@ -269,7 +316,57 @@ def _experiment(entry: Any, where: str) -> ServiceExperiment:
     context_dim = int(_number(entry.get("context_dim", feature_dim), f"{where}.context_dim", integer=True))
     if context_dim < 1:
         raise InputError(f"{where}.context_dim must be an int >= 1. Got {context_dim}.")
-    return ServiceExperiment(config, _reward(entry.get("reward"), f"{where}.reward"), cadence, context_dim)
+    return ServiceExperiment(config, _reward(entry.get("reward"), f"{where}.reward"), cadence, context_dim, states)
+
+
+def is_agent(policy: str) -> bool:
+    """Whether the registered policy ``policy`` is a session agent: it learns n-step transitions (``learn``)
+    from session states (:class:`abrec.agents.Agent`), instead of deciding from the request's context."""
+    from ..policies.registry import policy_class
+
+    cls = policy_class(policy)
+    return callable(getattr(cls, "learn", None)) and callable(getattr(cls, "reward_of", None))
+
+
+def _state(spec: Mapping[str, Any], variant: VariantSpec, where: str, reward: Any) -> StateSpec | None:
+    """The variant's :class:`StateSpec` when it is an agent (None otherwise); 'state' on a policy is an error."""
+    from .._params import Constraint, Interval, validate_params
+
+    given = spec.get("state")
+    if not is_agent(variant.policy):
+        if given is not None:
+            raise InputError(
+                f"{where}.state ({variant.name}) sets how an agent's session states are built; {variant.policy!r} is "
+                "not an agent (dqn, tabular_q, slateq, ...) and decides from the request's context: remove 'state'."
+            )
+        return None
+    if "reward_weights" in variant.params:
+        raise InputError(
+            f"{where}.params ({variant.name}): a served agent learns the experiment's reward (reward.kind, its window "
+            "and default), not reward_weights (which weigh a simulator's outcomes): remove 'reward_weights'."
+        )
+    given = {} if given is None else given
+    if not isinstance(given, Mapping):
+        raise InputError(
+            f"{where}.state ({variant.name}) must be a mapping {{decay, horizon, pair_features}}. Got {given!r}."
+        )
+    for key in given:
+        if key not in _STATE_KEYS:
+            raise unknown_key(key, f"{where}.state ({variant.name})", _STATE_KEYS)
+    values = {**StateSpec().to_dict(), **dict(given)}
+    try:
+        validate_params(
+            f"the state of {variant.name}",
+            {
+                "decay": Interval("float", 0.0, 1.0),
+                "horizon": Interval("int", 1),
+                "pair_features": Constraint("bool"),
+            },
+            values,
+        )
+    except ParameterError as exc:
+        raise ParameterError(f"{where}.state: {exc}") from exc
+    return StateSpec(float(values["decay"]), int(values["horizon"]), bool(values["pair_features"]))
 
 
 def _reward(entry: Any, where: str) -> RewardSpec:

@@ -44,6 +44,7 @@ from ..store.stats import ExperimentStats
 from .config import ServiceConfig, ServiceExperiment
 from .features import ItemSpace
 from .runtime import fresh_policies
+from .sessions import SessionLearning, batch_mark, lookup_mark
 from .snapshots import policy_from_bytes, policy_to_bytes
 
 __all__ = ["Learner", "LearnerThread", "feedback_for", "fold", "next_allocation"]
@@ -71,7 +72,9 @@ def feedback_for(
     """The :class:`~abrec.policies.Feedback` of one variant's journal entries, in their order.
 
     Each entry is one shown item: its item id, value (the reward or the default), position, the decision's
-    logged propensity at that position and context (zeros when none was stored), and the item's features
+    logged propensity at that position and context (zeros when none was stored; the first ``context_dim``
+    values of an agent's session state, when an agent decided it while serving a paused experiment), and the
+    item's features
     when the policy reads them.
     """
     n = len(entries)
@@ -83,8 +86,8 @@ def feedback_for(
     for i, e in enumerate(entries):
         d = decisions[e.event_id]
         propensities[i] = d.propensities[e.position]
-        if d.context is not None:
-            contexts[i] = d.context
+        if d.context is not None:  # an agent's session state (decided while it served everyone) starts with it
+            contexts[i] = d.context[:context_dim]
     feats = None
     if policy.uses_item_features:
         if features is None:
@@ -146,6 +149,8 @@ class _Variant:
     version: int = 0
     journal_seq: int = 0
     error: str = ""
+    #: An agent variant's last micro-batch (number, time): what its next one completes is judged against it.
+    mark: tuple[int, float] | None = None
 
 
 @dataclass
@@ -198,6 +203,8 @@ class Learner:
         self.clock = clock
         self.specs = {e.name: e for e in config.experiments}
         self.variants: dict[tuple[str, str], _Variant] = {}
+        #: The agent variants: their sessions' transitions (abrec.service.sessions).
+        self.sessions: dict[tuple[str, str], SessionLearning] = {}
         self.status = LearnerStatus()
         self._reward_seq = 0
         self._batch = 0
@@ -232,6 +239,7 @@ class Learner:
 
     def _restore(self, spec: ServiceExperiment) -> None:
         fresh = fresh_policies(spec)
+        space = self.features.get(spec.name)
         for name in spec.variant_names:
             snap = self.store.latest_snapshot(spec.name, name)
             if snap is None:
@@ -239,6 +247,13 @@ class Learner:
             else:
                 state = _Variant(policy_from_bytes(snap.state), snap.version, snap.journal_seq)
             self.variants[(spec.name, name)] = state
+            if name in spec.states:
+                if space is None:
+                    raise AbrecError(
+                        f"Agent variant {spec.name!r}/{name!r} needs item features; the experiment has none."
+                    )
+                self.sessions[(spec.name, name)] = SessionLearning(spec, name, space, GRACE)
+                state.mark = lookup_mark(self.store, spec.name, name, state.journal_seq)
             replayed = self._replay(spec, name, state)
             if replayed:
                 self._snapshot(spec.name, name, state)
@@ -256,13 +271,7 @@ class Learner:
             decisions = self._decisions(e.event_id for e in entries)
             self._ensure_items(spec.name, [e.item for e in entries])
             for batch in _batches(entries):
-                state.error = fold(
-                    state.policy,
-                    batch,
-                    decisions,
-                    features=self.features.get(spec.name),
-                    context_dim=spec.context_dim,
-                )
+                state.error = self._fold(spec, variant, state, batch, decisions)
                 state.journal_seq = int(batch[-1].seq or 0)
             total += len(entries)
 
@@ -330,9 +339,7 @@ class Learner:
             spec = self.specs[experiment]
             state = self.variants[(experiment, variant)]
             self._ensure_items(experiment, [e.item for e in group])
-            state.error = fold(
-                state.policy, group, decisions, features=self.features.get(experiment), context_dim=spec.context_dim
-            )
+            state.error = self._fold(spec, variant, state, group, decisions)
             if state.error:
                 self.status.errors[(experiment, variant)] = state.error
             state.journal_seq = int(group[-1].seq or 0)
@@ -341,6 +348,27 @@ class Learner:
             else:  # the same state: snapshotted when the learner is idle (flush_static)
                 self._static.add((experiment, variant))
         self._put_snapshots()
+
+    def _fold(
+        self,
+        spec: ServiceExperiment,
+        variant: str,
+        state: _Variant,
+        entries: Sequence[JournalEntry],
+        decisions: Mapping[str, DecisionRow],
+    ) -> str:
+        """Fold one micro-batch of one variant's entries: ``Policy.update`` (:func:`fold`), or for an agent the
+        n-step transitions the batch completes (:class:`~abrec.service.sessions.SessionLearning`)."""
+        learning = self.sessions.get((spec.name, variant))
+        if learning is None:
+            return fold(
+                state.policy, entries, decisions, features=self.features.get(spec.name), context_dim=spec.context_dim
+            )
+        error = learning.fold(
+            state.policy, self.store, entries, state.mark, ensure=lambda items: self._ensure_items(spec.name, items)
+        )
+        state.mark = batch_mark(entries)
+        return error
 
     def flush_static(self) -> None:
         """Snapshot the non-learning variants whose snapshot is behind the journal (see STATIC_SNAPSHOT_EVERY)."""

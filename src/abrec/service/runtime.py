@@ -28,6 +28,7 @@ from ..store.records import AllocationRow, DecisionRow, trusted
 from ._assign import Ranges
 from .config import ServiceExperiment
 from .features import ItemSpace
+from .sessions import SessionStates, session_states
 
 __all__ = ["DecideInput", "Decided", "ExperimentRuntime", "ServingPolicy", "initial_experiment"]
 
@@ -102,6 +103,8 @@ class ExperimentRuntime:
         #: policy serves every unit while paused or stopped (each unit is still logged under its own variant).
         self.status: str = "running"
         self.serve_with: str | None = None
+        #: The agent variants' session states (sessions.py; None without agents; the service sets its store).
+        self.sessions: SessionStates | None = session_states(spec, features)
         self.set_allocation(allocation)
 
     # ------------------------------------------------------------ state swapped in by the poller
@@ -160,7 +163,10 @@ class ExperimentRuntime:
         built before the first request; the policies in service are not touched."""
         ids = np.array([f"__warm_up_{i}__" for i in range(3)])
         x = np.zeros((2, self.spec.context_dim))
-        for serving in self.serving.values():
+        for variant, serving in self.serving.items():
+            if self.sessions is not None and variant in self.sessions.variants:  # agents: on session states
+                self.sessions.warm_up(serving.policy, variant)
+                continue
             policy = serving.policy.clone(keep_state=True, seed=0)
             feats = None
             if policy.uses_item_features:
@@ -308,7 +314,14 @@ class ExperimentRuntime:
             if policy.uses_item_features:
                 assert self.features is not None  # built whenever a variant reads item features
                 feats = self.features.lookup(cand)
-            if len(members) == 1:  # the one-request hot path: shared candidates, cached item rows
+            if self.sessions is not None and (serve_with or variant) in self.sessions.variants:
+                # An agent decides from each unit's session state, stored as the decision's context (sessions.py).
+                assert feats is not None
+                group = [requests[i] for i in members]
+                decision, x, scores = self.sessions.decide(
+                    policy, serve_with or variant, group, [contexts[i] for i in members], cand, feats, k
+                )
+            elif len(members) == 1:  # the one-request hot path: shared candidates, cached item rows
                 x = contexts[members[0]][None, :]
                 decision = policy.decide(cand[0], x, k=k, item_features=None if feats is None else feats[0])
                 scores = decision.scores[:1, decision.slots[0]]

@@ -124,6 +124,8 @@ class Service:
             space = self._spaces[key]
         self.features[spec.name] = space
         runtime = ExperimentRuntime(spec, space, self.store.allocation(spec.name))
+        if runtime.sessions is not None:  # agents read their sessions' earlier steps from the store
+            runtime.sessions.store = self.store
         self.runtimes[spec.name] = runtime
         return runtime
 

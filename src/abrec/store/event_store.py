@@ -45,6 +45,20 @@ __all__ = ["EventStore"]
 
 _D, _R, _J = schema.decisions, schema.rewards, schema.journal
 _DECISION_COLUMNS = list(_D.c)
+#: A session's earlier steps with their on-time rewards of a kind (EventStore.session_history), built once.
+_SESSION_HISTORY = (
+    sa.select(_D.c.event_id, _D.c["items"], _R.c.item, _R.c.value)
+    .select_from(
+        _D.outerjoin(_R, (_R.c.event_id == _D.c.event_id) & (_R.c.kind == sa.bindparam("kind")) & sa.not_(_R.c.late))
+    )
+    .where(
+        (_D.c.experiment == sa.bindparam("experiment"))
+        & (_D.c.unit == sa.bindparam("unit"))
+        & (_D.c.session_id == sa.bindparam("session_id"))
+        & (_D.c.step < sa.bindparam("step"))
+    )
+    .order_by(_D.c.step, _D.c.seq)
+)
 
 
 def _key(scope: str, name: str) -> int:
@@ -392,6 +406,64 @@ class EventStore:
         with self._reading() as connection:
             return [_rows.journal_row(row) for row in connection.execute(query).mappings()]
 
+    # -- session reads (agents: abrec.service.sessions) -----------------------------------------------------
+
+    def session_decisions(
+        self, experiment: str, sessions: Sequence[tuple[str, str]], *, variant: str | None = None
+    ) -> dict[tuple[str, str], list[DecisionRow]]:
+        """The decisions of each ``(unit, session_id)`` of ``experiment`` (of ``variant`` only, when given), in
+        session order: by step, then by the order they were stored."""
+        out: dict[tuple[str, str], list[DecisionRow]] = {key: [] for key in sessions}
+        if not out:
+            return out
+        with self._reading() as connection:
+            for chunk in _rows.chunks(list(out)):
+                where = (_D.c.experiment == experiment) & sa.tuple_(_D.c.unit, _D.c.session_id).in_(chunk)
+                if variant is not None:
+                    where &= _D.c.variant == variant
+                query = sa.select(*_DECISION_COLUMNS).where(where).order_by(_D.c.step, _D.c.seq)
+                for row in connection.execute(query).mappings():
+                    out[(row["unit"], row["session_id"])].append(_rows.decision_row(row))
+        return out
+
+    def session_history(
+        self, experiment: str, unit: str, session_id: str, before_step: int, kind: str
+    ) -> list[tuple[tuple[str, ...], tuple[float, ...]]]:
+        """The steps of one session before ``before_step``, in session order: each step's shown items and the
+        on-time rewards of ``kind`` received for them (0 for an item without one). One indexed query."""
+        params = {"experiment": experiment, "unit": unit, "session_id": session_id, "step": before_step, "kind": kind}
+        steps: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {}
+        with self._reading() as connection:
+            for event, items, item, value in connection.execute(_SESSION_HISTORY, params):
+                if event not in steps:
+                    steps[event] = (tuple(json.loads(items)), {})
+                if item is not None:
+                    steps[event][1][item] = float(value)
+        return [(items, tuple(got.get(i, 0.0) for i in items)) for items, got in steps.values()]
+
+    def sessions_changed(
+        self, experiment: str, variant: str, after: datetime | None, until: datetime
+    ) -> list[tuple[str, str]]:
+        """The ``(unit, session_id)`` of ``variant``'s decisions created or closing in ``(after, until]``."""
+        found: set[tuple[str, str]] = set()
+        with self._reading() as connection:
+            for column in (_D.c.created_at, _D.c.window_closes_at):  # two range scans, each on its index
+                where = (_D.c.experiment == experiment) & (_D.c.variant == variant) & (column <= _rows.ts(until))
+                if after is not None:
+                    where &= column > _rows.ts(after)
+                query = sa.select(_D.c.unit, _D.c.session_id).where(where).distinct()
+                found.update((unit, session) for unit, session in connection.execute(query))
+        return sorted(found)
+
+    def journal_of(self, event_ids: Sequence[str]) -> list[JournalEntry]:
+        """The journal entries of the decisions ``event_ids``, in journal order."""
+        out: list[JournalEntry] = []
+        with self._reading() as connection:
+            for chunk in _rows.chunks(dict.fromkeys(event_ids)):
+                query = sa.select(*_J.c).where(_J.c.event_id.in_(chunk))
+                out.extend(_rows.journal_row(row) for row in connection.execute(query).mappings())
+        return sorted(out, key=lambda e: int(e.seq or 0))
+
     def last_journal_batch(self) -> int:
         """The highest micro-batch number in the journal (0 when it is empty): a restarted learner goes on from it."""
         with self._reading() as connection:
@@ -503,12 +575,14 @@ class EventStore:
             out.setdefault(variant, dict(zero)).update(counts)
         return out
 
-    def export_log(self, experiment: str | None = None, *, reward_kind: str | None = None) -> InteractionLog:
+    def export_log(
+        self, experiment: str | None = None, *, reward_kind: str | None = None, variant: str | None = None
+    ) -> InteractionLog:
         """The joined log as an :class:`~abrec.data.interactions.InteractionLog` (see :mod:`abrec.store.export`)."""
         from .export import export_log
 
         with self._reading() as connection:
-            return export_log(connection, experiment, reward_kind=reward_kind)
+            return export_log(connection, experiment, reward_kind=reward_kind, variant=variant)
 
     def learner_lock(self) -> LearnerLock:
         """The lock that the one learner holds (a PostgreSQL advisory lock, or a lock file next to SQLite's)."""

@@ -30,8 +30,11 @@ def _column_name(kind: str) -> str:
     return f"reward_{kind}" if kind in _STANDARD else kind
 
 
-def export_log(connection: sa.Connection, experiment: str | None, *, reward_kind: str | None = None) -> InteractionLog:
-    """The joined log of ``experiment`` (every experiment when None), decisions in the order they were stored."""
+def export_log(
+    connection: sa.Connection, experiment: str | None, *, reward_kind: str | None = None, variant: str | None = None
+) -> InteractionLog:
+    """The joined log of ``experiment`` (every experiment when None; one ``variant``'s decisions only when given,
+    e.g. an agent's, whose contexts are its session states), decisions in the order they were stored."""
     d, r, j, e = schema.decisions, schema.rewards, schema.journal, schema.experiments
     primary_of = {name: kind for name, kind in connection.execute(sa.select(e.c.name, e.c.reward_kind))}
     dq = sa.select(*d.c).order_by(d.c.seq)
@@ -42,6 +45,8 @@ def export_log(connection: sa.Connection, experiment: str | None, *, reward_kind
         dq = dq.where(d.c.experiment == experiment)
         rq = rq.where(d.c.experiment == experiment)
         jq = jq.where(j.c.experiment == experiment)
+    if variant is not None:
+        dq = dq.where(d.c.variant == variant)
     decisions = connection.execute(dq).mappings().all()
     on_time: dict[tuple[str, str, str], float] = {(ev, it, k): v for ev, it, k, v in connection.execute(rq)}
     learned: dict[tuple[str, str], float] = {(ev, it): v for ev, it, v in connection.execute(jq)}

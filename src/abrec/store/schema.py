@@ -103,6 +103,7 @@ decisions = sa.Table(
     sa.UniqueConstraint("experiment", "client_request_id", name="uq_decisions_client_request"),
     sa.Index("ix_decisions_experiment_created", "experiment", "created_at"),
     sa.Index("ix_decisions_window", "window_closes_at"),
+    sa.Index("ix_decisions_session", "experiment", "unit", "session_id", "step"),  # agents' sessions (0004)
 )
 
 rewards = sa.Table(
