@@ -23,17 +23,28 @@
   (``abrec.agents.run_sessions``), and ``slateq`` (SlateQ, gamma 0.9, one-step, epsilon 0.03, same offsets).
   Item features: the ``auto`` encoder (MiniLM when installed) reduced by PCA to 16 dimensions plus a
   constant. Agents' settings were tuned on seeds 100 and 101, never on the reported seeds 0-4.
-- ``cold_start``: two frozen DQNs trained (``COLD_START_EPISODES``) on the synthetic long-term env, whose
-  catalog holds back its new arrivals (20% of the items), are then run on the same world with every item
-  available: ``text`` reads the
-  item text features, ``ids`` only a per-item offset (``id_buckets``, a constant feature). Clicks per
-  impression of a never-seen item, per seed and averaged with a 95% t interval.
-- ``train_speed``: the synthetic long-term env, DQN with batches of 256 at replay ratios (gradient samples per
-  new sample) 4 and 1, and at ratio 1 with 32 hidden units instead of 64; episodes of the env alone (random
-  slates) alternate with the agent's, so both see the same machine load. Environment steps (active
-  session-steps) per second with the agent deciding and learning, gradient steps per second, the env's own
-  speed (``env_only_steps_per_s``), the seconds until the episode return first reaches 90% of its final level
-  and that final level (mean of the last 3 episodes).
+- ``cold_start``: two DQNs (gamma 0, epsilon 0.1) learn online for ``COLD_START_EPISODES`` episodes, then,
+  frozen, run 2 episodes where some items are new to them: ``text`` reads the item text features, ``ids``
+  only a per-item offset (``id_buckets``) over a constant feature (the pair features too, for both), so it
+  cannot tell new items apart but by the fatigue it observes. Clicks per impression of a never-seen item,
+  per seed (``COLD_START_SEEDS``, 0-19; the settings were chosen on seeds 100 and 101), averaged with a 95%
+  t interval, and the paired difference (text minus ids, same seed, same users and candidates) with its
+  95% t interval. Environments (``$ABREC_BENCH_RL_ENVS``):
+
+  - ``synthetic``: the long-term session view, whose catalog holds back its new arrivals (20% of the items)
+    in training; in evaluation every item is available, about one candidate in five new. A new item's text
+    names its attributes but says "New arrival, no reviews yet." where an old one's reviews tell its quality;
+  - ``interest_evolution``: training on the corpus of seed 0, evaluation on a second corpus (seed 1) of as
+    many videos, all new (public ids after the first's), the users and their choice model unchanged; a
+    video's text names its topic and a word for its quality ("a good video about cooking").
+- ``train_speed``: the synthetic long-term env, DQN with batches of 256 (gamma 0.9, 3-step, epsilon 0.03,
+  per-item offsets, learning rate 1e-3, seed 0) at replay ratios (gradient samples per new sample) 4, 2 and 1,
+  and at ratio 1 with 32 hidden units instead of 64; episodes of the env alone (random slates) alternate with
+  the agent's, so both see the same machine load. Environment steps (active session-steps) per second with
+  the agent deciding and learning, gradient steps per second, the env's own speed (``env_only_steps_per_s``),
+  their ratio (``share_of_env_speed``), the seconds until the episode return first reaches 90% of its final
+  level and that final level (mean of the last 3 episodes). torch's one-off imports (``torch.optim`` loads
+  ``torch._dynamo``, about 1.5 s) happen before any clock starts.
 
 Quick runs: ``$ABREC_BENCH_RL_CASES`` (comma-separated among ``compare``, ``cold_start``, ``train_speed``),
 ``$ABREC_BENCH_RL_ENVS``, ``$ABREC_BENCH_RL_POLICIES`` (names above) and ``$ABREC_BENCH_RL_REGIMES``
@@ -44,6 +55,7 @@ Quick runs: ``$ABREC_BENCH_RL_CASES`` (comma-separated among ``compare``, ``cold
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import sys
@@ -69,6 +81,9 @@ LONG_TERM = {"fatigue": 2.0, "fatigue_decay": 0.1}
 NO_LONG_TERM = {"fatigue": 0.0, "drift": 0.0, "leave_base": 0.0, "leave_per_miss": 0.0, "max_steps": 20}
 IE_VIEW = {"n_users": 64, "reward": "clicks", "max_steps": 200}
 COLD_START_EPISODES = 10
+#: Seeds of the cold-start comparison (its settings were chosen on seeds 100 and 101).
+COLD_START_SEEDS = tuple(range(20))
+COLD_START_ENVS = ("synthetic", "interest_evolution")
 ENVS = ("synthetic", "movielens", "interest_evolution")
 ENV_IDS = {
     "synthetic": "abrec/SyntheticCatalog-Session-v0",
@@ -213,7 +228,7 @@ def compare(
 def _new_item_click_rate(
     env: Any, features: ItemFeatures, agent: DQNAgent, seed: int, new: np.ndarray
 ) -> tuple[float, int]:
-    """Clicks per impression of the ``new`` item rows (those held back in training), the agent frozen."""
+    """Clicks per impression of the ``new`` item rows (those never seen in training), the agent frozen."""
     shown_new = clicked_new = 0
     for step in run_sessions(
         env, {"p": agent}, features=features, episodes=2, seed=1000 * seed + 500, learn=False, log=False
@@ -225,40 +240,81 @@ def _new_item_click_rate(
     return clicked_new / max(shown_new, 1), shown_new
 
 
-def cold_start(seeds: tuple[int, ...], episodes: int) -> Iterator[dict[str, Any]]:
-    train_env = _env("synthetic", True)
-    world = train_env.world
-    arrived = copy.copy(world)
-    arrived.arrival = np.zeros_like(world.arrival)  # every item available: the held-back ones are new
-    view = {**VIEW, **LONG_TERM}
-    eval_env = RecSessionEnv(arrived, seed=0, **view)
-    text = _features(train_env)
-    ids = ItemFeatures(text.ids, np.ones((text.ids.shape[0], 1), dtype=np.float32))
-    rates: dict[str, list[float]] = {"text": [], "ids": []}
-    impressions: dict[str, list[int]] = {"text": [], "ids": []}
-    for seed in seeds:
-        for name, features, buckets in (("text", text, 0), ("ids", ids, 4096)):
-            agent = DQNAgent(gamma=0.0, id_buckets=buckets, seed=seed, train_seed=seed)
-            _policy_returns(train_env, features, agent, seed, episodes)
-            rate, shown = _new_item_click_rate(eval_env, features, agent, seed, np.asarray(world.arrival) > 0)
-            rates[name].append(rate)
-            impressions[name].append(shown)
-            _say(f"cold_start {name} seed {seed}: {rate:.4f} clicks per new-item impression ({shown} impressions)")
-    for name in ("text", "ids"):
-        mean, low, high = _interval(rates[name])
-        yield {
-            "bench": "rl",
-            "case": "cold_start",
-            "agent": f"dqn_{name}",
-            "reads": "item text features" if name == "text" else "item ids only (id_buckets)",
-            "clicks_per_new_item_impression": round(mean, 4),
-            "ci_low": round(low, 4),
-            "ci_high": round(high, 4),
-            "per_seed": [round(r, 4) for r in rates[name]],
-            "new_item_impressions": impressions[name],
-            "seeds": len(seeds),
-            "episodes": episodes,
-        }
+def _cold_start_worlds(env_name: str) -> tuple[Any, Any, ItemFeatures, np.ndarray]:
+    """(training env, evaluation env, text features of both envs' items, which evaluation rows are new).
+
+    ``synthetic``: the long-term session view whose catalog holds back its new arrivals (20% of the items)
+    in training; in evaluation every item is available, the held-back ones being new. ``interest_evolution``:
+    training on the corpus of seed 0, evaluation on a second corpus (seed 1) of as many videos, all new
+    (public ids after the first corpus's), the users and their choice model unchanged.
+    """
+    train_env = _env(env_name, True)
+    if env_name == "synthetic":
+        world = train_env.world
+        arrived = copy.copy(world)
+        arrived.arrival = np.zeros_like(world.arrival)  # every item available: the held-back ones are new
+        eval_env = RecSessionEnv(arrived, seed=0, **{**VIEW, **LONG_TERM})
+        return train_env, eval_env, _features(train_env), np.asarray(world.arrival) > 0
+    if env_name != "interest_evolution":
+        raise SystemExit(f"cold_start runs on synthetic or interest_evolution, not {env_name}.")
+    eval_env = make_env({"env": ENV_IDS[env_name], "seed": 1, "view": IE_VIEW}).unwrapped
+    old, fresh = train_env.corpus, eval_env.corpus
+    n = old.n_items
+    eval_env.corpus = dataclasses.replace(fresh, item_ids=fresh.item_ids + n)  # rows unchanged, new public ids
+    both = dataclasses.replace(
+        old,
+        item_ids=np.arange(2 * n),
+        topic=np.concatenate([old.topic, fresh.topic]),
+        quality=np.concatenate([old.quality, fresh.quality]),
+        length=np.concatenate([old.length, fresh.length]),
+    )
+    features, identity = world_item_features(both, "auto", 16, notify=_say)  # one encoder and PCA for both
+    _say(f"item features: {identity}, {features.vectors.shape[1]} columns")
+    return train_env, eval_env, features, np.ones(n, dtype=bool)
+
+
+def cold_start(seeds: tuple[int, ...], episodes: int, envs: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    for env_name in envs:
+        if env_name not in COLD_START_ENVS:
+            continue
+        train_env, eval_env, text, new = _cold_start_worlds(env_name)
+        ids = ItemFeatures(text.ids, np.ones((text.ids.shape[0], 1), dtype=np.float32))
+        rates: dict[str, list[float]] = {"text": [], "ids": []}
+        impressions: dict[str, list[int]] = {"text": [], "ids": []}
+        for seed in seeds:
+            for name, features, buckets in (("text", text, 0), ("ids", ids, 4096)):
+                agent = DQNAgent(gamma=0.0, id_buckets=buckets, seed=seed, train_seed=seed)
+                _policy_returns(train_env, features, agent, seed, episodes)
+                rate, shown = _new_item_click_rate(eval_env, features, agent, seed, new)
+                rates[name].append(rate)
+                impressions[name].append(shown)
+                _say(
+                    f"cold_start {env_name} {name} seed {seed}: {rate:.4f} clicks per new-item impression "
+                    f"({shown} impressions)"
+                )
+        difference = [t - i for t, i in zip(rates["text"], rates["ids"], strict=True)]
+        diff_mean, diff_low, diff_high = _interval(difference)
+        for name in ("text", "ids"):
+            mean, low, high = _interval(rates[name])
+            yield {
+                "bench": "rl",
+                "case": "cold_start",
+                "env": ENV_IDS[env_name],
+                "agent": f"dqn_{name}",
+                "reads": "item text features" if name == "text" else "item ids only (id_buckets)",
+                "clicks_per_new_item_impression": round(mean, 4),
+                "ci_low": round(low, 4),
+                "ci_high": round(high, 4),
+                "per_seed": [round(r, 4) for r in rates[name]],
+                "new_item_impressions": impressions[name],
+                "seeds": len(seeds),
+                "episodes": episodes,
+                # Paired over the seeds (same seed, same users and candidates): text minus ids, 95% t interval.
+                "paired_difference": round(diff_mean, 4),
+                "paired_ci_low": round(diff_low, 4),
+                "paired_ci_high": round(diff_high, 4),
+                "text_ahead_in": int(sum(d > 0 for d in difference)),
+            }
 
 
 def _random_episode(env: Any, seed: int, rng: np.random.Generator) -> int:
@@ -273,34 +329,42 @@ def _random_episode(env: Any, seed: int, rng: np.random.Generator) -> int:
             return steps
 
 
-def train_speed(episodes: int, replay_ratio: float, hidden: int = 64) -> dict[str, Any]:
+def train_speed(
+    episodes: int, replay_ratio: float, hidden: int = 64, seed: int = 0, learning_rate: float = 1e-3
+) -> dict[str, Any]:
     """DQN training speed; episodes of the env alone and of the agent alternate, so both see the same load."""
     env = _env("synthetic", True)
     features = _features(env)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     agent = DQNAgent(
         hidden=hidden,
+        learning_rate=learning_rate,
         gamma=0.9,
         n_step=3,
         id_buckets=4096,
         epsilon=0.03,
         batch_size=256,
         replay_ratio=replay_ratio,
-        seed=0,
+        seed=seed,
+        train_seed=seed,
         device="auto",
     )
-    env_seconds = agent_seconds = 0.0
+    env_seconds = agent_seconds = env_cpu = agent_cpu = 0.0
     env_steps = agent_steps = 0
     curve: list[tuple[float, float]] = []
     for episode in range(episodes):
-        start = time.perf_counter()
-        env_steps += _random_episode(env, episode, rng)
+        start, cpu = time.perf_counter(), time.process_time()
+        env_steps += _random_episode(env, 1000 * seed + episode, rng)
         env_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        for step in run_sessions(env, {"dqn": agent}, features=features, episodes=1, seed=episode, log=False):
+        env_cpu += time.process_time() - cpu
+        start, cpu = time.perf_counter(), time.process_time()
+        for step in run_sessions(
+            env, {"dqn": agent}, features=features, episodes=1, seed=1000 * seed + episode, log=False
+        ):
             agent_steps += int(step.info["active"].sum())
             last = step
         agent_seconds += time.perf_counter() - start
+        agent_cpu += time.process_time() - cpu
         curve.append((agent_seconds, float(last.info["returns"].mean())))
     final = float(np.mean([r for _, r in curve[-3:]]))
     reach = next((t for t, r in curve if r >= 0.9 * final), math.nan)
@@ -312,11 +376,17 @@ def train_speed(episodes: int, replay_ratio: float, hidden: int = 64) -> dict[st
         "batch_size": 256,
         "hidden": hidden,
         "replay_ratio": replay_ratio,
+        "learning_rate": learning_rate,
+        "seed": seed,
         "device": agent._torch_device(),
         "env_steps_per_s": round(agent_steps / agent_seconds, 1),
         "grad_steps_per_s": round(agent.gradient_steps / agent_seconds, 1),
         "env_only_steps_per_s": round(env_only, 1),
         "share_of_env_speed": round(agent_steps / agent_seconds / env_only, 4),
+        # The same on the process's CPU time: what the code costs, whatever else the machine runs.
+        "env_steps_per_cpu_s": round(agent_steps / agent_cpu, 1),
+        "env_only_steps_per_cpu_s": round(env_steps / env_cpu, 1),
+        "share_of_env_speed_cpu": round((agent_steps / agent_cpu) / (env_steps / env_cpu), 4),
         "seconds_to_90pct": round(reach, 1),
         "final_return": round(final, 4),
         "episodes": episodes,
@@ -336,6 +406,9 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
     import torch
 
     torch.set_num_threads(1)
+    # torch.optim imports torch._dynamo (about 1.5 s) the first time a process builds an optimizer: done here,
+    # before any clock starts, so that train_speed run alone times what it times after the other cases.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)], fused=True)
     seeds = options.seeds if len(options.seeds) > 1 else SEEDS
     episodes = options.rounds or EPISODES
     cases = _chosen("ABREC_BENCH_RL_CASES", ("compare", "cold_start", "train_speed"))
@@ -345,7 +418,9 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
         envs = _chosen("ABREC_BENCH_RL_ENVS", ENVS)
         yield from compare(seeds, episodes, names, envs, tuple(r == "long_term" for r in regimes))
     if "cold_start" in cases:
-        yield from cold_start(seeds, min(episodes, COLD_START_EPISODES))
+        cold_seeds = options.seeds if len(options.seeds) > 1 else COLD_START_SEEDS
+        envs = _chosen("ABREC_BENCH_RL_ENVS", ENVS)
+        yield from cold_start(cold_seeds, min(episodes, COLD_START_EPISODES), envs)
     if "train_speed" in cases:
-        for ratio, hidden in ((4.0, 64), (1.0, 64), (1.0, 32)):
+        for ratio, hidden in ((4.0, 64), (2.0, 64), (1.0, 64), (1.0, 32)):
             yield train_speed(min(episodes, 10), ratio, hidden)

@@ -70,8 +70,9 @@ def test_the_target_network_follows_every_target_every_steps() -> None:
     assert all(torch.equal(o, t) for o, t in zip(agent._online.parameters(), agent._target.parameters(), strict=True))
 
 
+@pytest.mark.parametrize("all_bootstrap", [False, True])
 @pytest.mark.parametrize("double", [True, False])
-def test_the_targets_are_the_textbook_ones_over_every_next_candidate(double: bool) -> None:
+def test_the_targets_are_the_textbook_ones_over_every_next_candidate(double: bool, all_bootstrap: bool) -> None:
     # The fast path values only the picked next candidate and skips samples that do not bootstrap; the
     # textbook targets evaluate both networks at every next candidate of every sample.
     agent = _trained(0.9, double=double, id_buckets=8)
@@ -81,10 +82,12 @@ def test_the_targets_are_the_textbook_ones_over_every_next_candidate(double: boo
     s2 = torch.as_tensor(rng.normal(size=(n, 2)), dtype=torch.float32)
     f2 = torch.as_tensor(rng.normal(size=(n, m, p)), dtype=torch.float32)
     mask = torch.as_tensor(rng.random((n, m)) < 0.7)
-    mask[:4] = False  # sessions that ended
+    mask[:, 0] = True
+    if not all_bootstrap:
+        mask[:4] = False  # sessions that ended
     rows2 = torch.as_tensor(rng.integers(-1, 8, size=(n, m)))
     g = torch.as_tensor(rng.normal(size=n), dtype=torch.float32)
-    disc = torch.as_tensor(np.where(rng.random(n) < 0.3, 0.0, 0.9), dtype=torch.float32)
+    disc = torch.as_tensor(np.where(rng.random(n) < 0.3 * (not all_bootstrap), 0.0, 0.9), dtype=torch.float32)
     with torch.no_grad():
         q_target = agent._target(s2, f2, rows2).masked_fill(~mask, -torch.inf)
         q_online = agent._online(s2, f2, rows2).masked_fill(~mask, -torch.inf)

@@ -177,11 +177,17 @@ def run_sessions(
         cands = public[obs["candidates"]]
         cand_feats = candidate_features(obs["candidates"])
         step = 0
+        # The next step's state, its encoding and its pair features, when the learners' transitions needed
+        # them already (the same arrays: computed once per step).
+        carried: tuple[Any, Any, Any] | None = None
         while True:
             active = np.asarray(obs["active"], dtype=bool)
-            state = encoder.with_context(state, obs["context"])
-            encoded = encoder.encode(state)
-            pf = encoder.pair_features(state, cands, obs.get("fatigue"), cand_feats) if pairs else None
+            if carried is None:
+                state = encoder.with_context(state, obs["context"])
+                encoded = encoder.encode(state)
+                pf = encoder.pair_features(state, cands, obs.get("fatigue"), cand_feats) if pairs else None
+            else:
+                state, encoded, pf = carried
             context = np.asarray(obs["context"], dtype=np.float64)
             action = np.zeros((n, k), dtype=np.int64)
             decided: dict[str, tuple[npt.NDArray[np.int64], Any, Any, Any]] = {}
@@ -244,12 +250,13 @@ def run_sessions(
                 next_encoded = encoder.encode(next_state)
                 chosen_all = np.take_along_axis(cand_feats, action[:, :, None], axis=1)
                 next_all = next_feats
+                next_pf = None
                 if pairs:
                     assert pf is not None
                     chosen_pairs = np.concatenate([chosen_all, np.take_along_axis(pf, action[:, :, None], axis=1)], 2)
-                    next_pairs = np.concatenate(
-                        [next_feats, encoder.pair_features(next_state, next_cands, obs.get("fatigue"), next_feats)], 2
-                    )
+                    next_pf = encoder.pair_features(next_state, next_cands, obs.get("fatigue"), next_feats)
+                    next_pairs = np.concatenate([next_feats, next_pf], 2)
+                carried = (next_state, next_encoded, next_pf)
                 left = np.asarray(info["left"], dtype=bool)
                 valid_next = np.ones(next_cands.shape, dtype=bool)
                 for name, collector in collectors.items():

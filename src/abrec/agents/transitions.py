@@ -285,10 +285,13 @@ class ReplayBuffer:
             samples = {key: value[-self.capacity :] for key, value in samples.items()}
             count = self.capacity
         self._reserve(min(self.capacity, self.size + count), samples["next_mask"].shape[1], samples)
-        where = (self.head + np.arange(count)) % self.capacity
+        # A slice where the new rows do not wrap around the ring (no index array, no copy of the rows).
+        end = self.head + count
+        where: Any = slice(self.head, end) if end <= self.capacity else np.arange(self.head, end) % self.capacity
         for key, value in samples.items():
             if key in _WIDE:
-                self.data[key][where] = -1 if key == "next_rows" else 0
+                if value.shape[1] < self.data[key].shape[1]:
+                    self.data[key][where] = -1 if key == "next_rows" else 0
                 self.data[key][where, : value.shape[1]] = value
             else:
                 self.data[key][where] = value
@@ -300,7 +303,8 @@ class ReplayBuffer:
         width = self.data["next_mask"].shape[1] if self.data else 0
         if have >= rows_needed and width >= m:
             return
-        new_rows = min(self.capacity, max(rows_needed, 2 * have, 256)) if have < rows_needed else have
+        # Growing by 4x from 4,096 rows: a buffer that fills copies its rows twice or so, not at every doubling.
+        new_rows = min(self.capacity, max(rows_needed, 4 * have, 4096)) if have < rows_needed else have
         new_m = max(m, width)
         grown: dict[str, npt.NDArray[Any]] = {}
         for key, value in like.items():
@@ -308,7 +312,9 @@ class ReplayBuffer:
             if key in _WIDE:
                 tail = (new_m, *tail[1:])
             dtype = _DTYPES.get(key, np.float32)
-            array = np.full((new_rows, *tail), -1 if key == "next_rows" else 0, dtype=dtype)
+            shape = (new_rows, *tail)
+            # np.zeros: zeroed pages the system hands out lazily, so rows not yet written cost nothing.
+            array = np.full(shape, -1, dtype=dtype) if key == "next_rows" else np.zeros(shape, dtype=dtype)
             if self.data:
                 old = self.data[key]
                 if key in _WIDE:
