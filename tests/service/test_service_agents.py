@@ -236,6 +236,19 @@ def _learner(url: str, config: ServiceConfig, clock: Callable[[], datetime]) -> 
     return Learner(EventStore(url), config, features, batch_size=40, clock=clock)
 
 
+def _learned(url: str, config: ServiceConfig) -> Learner:
+    """A learner that has learned everything stored, five minutes from now (every window closed)."""
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    learner = _learner(url, config, lambda: later)
+    try:
+        learner.restore()
+        while learner.step():
+            pass
+    finally:
+        learner.store.close()
+    return learner
+
+
 def test_the_learner_learns_the_transitions_a_session_rollout_gives(
     database_url: str, make_client: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,14 +265,7 @@ def test_the_learner_learns_the_transitions_a_session_rollout_gives(
         original(self, transitions)
 
     monkeypatch.setattr(TabularQAgent, "learn", record)
-    later = datetime.now(UTC) + timedelta(minutes=5)  # every window closed: every session ended
-    learner = _learner(database_url, config, lambda: later)
-    try:
-        learner.restore()
-        while learner.step():
-            pass
-    finally:
-        learner.store.close()
+    learner = _learned(database_url, config)  # every window closed: every session ended
     space = space_of(config)
     got, want = _rows(learned), _rows(_reference(reference_encoder(space), space, sent, n_step=2, gamma=0.5))
     assert len(want) == sum(len(steps) for steps in sent.values()) == len(got)
@@ -293,14 +299,7 @@ def test_every_registered_agent_serves_and_learns(
     client = make_client(database_url, mapping)
     config = ServiceConfig.from_mapping(mapping)
     sent = _sessions(client, np.random.default_rng(2), range(4), [3, 1, 2, 3], k=2)
-    later = datetime.now(UTC) + timedelta(minutes=5)
-    learner = _learner(database_url, config, lambda: later)
-    try:
-        learner.restore()
-        while learner.step():
-            pass
-    finally:
-        learner.store.close()
+    learner = _learned(database_url, config)
     state = learner.variants[("home", "q")]
     assert state.error == "" and state.version >= 1
     assert state.policy.transitions_seen == sum(len(s) for s in sent.values())
@@ -325,14 +324,7 @@ def test_a_paused_experiment_served_by_one_variant_still_learns_every_variant(
     runtime.status, runtime.serve_with = "running", None
     decide(client, mixed, "v", 2, [0.1, 0.2, 0.3])
     _sessions(client, rng, range(14, 18), [2] * 4, k=1)
-    later = datetime.now(UTC) + timedelta(minutes=5)
-    learner = _learner(sqlite_url, config, lambda: later)
-    try:
-        learner.restore()
-        while learner.step():
-            pass
-    finally:
-        learner.store.close()
+    learner = _learned(sqlite_url, config)
     assert learner.status.errors == {}
     agent = learner.variants[("home", "q")].policy
     with EventStore(sqlite_url) as store:

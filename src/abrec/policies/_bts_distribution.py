@@ -58,6 +58,26 @@ def top_counts_numpy(draws: FloatArray, counts: IntArray) -> None:
 
 if HAVE_NUMBA:
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _push(best: Any, idx: Any, filled: int, v: float, i: int) -> int:  # pragma: no cover - compiled
+        """Insert value ``v`` of column ``i`` into the running top-k (``best`` descending, ``idx`` its columns,
+        ``filled`` of them set so far); a tie keeps the earlier column first. Returns the new ``filled``."""
+        k = best.shape[0]
+        if filled < k:
+            pos = filled
+            filled += 1
+        elif v > best[k - 1]:
+            pos = k - 1
+        else:
+            return filled
+        while pos > 0 and best[pos - 1] < v:
+            best[pos] = best[pos - 1]
+            idx[pos] = idx[pos - 1]
+            pos -= 1
+        best[pos] = v
+        idx[pos] = i
+        return filled
+
     @numba.njit(cache=True, nogil=True)
     def _top_counts_nb(draws: Any, counts: Any) -> None:  # pragma: no cover - compiled
         n_rows, n_items = draws.shape
@@ -67,20 +87,7 @@ if HAVE_NUMBA:
         for r in range(n_rows):
             filled = 0
             for i in range(n_items):
-                v = draws[r, i]
-                if filled < k:
-                    pos = filled
-                    filled += 1
-                elif v > best[k - 1]:
-                    pos = k - 1
-                else:
-                    continue
-                while pos > 0 and best[pos - 1] < v:
-                    best[pos] = best[pos - 1]
-                    idx[pos] = idx[pos - 1]
-                    pos -= 1
-                best[pos] = v
-                idx[pos] = i
+                filled = _push(best, idx, filled, draws[r, i], i)
             for j in range(k):
                 counts[idx[j], j] += 1
 
@@ -168,20 +175,7 @@ if HAVE_NUMBA:
             for r in range(n):
                 filled = 0
                 for i in range(m):
-                    v = samples[s, index[r, i]]
-                    if filled < k:
-                        pos = filled
-                        filled += 1
-                    elif v > best[k - 1]:
-                        pos = k - 1
-                    else:
-                        continue
-                    while pos > 0 and best[pos - 1] < v:
-                        best[pos] = best[pos - 1]
-                        idx[pos] = idx[pos - 1]
-                        pos -= 1
-                    best[pos] = v
-                    idx[pos] = i
+                    filled = _push(best, idx, filled, samples[s, index[r, i]], i)
                 for j in range(k):
                     if idx[j] == slots[r, j]:
                         counts[r, j] += 1.0
