@@ -20,7 +20,10 @@ measures that ceiling). Latency is measured by the client, per HTTP request. Cas
 
 ``ABREC_BENCH_SERVE_CASES`` (comma-separated case names, default all) and ``ABREC_BENCH_SERVE_DBS`` (default
 ``sqlite,postgresql``) select what runs, e.g. ``ABREC_BENCH_SERVE_CASES=noop,decide_reward,decide_batch
-ABREC_BENCH_SERVE_DBS=sqlite``.
+ABREC_BENCH_SERVE_DBS=sqlite``. ``ABREC_BENCH_SERVE_BASE=DIR`` (another checkout, e.g. ``git worktree add DIR
+COMMIT``) runs the no-op and the served cases ``ABREC_BENCH_SERVE_REPEATS`` times (default 2), each time on that
+checkout's code and then on this one, every line tagged ``code`` (``base``/``current``) and ``repeat``: a speed
+ratio measured in one run.
 
 PostgreSQL is ``$ABREC_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a
 fresh schema dropped at the end; when it cannot be reached its lines carry ``"status": "unavailable"``.
@@ -438,12 +441,39 @@ def postgres_base() -> str:
     return os.environ.get("ABREC_TEST_POSTGRES_URL") or DEFAULT_POSTGRES
 
 
-@contextmanager
-def database(kind: str, folder: Path) -> Iterator[str | None]:
-    """A fresh database at the migration head: a SQLite file, or a PostgreSQL schema dropped afterwards
-    (None when PostgreSQL cannot be reached)."""
-    from abrec.store import upgrade
+def _upgrader(src: Path | None) -> Any:
+    """``abrec.store.upgrade``, or, for another checkout's ``src`` (``ABREC_BENCH_SERVE_BASE``), the same call made
+    by that code in a subprocess (its own migration head)."""
+    if src is None:
+        from abrec.store import upgrade
 
+        return upgrade
+
+    def upgrade_with(url: str) -> None:
+        code = "import sys; from abrec.store import upgrade; upgrade(sys.argv[1])"
+        env = {**os.environ, "PYTHONPATH": str(src)}
+        subprocess.run([sys.executable, "-c", code, url], env=env, check=True)
+
+    return upgrade_with
+
+
+def base_tree() -> Path | None:
+    """``$ABREC_BENCH_SERVE_BASE``'s ``src`` (another checkout of abrec, e.g. ``git worktree add /tmp/base COMMIT``):
+    the served cases then run alternately on that code (``"code": "base"``) and this one (``"current"``)."""
+    text = os.environ.get("ABREC_BENCH_SERVE_BASE", "").strip()
+    if not text:
+        return None
+    src = Path(text).resolve() / "src"
+    if not (src / "abrec" / "__init__.py").is_file():
+        raise SystemExit(f"ABREC_BENCH_SERVE_BASE={text}: no src/abrec there; give a checkout of abrec.")
+    return src
+
+
+@contextmanager
+def database(kind: str, folder: Path, src: Path | None = None) -> Iterator[str | None]:
+    """A fresh database at the migration head (of the code in ``src``, default this one): a SQLite file, or a
+    PostgreSQL schema dropped afterwards (None when PostgreSQL cannot be reached)."""
+    upgrade = _upgrader(src)
     if kind == "sqlite":
         url = f"sqlite:///{folder / f'bench-{secrets.token_hex(3)}.db'}"
         upgrade(url)
@@ -533,8 +563,14 @@ def run_cases(
     dbs: Sequence[str] = ("sqlite", "postgresql"),
     cases: Sequence[str] = CASES,
     say: Any = None,
+    base: Path | None = None,
+    repeats: int = 1,
 ) -> Iterator[dict[str, Any]]:
-    """The ``cases`` of the workload (see the module docstring) on ``dbs``; ``units`` caps the work per case."""
+    """The ``cases`` of the workload (see the module docstring) on ``dbs``; ``units`` caps the work per case.
+
+    With ``base`` (another checkout's ``src``), the no-op and the served cases run ``repeats`` times, each time on
+    ``base``'s code then on this one, every line tagged ``code`` and ``repeat``: a before/after ratio measured in
+    one run. Learning latency and the crash test run on this code only."""
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         raise ValueError(f"unknown serve cases {unknown}; the cases are {', '.join(CASES)}")
@@ -553,24 +589,40 @@ def run_cases(
         config.write_text(yaml.safe_dump(bench_config()), encoding="utf-8")
         crash = folder / "crash.yaml"
         crash.write_text(yaml.safe_dump(crash_config()), encoding="utf-8")
-        if "noop" in cases:
-            with noop_server() as (url, pid):
-                note("noop")
-                noop = drive(url, "noop", units=units, seconds=seconds, pid=pid)
-                yield _line("noop", "none", noop)
+        codes: list[tuple[str, Path | None]] = [("current", None)]
+        if base is not None:
+            codes.insert(0, ("base", base))
         served = [c for c in ("decide", "decide_reward", "decide_batch", "learn_latency") if c in cases]
-        for db in dbs:
-            if served:
-                with database(db, folder) as url_db:
-                    if url_db is None:
-                        for case in [*served, *(["crash"] if "crash" in cases and kills > 0 else [])]:
-                            yield {"bench": "serve", "case": case, "db": db, "status": "unavailable"}
+        for repeat in range(repeats if base is not None else 1):
+            tag = {} if base is None else {"repeat": repeat}
+            if "noop" in cases:
+                with noop_server() as (url, pid):
+                    note("noop")
+                    noop = drive(url, "noop", units=units, seconds=seconds, pid=pid)
+                    yield {**_line("noop", "none", noop), **tag}
+            for db in dbs:
+                for code, src in codes:
+                    # learning latency: once, on this code
+                    todo = [c for c in served if c != "learn_latency" or (src is None and repeat == 0)]
+                    if not todo:
                         continue
-                    server = start_server(config, url_db, log_path=folder / f"server-{db}.log")
-                    try:
-                        yield from _served(server, url_db, db, served, units, seconds, probes, note)
-                    finally:
-                        server.stop()
+                    label = {} if base is None else {"code": code, **tag}
+                    with database(db, folder, src) as url_db:
+                        if url_db is None:
+                            killed = ["crash"] if "crash" in cases and kills > 0 and src is None else []
+                            for case in [*todo, *killed]:
+                                yield {"bench": "serve", "case": case, "db": db, "status": "unavailable", **label}
+                            continue
+                        env = None if src is None else {"PYTHONPATH": str(src)}
+                        if base is not None:
+                            note(f"{code} code ({src or 'this checkout'}), repeat {repeat + 1}")
+                        server = start_server(config, url_db, env=env, log_path=folder / f"server-{db}-{code}.log")
+                        try:
+                            for line in _served(server, url_db, db, todo, units, seconds, probes, note):
+                                yield {**line, **label}
+                        finally:
+                            server.stop()
+        for db in dbs:
             if kills > 0 and "crash" in cases:
                 with database(db, folder) as url_db:
                     if url_db is None:
@@ -593,7 +645,10 @@ def run(options: Any) -> Iterator[dict[str, Any]]:
     seconds = 10.0 if options.max_seconds == 60.0 else float(options.max_seconds)
     cases = _listed("ABREC_BENCH_SERVE_CASES", CASES)
     dbs = _listed("ABREC_BENCH_SERVE_DBS", ("sqlite", "postgresql"))
-    yield from run_cases(units=options.rounds or 10**9, seconds=seconds, cases=cases, dbs=dbs)
+    repeats = int(os.environ.get("ABREC_BENCH_SERVE_REPEATS") or 2)
+    yield from run_cases(
+        units=options.rounds or 10**9, seconds=seconds, cases=cases, dbs=dbs, base=base_tree(), repeats=repeats
+    )
 
 
 def _listed(variable: str, default: Sequence[str]) -> tuple[str, ...]:
