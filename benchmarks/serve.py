@@ -652,8 +652,11 @@ def run(options: Any) -> Iterator[dict[str, Any]]:
 
 
 def _listed(variable: str, default: Sequence[str]) -> tuple[str, ...]:
-    """The comma-separated names in environment ``variable`` (``default`` when it is unset or empty)."""
+    """The comma-separated names in environment ``variable`` (``default`` when it is unset or empty; none for
+    ``none``, e.g. ``ABREC_BENCH_OPS_CASES=none`` to skip serve_ops.py in ``make bench BENCH=serve``)."""
     text = os.environ.get(variable, "").strip()
+    if text == "none":
+        return ()
     return tuple(n.strip() for n in text.split(",") if n.strip()) if text else tuple(default)
 
 
