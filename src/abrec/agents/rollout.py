@@ -21,6 +21,7 @@ agents against bandits from the log unchanged.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -65,6 +66,17 @@ class SessionStep:
     log: InteractionLog
     variants: npt.NDArray[Any]
     info: dict[str, Any]
+
+
+@functools.cache
+def _empty_log() -> InteractionLog:
+    """The log of a step that logs nothing (built once: building a log costs milliseconds)."""
+    return InteractionLog.from_arrays(
+        unit=np.zeros(0, dtype=str),
+        item=np.zeros(0, dtype=np.int64),
+        timestamp=np.zeros(0, dtype="datetime64[ns]"),
+        reward=np.zeros(0),
+    )
 
 
 def _everyone_to(name: str) -> Assignment:
@@ -140,20 +152,19 @@ def run_sessions(
     known = features.rows(public)
     table = features.vectors[np.maximum(known, 0)].astype(np.float64)
 
+    every_item_known = bool((known >= 0).all())
+
     def candidate_features(catalog_rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        missing = known[catalog_rows] < 0
-        if missing.any():
+        missing = None if every_item_known else known[catalog_rows] < 0
+        if missing is not None and missing.any():
             ids = public[catalog_rows][missing][:5].tolist()
             raise InputError(f"item ids {ids} are not in the item features; encode them first.")
         out: npt.NDArray[np.float64] = table[catalog_rows]
         return out
 
-    empty = InteractionLog.from_arrays(
-        unit=np.zeros(0, dtype=str),
-        item=np.zeros(0, dtype=np.int64),
-        timestamp=np.zeros(0, dtype="datetime64[ns]"),
-        reward=np.zeros(0),
-    )
+    empty = _empty_log()
+    # Which variants are agents, asked once (a runtime Protocol check costs as much as a small numpy call).
+    learners = {name: policy for name, policy in policies.items() if isinstance(policy, Learner)}
     for episode in range(episodes):
         obs, _ = view.reset(seed=seed + episode)
         units = np.array([f"{unit_prefix}e{episode}-u{i}" for i in range(n)])
@@ -164,14 +175,14 @@ def run_sessions(
         total = float(sum(weights.values()))
         groups = {name: np.flatnonzero(variants == name) for name in policies}
         collectors = {
-            name: NStepCollector(groups[name].size, n_step=policy.n_step, gamma=policy.gamma)
-            for name, policy in policies.items()
-            if learn and isinstance(policy, Learner) and groups[name].size
+            name: NStepCollector(groups[name].size, n_step=agent.n_step, gamma=agent.gamma)
+            for name, agent in learners.items()
+            if learn and groups[name].size
         }
         pairs = {
             name
             for name, policy in policies.items()
-            if pair_features and isinstance(policy, Learner) and getattr(policy, "uses_pair_features", False)
+            if pair_features and name in learners and getattr(policy, "uses_pair_features", False)
         }
         state = encoder.start(obs["context"])
         cands = public[obs["candidates"]]
@@ -195,7 +206,7 @@ def run_sessions(
                 rows = groups[name][active[groups[name]]]
                 if rows.size == 0:
                     continue
-                x = encoded[rows] if isinstance(policy, Learner) else context[rows]
+                x = encoded[rows] if name in learners else context[rows]
                 feats = cand_feats[rows] if policy.uses_item_features else None
                 if name in pairs:
                     assert pf is not None
@@ -220,7 +231,7 @@ def run_sessions(
             logs, order = [], []
             for name, (rows, decision, x, feats) in decided.items():
                 policy = policies[name]
-                if learn and not isinstance(policy, Learner):
+                if learn and name not in learners:
                     policy.update(decision.feedback(clicks[rows], x, item_features=feats))
                 if not log:
                     continue
@@ -260,11 +271,10 @@ def run_sessions(
                 left = np.asarray(info["left"], dtype=bool)
                 valid_next = np.ones(next_cands.shape, dtype=bool)
                 for name, collector in collectors.items():
-                    policy = policies[name]
-                    assert isinstance(policy, Learner)
+                    learner = learners[name]
                     rows = groups[name]
                     chosen, following = (chosen_pairs, next_pairs) if name in pairs else (chosen_all, next_all)
-                    reward = policy.reward_of({key: value[rows] for key, value in outcomes.items()})
+                    reward = learner.reward_of({key: value[rows] for key, value in outcomes.items()})
                     collector.push(encoded[rows], chosen[rows], reward, active[rows], shown_ids[rows])
                     ready = collector.emit(
                         next_encoded[rows],
@@ -275,7 +285,7 @@ def run_sessions(
                         next_items=next_cands[rows],
                     )
                     if ready is not None:
-                        policy.learn(ready)
+                        learner.learn(ready)
             cands, cand_feats = next_cands, next_feats
             if logs:
                 by_row = np.argsort(np.repeat(np.concatenate(order), k), kind="stable")

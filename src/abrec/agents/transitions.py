@@ -181,7 +181,9 @@ class NStepCollector:
         next_items: npt.NDArray[Any] | None = None,
     ) -> Transitions | None:
         """The transitions completed by the last step (None when none is), see the class docstring."""
-        out: list[Transitions] = []
+        # Record by record, oldest first, rows in order within each; what follows is the same for every
+        # record, so it is gathered once, for all the completed rows together.
+        parts: list[tuple[dict[str, Any], npt.NDArray[np.intp], FloatArray, FloatArray]] = []
         last = len(self._records) - 1
         for index, record in enumerate(self._records):
             h = last - index + 1
@@ -192,36 +194,29 @@ class NStepCollector:
             ret = record["rewards"][rows].copy()
             for lag in range(1, h):
                 ret += (self.gamma**lag) * self._records[index + lag]["total"][rows, None]
-            discount = np.where(ended[rows], 0.0, self.gamma**h)
-            out.append(
-                Transitions(
-                    record["states"][rows],
-                    record["features"][rows],
-                    ret,
-                    discount,
-                    np.asarray(next_states, dtype=np.float64)[rows],
-                    np.asarray(next_item_features, dtype=np.float64)[rows],
-                    np.asarray(next_mask, dtype=bool)[rows] & ~ended[rows, None],
-                    None if record["items"] is None or next_items is None else record["items"][rows],
-                    None if record["items"] is None or next_items is None else np.asarray(next_items)[rows],
-                )
-            )
+            parts.append((record, rows, ret, np.where(ended[rows], 0.0, self.gamma**h)))
             record["pending"][rows] = False
         self._records = [r for r in self._records if r["pending"].any()][-self.n_step :]
-        if not out:
+        if not parts:
             return None
-        items = None if out[0].items is None else np.concatenate([t.items for t in out if t.items is not None])
-        following = [t.next_items for t in out if t.next_items is not None]
+        every = parts[0][1] if len(parts) == 1 else np.concatenate([rows for _, rows, _, _ in parts])
+        with_ids = parts[0][0]["items"] is not None and next_items is not None
+
+        def joined(key: str) -> npt.NDArray[Any]:
+            if len(parts) == 1:
+                return np.asarray(parts[0][0][key][parts[0][1]])
+            return np.concatenate([record[key][rows] for record, rows, _, _ in parts])
+
         return Transitions(
-            np.concatenate([t.states for t in out]),
-            np.concatenate([t.item_features for t in out]),
-            np.concatenate([t.rewards for t in out]),
-            np.concatenate([t.discounts for t in out]),
-            np.concatenate([t.next_states for t in out]),
-            np.concatenate([t.next_item_features for t in out]),
-            np.concatenate([t.next_mask for t in out]),
-            items,
-            np.concatenate(following) if items is not None else None,
+            joined("states"),
+            joined("features"),
+            parts[0][2] if len(parts) == 1 else np.concatenate([ret for _, _, ret, _ in parts]),
+            parts[0][3] if len(parts) == 1 else np.concatenate([disc for _, _, _, disc in parts]),
+            np.asarray(next_states, dtype=np.float64)[every],
+            np.asarray(next_item_features, dtype=np.float64)[every],
+            np.asarray(next_mask, dtype=bool)[every] & ~ended[every, None],
+            joined("items") if with_ids else None,
+            np.asarray(next_items)[every] if with_ids else None,
         )
 
 
@@ -326,7 +321,15 @@ class ReplayBuffer:
 
     def sample(self, batch: int, rng: np.random.Generator) -> dict[str, npt.NDArray[Any]]:
         """``batch`` samples drawn uniformly with replacement."""
-        idx = rng.integers(self.size, size=batch)
+        return self.take(self.draw(batch, rng))
+
+    def draw(self, batch: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+        """The positions of ``batch`` samples drawn uniformly with replacement (what :meth:`sample` draws)."""
+        idx: npt.NDArray[np.int64] = rng.integers(self.size, size=batch)
+        return idx
+
+    def take(self, idx: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[Any]]:
+        """The samples at positions ``idx`` (copies)."""
         return {key: value[idx] for key, value in self.data.items()}
 
     def arrays(self, prefix: str) -> dict[str, npt.NDArray[Any]]:
