@@ -95,7 +95,8 @@ class BernoulliThompson(_SampledRanking):
     Item ``i`` has prior ``Beta(a_i, b_i)``: ``priors[i] = (a_i, b_i)`` where given, else
     ``(prior_alpha, prior_beta)``. A reward r counts as r successes and 1 - r failures. The slate is
     the top-k of one posterior draw per candidate; the propensity of each chosen item at its position
-    is estimated from ``propensity_draws`` further draws (see ``_slates.sampled``), so
+    is estimated from ``propensity_draws`` further draws (see ``_slates.sampled``; requests with their own
+    candidates share one draw per distinct item, ``_slates.sampled_items``), so
     ``Decision.propensity_draws`` records that number.
 
     Examples
