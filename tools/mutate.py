@@ -110,6 +110,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         f"{_ABTEST}/test_readout.py",
         "tests/experiments/test_one_readout.py",
         f"{_ABTEST}/test_metrics_readout.py",
+        f"{_ABTEST}/test_quantile_readout.py",
         f"{_ABTEST}/test_mutants_readout*.py",
     ),
     # ope: estimators

@@ -114,6 +114,49 @@ def test_a_variant_that_cannot_lead_has_no_runner_up() -> None:
     np.testing.assert_allclose(r.second, [0.0, 0.0, 1.0], atol=1e-12)
 
 
+def quantile_reference(a: list[float], b: list[float]) -> np.ndarray:
+    """P(best = i) = int_0^1 prod_{j != i} F_j(Q_i(u)) du: the same integral in the quantile u = F_i(x), whose
+    integrand is bounded where a Beta density with a < 1 or b < 1 is infinite at 0 or 1."""
+    d = [stats.beta(x, y) for x, y in zip(a, b, strict=True)]
+
+    def g(u: float, i: int) -> float:
+        x = d[i].ppf(u)
+        return float(np.prod([d[j].cdf(x) for j in range(len(d)) if j != i]))
+
+    return np.array(
+        [integrate.quad(g, 0.0, 1.0, args=(i,), epsabs=1e-13, epsrel=1e-12, limit=500)[0] for i in range(len(d))]
+    )
+
+
+def test_beta_with_a_jeffreys_prior_arm_that_has_no_data() -> None:
+    # Beta(0.5, 0.5) (Jeffreys prior, no units yet): the density is infinite at 0 and 1, and the quadrature reaches
+    # x = 1.0 exactly, where the log density must be -inf (not a math domain error, not +inf). Tolerance 5e-8: the
+    # arm's mass within one ulp (1.1e-16) of 1, 2 sqrt(1.1e-16) / pi = 6.7e-9, is beyond double precision in x.
+    a, b = [0.5, 3.5], [0.5, 20.5]
+    ref = quantile_reference(a, b)
+    np.testing.assert_allclose(prob_best_beta(a, b), ref, atol=5e-8)
+    r = top_two_beta(a, b)
+    np.testing.assert_allclose(r.best, ref, atol=5e-8)
+    np.testing.assert_allclose(r.second, ref[::-1], atol=5e-8)  # two variants: second = the other one's best
+
+
+def test_float32_inputs_are_integrated_in_double_precision() -> None:
+    # float32 means and sds, as read from a float32 column: the result is that of their float64 values, to the
+    # quadrature's 1e-11 (float32 arithmetic inside the integrand would be off by ~1e-7).
+    m, s = np.array([0.10, 0.12], dtype=np.float32), np.array([0.01, 0.013], dtype=np.float32)
+    m64, s64 = m.astype(np.float64), s.astype(np.float64)
+    closed = float(stats.norm.cdf((m64[1] - m64[0]) / math.hypot(*s64)))  # Phi((m2 - m1) / sqrt(s1^2 + s2^2))
+    np.testing.assert_allclose(prob_best_gaussian(m, s), [1.0 - closed, closed], atol=1e-11)
+    np.testing.assert_allclose(top_two_gaussian(m, s).best, [1.0 - closed, closed], atol=1e-11)
+    dists = [stats.t(4.0, loc=x, scale=y) for x, y in zip(m64, s64, strict=True)]
+    np.testing.assert_allclose(
+        prob_best_student_t(m, s, np.float32(4.0)), reference(dists, second=False)[0], atol=1e-10
+    )
+    a, b = np.array([31.0, 45.5], dtype=np.float32), np.array([270.0, 301.0], dtype=np.float32)
+    ref = quantile_reference(a.astype(np.float64).tolist(), b.astype(np.float64).tolist())
+    np.testing.assert_allclose(prob_best_beta(a, b), ref, atol=1e-10)
+
+
 ERRORS = [
     (
         lambda: prob_best_gaussian([1.0], [1.0]),
