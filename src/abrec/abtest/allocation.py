@@ -54,7 +54,7 @@ from .._interval import ConfidenceInterval
 from .._params import Constraint, Interval, StrOptions, validate_params
 from .._random import Seed, as_generator
 from ..errors import InputError, ParameterError, UnknownNameError
-from .best import TopTwoProbabilities, prob_best_beta, prob_best_student_t, top_two_beta, top_two_student_t
+from .best import BETA_FLOOR, TopTwoProbabilities, prob_best_beta, prob_best_student_t, top_two_beta, top_two_student_t
 
 __all__ = [
     "PeriodStats",
@@ -477,8 +477,11 @@ class ThompsonAllocator:
                 f"Got {self.min_share!r} instead."
             )
         a, b = self.prior
-        if not (a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b)):
-            raise ParameterError(f"The 'prior' parameter of {owner} must be two positive floats. Got {self.prior!r}.")
+        if not (a >= BETA_FLOOR and b >= BETA_FLOOR and math.isfinite(a) and math.isfinite(b)):
+            raise ParameterError(
+                f"The 'prior' parameter of {owner} must be two finite floats of at least {BETA_FLOOR} (the Beta "
+                f"posteriors' probabilities of being best are exact to ~1e-8 from there). Got {self.prior!r}."
+            )
 
     @property
     def weights(self) -> FloatArray:

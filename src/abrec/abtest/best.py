@@ -269,7 +269,7 @@ def prob_best_beta(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     Parameters
     ----------
     a, b : array_like of shape (k,)
-        Posterior parameters (positive, finite), k >= 2: with a ``Beta(1, 1)`` prior,
+        Posterior parameters (finite, at least :data:`BETA_FLOOR` = 0.5), k >= 2: with a ``Beta(1, 1)`` prior,
         ``a = 1 + conversions`` and ``b = 1 + units - conversions``.
 
     Returns
@@ -282,8 +282,26 @@ def prob_best_beta(a: npt.ArrayLike, b: npt.ArrayLike) -> FloatArray:
     >>> p.round(4).tolist()
     [0.0258, 0.8317, 0.1425]
     """
-    a_, b_ = _pair("prob_best_beta", ("a", a, True), ("b", b, True))
+    a_, b_ = _beta_pair("prob_best_beta", a, b)
     return _normalise(_integrate(_beta_family(a_, b_), second=False)[0])
+
+
+#: The smallest Beta parameter the quadrature serves: a Beta(a, b) holds mass ~eps**b within one double-precision
+#: step eps of 1 (and ~tiny**a near 0), which no quadrature in x can see; at 0.5 (Jeffreys) that is ~7e-9, at 0.1
+#: already 2.5% (``prob_best_beta([1, 1], [0.01, 0.02])`` summed to 0.16 before this floor).
+BETA_FLOOR = 0.5
+
+
+def _beta_pair(owner: str, a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    a_, b_ = _pair(owner, ("a", a, True), ("b", b, True))
+    low = float(min(a_.min(), b_.min()))
+    if low < BETA_FLOOR:
+        raise InputError(
+            f"{owner} needs Beta parameters of at least {BETA_FLOOR} (got {low:g}): below that a Beta posterior holds "
+            "mass within one floating-point step of 0 or 1 that its quadrature cannot resolve. Use a prior of at "
+            "least (0.5, 0.5), e.g. Jeffreys' (0.5, 0.5) or the uniform (1, 1)."
+        )
+    return a_, b_
 
 
 def _student_args(owner: str, means: npt.ArrayLike, scales: npt.ArrayLike, dfs: npt.ArrayLike) -> _Family:
@@ -355,5 +373,5 @@ def top_two_beta(a: npt.ArrayLike, b: npt.ArrayLike) -> TopTwoProbabilities:
     >>> r.best.round(4).tolist(), r.second.round(4).tolist()
     ([0.0258, 0.8317, 0.1425], [0.2205, 0.1487, 0.6308])
     """
-    a_, b_ = _pair("top_two_beta", ("a", a, True), ("b", b, True))
+    a_, b_ = _beta_pair("top_two_beta", a, b)
     return _top_two(_beta_family(a_, b_))
