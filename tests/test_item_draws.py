@@ -92,3 +92,43 @@ def test_decisions_of_a_batch_do_not_share_draws() -> None:
     decision = policy.decide(cand, k=3)
     distinct = {tuple(row) for row in decision.items.tolist()}
     assert len(distinct) > 40
+
+
+def test_counts_are_exact_and_chunks_bound_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A known table of draws: the estimate is exactly (1 + hits) / (1 + draws), whatever the chunking, and each
+    chunk asks for at most _CHUNK_FLOATS // (items) draws (memory), the chunks summing to the draws asked for."""
+    rng = np.random.default_rng(11)
+    n_items, n_draws = 5, 23
+    table = rng.random((n_draws, n_items))
+    index = np.array([[0, 1, 2], [2, 3, 4], [4, 0, 1], [1, 3, 0]])
+    slots = np.array([[0, 1], [2, 0], [1, 2], [0, 2]])
+    gathered = table[:, index]  # (draws, requests, candidates)
+    top = np.argsort(-gathered, axis=-1, kind="stable")[..., :2]
+    want = ((top == slots[None]).sum(axis=0) + 1.0) / (n_draws + 1.0)
+    for floats, per_chunk in ((10**6, n_draws), (10, 2), (5, 1), (1, 1)):
+        monkeypatch.setattr(_slates, "_CHUNK_FLOATS", floats)
+        sizes: list[int] = []
+
+        def draw(s: int, sizes: list[int] = sizes) -> np.ndarray:
+            start = sum(sizes)
+            sizes.append(s)
+            return table[start : start + s]
+
+        got = _slates.sampled_items(draw, index, slots, n_draws)
+        np.testing.assert_array_equal(got, want)
+        assert sum(sizes) == n_draws and all(s == min(per_chunk, n_draws - sum(sizes[:i])) for i, s in enumerate(sizes))
+        assert got.dtype == np.float64
+
+
+def test_one_item_chunks_by_the_whole_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One distinct item: a chunk may hold _CHUNK_FLOATS draws of it (2 here: chunks of 2, 2 and 1)."""
+    monkeypatch.setattr(_slates, "_CHUNK_FLOATS", 2)
+    sizes: list[int] = []
+
+    def draw(s: int) -> np.ndarray:
+        sizes.append(s)
+        return np.ones((s, 1))
+
+    got = _slates.sampled_items(draw, np.array([[0]]), np.array([[0]]), 5)
+    assert sizes == [2, 2, 1]
+    np.testing.assert_array_equal(got, [[1.0]])

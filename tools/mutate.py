@@ -137,6 +137,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/ope/test_target.py",
         "tests/test_action_distribution.py",
         "tests/test_mutants_slates*.py",
+        "tests/test_item_draws.py",
     ),
     "policies/_kernels.py": (
         "tests/test_kernels.py",
