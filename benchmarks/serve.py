@@ -325,7 +325,7 @@ def drive(
     url: str, case: str, *, units: int, seconds: float, rate: float = 0.0, seed: int = 0, pid: int | None = None
 ) -> dict[str, Any]:
     """Run the load generator in its own process against ``url``; its summary, with the CPU the server process
-    ``pid`` spent per answered request (``server_cpu_ms``: its background threads included, its warm-up too)."""
+    ``pid`` spent per answered request (``server_cpu_ms``: its threads and child processes, the learner's included)."""
     command = [sys.executable, __file__, "load", url, case, "--units", str(units), "--seconds", str(seconds)]
     command += ["--rate", str(rate), "--seed", str(seed)]
     before = cpu_seconds(pid)
@@ -340,16 +340,31 @@ def drive(
 
 
 def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere or without a pid).
+    """User + system CPU seconds so far of process ``pid`` and of its live descendants (the learner's own process,
+    uvicorn's workers): Linux ``/proc``; None elsewhere or without a pid.
 
     On a machine shared with other work, the CPU a request costs the server is steadier than its rate."""
     if pid is None:
         return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        ticks[child] = int(fields[11]) + int(fields[12])
+    if pid not in ticks:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree = {pid}
+    grew = True
+    while grew:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        grew = bool(found)
+        tree |= found
+    return sum(ticks[p] for p in tree) / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------ learning latency

@@ -383,11 +383,16 @@ def crash_run(
     server = start_server(config, url, env=env, log_path=workdir / f"server-{seed}.log")
     command = [sys.executable, __file__, "crash", server.url, str(ledger), str(stop), "--seed", str(seed)]
     driver = subprocess.Popen([*command, "--users", str(users), "--experiment", experiment], stdout=subprocess.PIPE)
+    from abrec.store.engine import create_store_engine
+
+    engine = create_store_engine(url)
     try:
         for kill in range(kills):
-            seen = _lines(ledger)
+            seen, batches = _lines(ledger), _journal_batches(engine)
             deadline = time.monotonic() + 60
-            while _lines(ledger) < seen + 3:  # the clients are getting answers from this server
+            # the clients are getting answers from this server, and its learner (a process of its own, which
+            # starts beside the worker) has journaled a batch: each kill then interrupts a learner at work
+            while _lines(ledger) < seen + 3 or _journal_batches(engine) <= batches:
                 if driver.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
                         f"the traffic stopped (driver exit {driver.returncode}):\n{server.log()[-3000:]}"
@@ -405,6 +410,7 @@ def crash_run(
             raise AssertionError(f"the traffic driver failed with {driver.returncode}")
         wait_learned(url, experiment)
     finally:
+        engine.dispose()
         stop.touch()
         if driver.poll() is None:
             driver.kill()
@@ -418,6 +424,16 @@ def crash_run(
         seconds=round(time.monotonic() - began, 1),
     )
     return report
+
+
+def _journal_batches(engine: Any) -> int:
+    """How many micro-batches the learners journaled so far."""
+    import sqlalchemy as sa
+
+    from abrec.store import schema
+
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count(sa.distinct(schema.journal.c.batch)))).scalar() or 0)
 
 
 def _lines(path: Path) -> int:

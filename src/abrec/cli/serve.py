@@ -1,4 +1,4 @@
-"""``abrec serve CONFIG``: run the decision service (uvicorn, N worker processes, one learner among them)."""
+"""``abrec serve CONFIG``: run the decision service (uvicorn, N worker processes, and the learner's own process)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import os
 import signal
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..service.settings import ServiceSettings
 
 
 def serve(
@@ -18,7 +21,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on (default 127.0.0.1; ABREC_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default 8000; ABREC_PORT).")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default 1; ABREC_WORKERS); one of them runs the learner.")
+        int | None, typer.Option(help="Worker processes (default 1; ABREC_WORKERS); the learner runs beside them.")
     ] = None,
     database_url: Annotated[
         str | None,
@@ -56,10 +59,11 @@ def serve(
     os.environ["ABREC_CONFIG"] = str(settings.config)
     os.environ["ABREC_DATABASE_URL"] = settings.database_url
     os.environ["ABREC_LEARNER"] = "true" if settings.learner else "false"
+    os.environ["ABREC_LEARNER_PROCESS"] = "true" if settings.learner_process else "false"
     os.environ["ABREC_WORKERS"] = str(settings.workers)
     import logging
 
-    from ..service.logging_json import configure_logging, log_config
+    from ..service.logging_json import configure_logging
 
     os.environ["ABREC_LOG_FORMAT"] = settings.log_format
     # this process's lines too: every stderr line in one format
@@ -68,9 +72,27 @@ def serve(
         f"abrec: serving {', '.join(e.name for e in parsed.experiments)} on http://{settings.host}:{settings.port} "
         f"with {settings.workers} worker(s)"
     )
-    # uvicorn shuts down gracefully on SIGTERM (in-flight requests, then the lifespan: learner drained, group
-    # committer flushed, database closed) and then raises the signal again: a graceful stop exits 0.
+    # uvicorn shuts down gracefully on SIGTERM (in-flight requests, then the lifespan: group committer flushed,
+    # database closed; a worker's learner thread drained) and then raises the signal again: a graceful stop exits
+    # 0, once the learner process (which ignores the signal) has learned what is pending and exited.
     signal.signal(signal.SIGTERM, _stopped)
+    learner_process = None
+    if settings.learner and settings.learner_process:  # the learner beside the workers, not in one of them
+        from ..service.learner_process import LearnerProcess
+
+        learner_process = LearnerProcess(dict(os.environ))
+        learner_process.start()
+        os.environ["ABREC_LEARNER"] = "false"
+    try:
+        _run(uvicorn, settings)
+    finally:  # after the workers' last answers: the learner learns what is pending, then exits
+        if learner_process is not None:
+            learner_process.stop()
+
+
+def _run(uvicorn: Any, settings: ServiceSettings) -> None:
+    from ..service.logging_json import log_config
+
     uvicorn.run(
         "abrec.service.app:app_from_env",
         factory=True,

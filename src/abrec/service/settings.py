@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     database_url : SQLAlchemy URL: ``sqlite:///abrec.db`` (default) or ``postgresql+psycopg://...``.
     host, port, workers : where uvicorn listens, and how many worker processes it runs.
     learner : whether this process may run the learner (exactly one process of all holds its lock).
+    learner_process : whether ``abrec serve`` runs the learner in a process of its own beside the workers
+        (:mod:`abrec.service.learner_process`; the default: it then takes none of the workers' time), or, off,
+        in a thread of a worker.
     poll_interval : seconds between the learner's looks at new rewards and the workers' looks at new
         policy snapshots.
     allocation_poll : seconds between the workers' looks at a new allocation period.
@@ -56,6 +59,7 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     learner: bool = True
+    learner_process: bool = True
     poll_interval: float = Field(default=0.1, gt=0, le=60)
     allocation_poll: float = Field(default=1.0, gt=0, le=600)
     max_batch: int = Field(default=1000, ge=1, le=100_000)

@@ -59,8 +59,12 @@ class Service:
         config: ServiceConfig,
         *,
         notify: Callable[[str], None] | None = None,
+        serve: bool = True,
     ) -> None:
         self.settings = settings
+        #: False in the learner's own process (learner_process.py): no requests, so no policies to warm up or
+        #: to keep up to date; the experiments, their features and the admin API's changes are still followed.
+        self.serve = serve
         self.config = config
         self.notify = notify or logging.getLogger("abrec.service").warning
         self.store: Any = None
@@ -88,9 +92,10 @@ class Service:
             self.store.put_experiment(spec.name, spec.to_dict(), first, reward_kind=spec.reward.kind)
             self._add_runtime(spec)
         self.sync_admin()  # statuses set through the admin API, experiments it created
-        self.refresh_policies()
-        for runtime in self.runtimes.values():
-            runtime.warm_up()
+        if self.serve:
+            self.refresh_policies()
+            for runtime in self.runtimes.values():
+                runtime.warm_up()
         self.committer = GroupCommitter(self.store)
         self._poller = threading.Thread(target=self._poll, name="abrec-poller", daemon=True)
         self._poller.start()
@@ -135,7 +140,9 @@ class Service:
         with self._adding:
             if spec.name in self.runtimes:
                 return
-            self._add_runtime(spec).warm_up()  # features first: the learner reads them once the config has it
+            runtime = self._add_runtime(spec)  # features first: the learner reads them once the config has it
+            if self.serve:
+                runtime.warm_up()
             self.config = dataclasses.replace(self.config, experiments=(*self.config.experiments, spec))
             # The live learner (if this process holds it) picks the experiment up at its next micro-batch.
 
@@ -203,7 +210,8 @@ class Service:
         while not self._stop.wait(self.settings.poll_interval):
             clock += self.settings.poll_interval
             try:
-                self.refresh_policies()
+                if self.serve:
+                    self.refresh_policies()
                 if clock >= next_allocation:
                     self.refresh_allocations()
                     next_allocation = clock + self.settings.allocation_poll

@@ -59,6 +59,29 @@ def insert_sql(dialect: str, table: str, columns: tuple[str, ...], *, ignore: bo
     return f'INSERT INTO "{table}" ({names}) VALUES ({marks})' + (" ON CONFLICT DO NOTHING" if ignore else "")
 
 
+@functools.cache
+def update_sql(dialect: str, table: str, columns: tuple[str, ...], keys: tuple[str, ...]) -> str:
+    """A plain ``UPDATE`` of ``columns`` for the row whose ``keys`` equal the parameters ``k_<key>`` (named
+    parameters, for the DBAPI's executemany, as :func:`insert_sql`)."""
+
+    def mark(name: str) -> str:
+        return f":{name}" if dialect == "sqlite" else f"%({name})s"
+
+    sets = ", ".join(f'"{c}" = {mark(c)}' for c in columns)
+    where = " AND ".join(f'"{k}" = {mark("k_" + k)}' for k in keys)
+    return f'UPDATE "{table}" SET {sets} WHERE {where}'
+
+
+def update_many(connection: sa.Connection, table: sa.Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Update ``table``'s rows in one executemany: each dict holds the new values and ``k_<key>`` for each of
+    ``keys`` (every dict the same keys)."""
+    if rows:
+        wanted = tuple(f"k_{k}" for k in keys)
+        columns = tuple(c for c in rows[0] if c not in wanted)
+        sql = update_sql(connection.dialect.name, table.name, columns, tuple(keys))
+        connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
+
+
 def insert_many(
     connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]], *, ignore: bool = False
 ) -> None:

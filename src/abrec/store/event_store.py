@@ -10,6 +10,7 @@ merges concurrent requests into one such transaction.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from . import _rows, schema, stats
 from ._write import write_batch
 from .engine import BEGIN_OPTION, create_store_engine, database_url, is_sqlite, shown
 from .errors import SchemaVersionError, StoreError
-from .lock import LearnerLock
+from .lock import LearnerLock, WriteMutex
 from .migrate import check_head
 from .records import (
     AllocationRow,
@@ -110,6 +111,11 @@ class EventStore:
             raise
         self._write_key = _key(str(scope), "write")
         self._learner_key = _key(str(scope), "learner")
+        #: SQLite: every abrec writer queues for the database's write turn (lock.WriteMutex); PostgreSQL's
+        #: writers queue on the transaction-level advisory lock instead.
+        self._write_mutex: WriteMutex | None = None
+        if is_sqlite(self.engine) and path and path != ":memory:":
+            self._write_mutex = WriteMutex(Path(path).resolve().with_name(Path(path).name + ".write.lock"))
 
     def __repr__(self) -> str:
         return f"EventStore({shown(self.url)!r})"
@@ -117,6 +123,8 @@ class EventStore:
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._write_mutex is not None:
+            self._write_mutex.close()
 
     def __enter__(self) -> EventStore:
         return self
@@ -136,11 +144,14 @@ class EventStore:
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
         """A serialised write transaction, committed (durably) when the block ends without error."""
-        with self.engine.connect().execution_options(**{BEGIN_OPTION: "IMMEDIATE"}) as connection:
-            with connection.begin():
-                if not is_sqlite(self.engine):
-                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._write_key})
-                yield connection
+        with contextlib.ExitStack() as turn:
+            if self._write_mutex is not None:
+                turn.enter_context(self._write_mutex.held())
+            with self.engine.connect().execution_options(**{BEGIN_OPTION: "IMMEDIATE"}) as connection:
+                with connection.begin():
+                    if not is_sqlite(self.engine):
+                        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._write_key})
+                    yield connection
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection]:

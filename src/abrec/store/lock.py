@@ -1,9 +1,18 @@
-"""The learner's lock: exactly one learner process works on a database at a time; a dead one's lock frees itself.
+"""The store's process-level locks.
+
+:class:`LearnerLock`: exactly one learner process works on a database at a time; a dead one's lock frees itself.
 
 - PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a connection of its own; the
   server releases it when that connection closes, which the kernel does when the process dies (even by
   SIGKILL).
 - SQLite: ``flock`` on the file ``<database>.learner.lock``, released by the kernel when the process dies.
+
+:class:`WriteMutex` (SQLite): the writers of every abrec process queue for ``flock`` on ``<database>.write.lock``
+before they open a write transaction. SQLite serialises writers itself, but a writer that finds the database
+locked sleeps and retries (its busy handler backs off 1, 2, 5, 10, 15, 20, 25 ms...), so a request waiting behind
+the learner process's write waited up to twice as long as that write. A writer queued on the ``flock`` is woken
+by the kernel the moment the holder commits. (A writer that does not take it, such as the ``sqlite3`` shell, is
+still serialised by SQLite, with its sleeps.)
 """
 
 from __future__ import annotations
@@ -11,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .errors import StoreError
 
-__all__ = ["LearnerLock"]
+__all__ = ["LearnerLock", "WriteMutex"]
 
 
 class LearnerLock:
@@ -117,3 +128,42 @@ class LearnerLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class WriteMutex:
+    """Serialise the write transactions of every thread and process on one SQLite database (module docstring).
+
+    Parameters
+    ----------
+    path : the lock file (``<database>.write.lock``; created when missing, never removed).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._threads = threading.Lock()  # flock is per open file: the threads of one process queue here first
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the database's write turn for the block."""
+        with self._threads:
+            fd = self._open()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own (its own lock owner)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        """Close the lock file (the next write opens it again)."""
+        with self._threads:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None

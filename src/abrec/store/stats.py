@@ -46,6 +46,7 @@ from ..abtest.readout import PERIOD_RATIO, _check, _period_readout, _ratio_momen
 from ..abtest.scorecard import MetricsReadout, _adjust_together, _statement
 from ..errors import InputError
 from . import _rows, schema
+from ._write import insert_many, update_many
 from .export import _column_name
 
 __all__ = [
@@ -469,11 +470,10 @@ def _write(
     inserts: list[dict[str, Any]],
     updates: list[dict[str, Any]],
 ) -> None:
-    if inserts:
-        connection.execute(sa.insert(table), inserts)
-    if updates:
-        where = sa.and_(*(table.c[k] == sa.bindparam(f"k_{k}") for k in keys))
-        connection.execute(sa.update(table).where(where), updates)
+    # Plain SQL for the DBAPI's executemany: the rows are plain str / int / float / bool / None already, so
+    # SQLAlchemy's per-row parameter processing (most of the time the write lock was held) is skipped.
+    insert_many(connection, table, inserts)
+    update_many(connection, table, keys, updates)
 
 
 def _merge_cell(old: Mapping[str, Any] | None, c: _Cell) -> dict[str, Any]:
