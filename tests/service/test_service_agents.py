@@ -8,7 +8,6 @@ would give the agent. Every case runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _policy_state import assert_same_state
 from _service_config import config_mapping, experiment
 from fastapi.testclient import TestClient
 
@@ -24,13 +24,12 @@ from abrec.agents import NStepCollector, StateEncoder, TabularQAgent, Transition
 from abrec.embeddings import ItemFeatures
 from abrec.errors import InputError, ParameterError
 from abrec.ope import PDIS, WPDIS, estimate_sessions, session_returns, session_target
-from abrec.policies.base import Policy
 from abrec.service import Learner, ServiceConfig, load_service_config
 from abrec.service.features import ItemSpace
 from abrec.service.learner import GRACE
 from abrec.service.runtime import fresh_policies
 from abrec.service.sessions import SessionLearning, batch_mark, session_requests, state_dim
-from abrec.service.snapshots import policy_from_bytes, policy_to_bytes
+from abrec.service.snapshots import policy_from_bytes
 from abrec.service.state import needs_features
 from abrec.store import EventStore
 from abrec.store.records import DecisionRow, JournalEntry
@@ -338,18 +337,6 @@ def test_a_paused_experiment_served_by_one_variant_still_learns_every_variant(
 
 
 # ---------------------------------------------------------------------------------------------------- restart
-def arrays(policy: Policy) -> dict[str, np.ndarray[Any, Any]]:
-    with np.load(io.BytesIO(policy_to_bytes(policy)), allow_pickle=False) as z:
-        return {key: z[key] for key in z.files}
-
-
-def assert_same_state(a: Policy, b: Policy) -> None:
-    left, right = arrays(a), arrays(b)
-    assert sorted(left) == sorted(right)
-    for key in left:
-        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
-
-
 def _steps(client: TestClient, rng: np.random.Generator, units: range, steps: range) -> None:
     """One more step of each unit's session, every shown item rewarded at once (0 or 1)."""
     for unit in units:

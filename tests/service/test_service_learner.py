@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pytest
+from _policy_state import assert_same_state
 from _service_config import config_mapping, experiment
 from fastapi.testclient import TestClient
 
-from abrec.policies.base import Policy
 from abrec.service import Learner, ServiceConfig
 from abrec.service.features import ItemSpace
 from abrec.service.learner import feedback_for, fold, next_allocation
 from abrec.service.runtime import fresh_policies
-from abrec.service.snapshots import policy_from_bytes, policy_to_bytes
+from abrec.service.snapshots import policy_from_bytes
 from abrec.service.state import needs_features
 from abrec.store import EventStore
 from abrec.store.records import DecisionRow, JournalEntry
@@ -31,19 +29,6 @@ VARIANTS = [
     {"name": "lin", "policy": "linucb"},
     {"name": "hybrid", "policy": "hybrid_linucb"},
 ]
-
-
-def arrays(policy: Policy) -> dict[str, np.ndarray[Any, Any]]:
-    """Every array of a policy's saved state (learned arrays, item ids; the header as text)."""
-    with np.load(io.BytesIO(policy_to_bytes(policy)), allow_pickle=False) as z:
-        return {key: z[key] for key in z.files}
-
-
-def assert_same_state(a: Policy, b: Policy) -> None:
-    left, right = arrays(a), arrays(b)
-    assert sorted(left) == sorted(right)
-    for key in left:
-        np.testing.assert_array_equal(left[key], right[key], err_msg=key)
 
 
 def test_feedback_is_the_journal_in_order_with_the_logged_propensities_contexts_and_features() -> None:
