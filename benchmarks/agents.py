@@ -44,7 +44,10 @@
   the agent deciding and learning, gradient steps per second, the env's own speed (``env_only_steps_per_s``),
   their ratio (``share_of_env_speed``), the seconds until the episode return first reaches 90% of its final
   level and that final level (mean of the last 3 episodes). torch's one-off imports (``torch.optim`` loads
-  ``torch._dynamo``, about 1.5 s) happen before any clock starts.
+  ``torch._dynamo``, about 1.5 s) happen before any clock starts. Each setting runs with ``learner="inline"``
+  and ``learner="process"`` (gradient steps in a forked child on the second core; the fork, and the wait for
+  the child's last steps at the end of each episode, are inside the agent's time; ``$ABREC_BENCH_RL_LEARNERS``
+  picks one). The CPU-time share counts the parent process only.
 
 Quick runs: ``$ABREC_BENCH_RL_CASES`` (comma-separated among ``compare``, ``cold_start``, ``train_speed``),
 ``$ABREC_BENCH_RL_ENVS``, ``$ABREC_BENCH_RL_POLICIES`` (names above) and ``$ABREC_BENCH_RL_REGIMES``
@@ -330,7 +333,12 @@ def _random_episode(env: Any, seed: int, rng: np.random.Generator) -> int:
 
 
 def train_speed(
-    episodes: int, replay_ratio: float, hidden: int = 64, seed: int = 0, learning_rate: float = 1e-3
+    episodes: int,
+    replay_ratio: float,
+    hidden: int = 64,
+    seed: int = 0,
+    learning_rate: float = 1e-3,
+    learner: str = "inline",
 ) -> dict[str, Any]:
     """DQN training speed; episodes of the env alone and of the agent alternate, so both see the same load."""
     env = _env("synthetic", True)
@@ -347,7 +355,8 @@ def train_speed(
         replay_ratio=replay_ratio,
         seed=seed,
         train_seed=seed,
-        device="auto",
+        device="cpu" if learner == "process" else "auto",
+        learner=learner,
     )
     env_seconds = agent_seconds = env_cpu = agent_cpu = 0.0
     env_steps = agent_steps = 0
@@ -363,16 +372,19 @@ def train_speed(
         ):
             agent_steps += int(step.info["active"].sum())
             last = step
+        agent.sync()  # the learner process's last steps count too (a no-op inline)
         agent_seconds += time.perf_counter() - start
         agent_cpu += time.process_time() - cpu
         curve.append((agent_seconds, float(last.info["returns"].mean())))
     final = float(np.mean([r for _, r in curve[-3:]]))
     reach = next((t for t, r in curve if r >= 0.9 * final), math.nan)
     env_only = env_steps / env_seconds
+    agent.close()
     return {
         "bench": "rl",
         "case": "train_speed",
         "agent": "dqn",
+        "learner": learner,
         "batch_size": 256,
         "hidden": hidden,
         "replay_ratio": replay_ratio,
@@ -422,5 +434,7 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
         envs = _chosen("ABREC_BENCH_RL_ENVS", ENVS)
         yield from cold_start(cold_seeds, min(episodes, COLD_START_EPISODES), envs)
     if "train_speed" in cases:
+        learners = _chosen("ABREC_BENCH_RL_LEARNERS", ("inline", "process"))
         for ratio, hidden in ((4.0, 64), (2.0, 64), (1.0, 64), (1.0, 32)):
-            yield train_speed(min(episodes, 10), ratio, hidden)
+            for learner in learners:
+                yield train_speed(min(episodes, 10), ratio, hidden, learner=learner)

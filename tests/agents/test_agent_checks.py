@@ -1,7 +1,7 @@
 """The agents in their other settings (Boltzmann slates, fitted codebooks, n-step, per-item offsets) through the suite.
 
 The registered defaults run in ``tests/test_policy_conformance.py``; these factories cover the code paths the
-defaults do not reach in the suite's small problems.
+defaults do not reach in the suite's small problems (the DQN learner one batch behind, and in a process).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ FACTORIES: dict[str, Callable[..., Policy]] = {
         DQNAgent, hidden=8, exploration="boltzmann", temperature=0.3, n_step=2, learning_starts=16
     ),
     "dqn-ids-single": functools.partial(DQNAgent, hidden=8, id_buckets=16, double=False, batch_size=16),
+    "dqn-lagged": functools.partial(DQNAgent, hidden=8, batch_size=16, learning_starts=16, learner="lagged"),
+    "dqn-process": functools.partial(DQNAgent, hidden=8, batch_size=16, learning_starts=16, learner="process"),
 }
 
 

@@ -13,8 +13,10 @@ import numpy.typing as npt
 
 from .._params import Constraint, Interval, StrOptions
 from .._random import Seed
+from ..errors import ParameterError
 from ..policies.base import FloatArray, IntArray
 from ..policies.registry import register
+from . import _remote
 from .base import _COMMON, Agent
 from .transitions import ReplayBuffer, Transitions
 
@@ -58,10 +60,28 @@ def _network_class(torch: Any) -> Any:
             """Q ``(n, m)`` of candidates ``f`` ``(n, m, p)`` with item rows ``(n, m)`` in states ``s`` ``(n, d)``.
 
             The first layer is ``hidden1([s, f, (A s) * (B f)])`` computed without copying a state per
-            candidate: the state's share (``hidden1``'s state columns and ``A``, one product) once per row,
-            broadcast over the candidates; the candidates' share (``hidden1``'s item columns and ``B``, one
-            product) once per candidate.
+            candidate: the state's share (``hidden1``'s state columns and ``A``) once per row, broadcast over
+            the candidates; the candidates' share (``hidden1``'s item columns and ``B``) once per candidate.
+            Without autograd (deciding, bootstrapping) the same products run in place, each bias folded into
+            its matrix product: the same numbers with fewer temporaries.
             """
+            if torch.is_grad_enabled():
+                return self._forward_graph(s, f, rows)
+            n, m, p = f.shape
+            d, h = s.shape[-1], self.hidden2.weight.shape[0]
+            weight = self.hidden1.weight
+            by_state = torch.addmm(self.hidden1.bias, s, weight[:, :d].t())  # (n, H)
+            a = torch.mm(s, self.state_map.weight.t())  # (n, H)
+            flat = f.reshape(n * m, p)
+            cross = torch.mm(flat, self.item_map.weight.t()).view(n, m, h).mul_(a[:, None, :])
+            x = torch.addmm(torch.mm(flat, weight[:, d : d + p].t()), cross.view(n * m, h), weight[:, d + p :].t())
+            x = x.view(n, m, h).add_(by_state[:, None, :]).relu_().view(n * m, h)
+            x = torch.addmm(self.hidden2.bias, x, self.hidden2.weight.t()).relu_()
+            q = torch.mv(x, self.out.weight[0]).add_(self.out.bias).view(n, m)
+            return self._with_offsets(q, rows)
+
+        def _forward_graph(self, s: Any, f: Any, rows: Any) -> Any:
+            """:meth:`forward` with autograd (out of place)."""
             d, p = s.shape[-1], f.shape[-1]
             h = self.hidden2.weight.shape[0]
             linear = torch.nn.functional.linear
@@ -73,6 +93,9 @@ def _network_class(torch: Any) -> Any:
             x = torch.relu(x + (by_state[:, :h] + self.hidden1.bias)[:, None, :])
             x = torch.relu(linear(x, self.hidden2.weight, self.hidden2.bias))
             q = linear(x, self.out.weight, self.out.bias).squeeze(-1)
+            return self._with_offsets(q, rows)
+
+        def _with_offsets(self, q: Any, rows: Any) -> Any:
             if self.buckets and rows is not None:
                 bias = self.item_bias[rows.clamp(min=0) % self.buckets]
                 q = q + torch.where(rows >= 0, bias, 0.0)
@@ -130,6 +153,15 @@ class DQNAgent(Agent):
     id_learning_rate : float or None, default None
         Adam's step size for the per-item offsets (None: ``learning_rate``). An offset moves only when its
         item is in a batch, so a larger step lets it learn an item's record about as fast as a bandit's counts.
+    learner : {"inline", "lagged", "process"}, default "inline"
+        Where the gradient steps run and which weights decide. ``"inline"``: in :meth:`learn`, and the agent
+        decides on the newest weights. ``"lagged"``: the same steps, but the agent decides on the weights as
+        they were before the last learning batch (an actor one batch behind its learner, as in distributed
+        DQN). ``"process"``: the results of ``"lagged"``, array for array, with the gradient steps in a child
+        process on another core, taken while the agent decides and the environment steps; the child is forked
+        at the first learning batch (POSIX only; CPU only) and stopped with the agent. Its state (replay,
+        networks, Adam, learning generator) comes back whenever the agent is saved, cloned or pickled, or
+        on :meth:`sync`.
     exploration, epsilon, temperature, gamma, n_step, reward_weights, train_seed, seed
         See :class:`~abrec.agents.Agent`.
     """
@@ -150,6 +182,7 @@ class DQNAgent(Agent):
         "device": StrOptions(("cpu", "cuda", "auto")),
         "id_buckets": Interval("int", 0, 100_000_000),
         "id_learning_rate": Constraint("float", 0.0, 1.0, low_open=True, optional=True),
+        "learner": StrOptions(("inline", "lagged", "process")),
     }
 
     def __init__(
@@ -167,6 +200,7 @@ class DQNAgent(Agent):
         device: str = "cpu",
         id_buckets: int = 0,
         id_learning_rate: float | None = None,
+        learner: str = "inline",
         *,
         exploration: str = "epsilon",
         epsilon: float = 0.1,
@@ -190,6 +224,7 @@ class DQNAgent(Agent):
         self.device = device
         self.id_buckets = id_buckets
         self.id_learning_rate = id_learning_rate
+        self.learner = learner
         super().__init__(
             exploration=exploration,
             epsilon=epsilon,
@@ -206,12 +241,29 @@ class DQNAgent(Agent):
         self._online: Any = None
         self._target: Any = None
         self._optimizer: Any = None
+        # learner "lagged" / "process": the network that decides, one learning batch behind the online one.
+        self._actor: Any = None
+        self._remote: _remote.RemoteLearner | None = None
+        self._synced = True  # whether this process holds the learner's state (always, but for learner="process")
+        if learner == "process" and not _remote.fork_available():
+            raise ParameterError("DQNAgent(learner='process') forks a learner process; this platform cannot fork.")
+        if learner == "process" and device == "cuda":
+            raise ParameterError(
+                "DQNAgent(learner='process') learns in a forked CPU process; use device='cpu', or "
+                "learner='inline' on an accelerator."
+            )
 
     # ----------------------------------------------------------------- network
     def _torch_device(self) -> str:
-        if self.device == "auto":
-            return "cuda" if _torch().cuda.is_available() else "cpu"
-        return self.device
+        device = self.device
+        if device == "auto":
+            device = "cuda" if _torch().cuda.is_available() else "cpu"
+        if device != "cpu" and self.learner == "process":
+            raise ParameterError(
+                f"DQNAgent(learner='process') learns in a forked CPU process; device {self.device!r} resolves to "
+                f"{device!r}. Use device='cpu', or learner='inline' on an accelerator."
+            )
+        return device
 
     def _ensure_network(self) -> None:
         if self._online is not None:
@@ -232,6 +284,17 @@ class DQNAgent(Agent):
         self._target = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets).to(device)
         self._target.load_state_dict(self._online.state_dict())
         self._optimizer = self._make_optimizer(torch)
+        self._actor = self._actor_copy()
+
+    def _actor_copy(self) -> Any:
+        """A copy of the online network for ``learner`` "lagged" / "process" (None: the online one decides)."""
+        if self.learner == "inline":
+            return None
+        torch = _torch()
+        assert self._dim is not None and self._feature_dim is not None
+        actor = _build_network(torch, self._dim, self._feature_dim, self.hidden, self.id_buckets)
+        actor.load_state_dict(self._online.state_dict())
+        return actor.to(self._online.out.weight.device).requires_grad_(False)
 
     def _make_optimizer(self, torch: Any) -> Any:
         """Adam over the online network; the per-item offsets in a group of their own (``id_learning_rate``)."""
@@ -256,13 +319,38 @@ class DQNAgent(Agent):
             s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=device)
             f = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32), device=device)
             r = None if rows is None else torch.as_tensor(np.array(rows, dtype=np.int64), device=device)
-            q = self._forward(self._online, s, f, r)
+            q = self._forward(self._online if self._actor is None else self._actor, s, f, r)
         out: FloatArray = q.cpu().numpy().astype(np.float64)
         return out
 
     # ----------------------------------------------------------------- learning
     def _learn(self, t: Transitions, rows: IntArray | None = None, next_rows: IntArray | None = None) -> None:
         self._ensure_network()
+        if self.learner == "inline":
+            self._learn_here(t, rows, next_rows)
+            return
+        # The actor takes the weights as they were before this batch; the learner then takes its steps.
+        if self.learner == "lagged":
+            _copy_weights(self._actor, self._online)
+            self._learn_here(t, rows, next_rows)
+            return
+        if self._remote is None:
+            # This process holds the learner's state (a first batch, or after close or load): the actor takes
+            # the online weights, as it would from the process's answer, and the process forks from here.
+            _copy_weights(self._actor, self._online)
+            self._remote = _remote.RemoteLearner(self)
+        else:
+            reply = self._remote.collect()
+            if reply is not None:
+                arrays, self.gradient_steps, self._owed_steps = reply
+                if arrays is not None:
+                    _load_weights(self._actor, arrays)
+        # What the learner reads: the arrays as the replay buffer keeps them (float32), the item rows, no ids.
+        self._remote.submit(t._replace(items=None, next_items=None, **_float32_fields(t)), rows, next_rows)
+        self._synced = False
+
+    def _learn_here(self, t: Transitions, rows: IntArray | None = None, next_rows: IntArray | None = None) -> None:
+        """Fold a batch into the replay buffer and take the gradient steps it is owed (in this process)."""
         before = len(self.replay)
         self.replay.add(t, rows, next_rows)
         added = t.size * t.item_features.shape[1]
@@ -325,8 +413,60 @@ class DQNAgent(Agent):
         if self.gradient_steps % self.target_every == 0:
             self._target.load_state_dict(self._online.state_dict())
 
+    # ----------------------------------------------------------------- the learner process
+    def sync(self) -> None:
+        """Bring the learner process's state here (``learner="process"``; nothing to do otherwise).
+
+        Waits for the gradient steps of every batch sent so far; the process keeps learning afterwards. Saving,
+        cloning and pickling the agent sync it first.
+        """
+        if self._remote is None or self._synced:
+            return
+        arrays, rng_state = self._remote.state()
+        self._synced = True
+        actor = self._actor
+        self._load_learner_arrays(arrays)
+        self._actor = actor
+        self._train_rng.bit_generator.state = rng_state
+
+    def close(self) -> None:
+        """Stop the learner process, after bringing its state here (``learner="process"``).
+
+        The agent goes on as before: the next learning batch forks a new process from this state.
+        """
+        if self._remote is not None:
+            self.sync()
+            self._remote.close()
+            self._remote = None
+
+    def _online_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        return {key: value.detach().cpu().numpy().copy() for key, value in self._online.state_dict().items()}
+
+    def clone(self, **kwargs: Any) -> Any:
+        self.sync()
+        return super().clone(**kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.sync()
+        state = dict(self.__dict__)
+        state["_remote"] = None
+        return state
+
     # ----------------------------------------------------------------- state
+    def _extra_state(self) -> dict[str, npt.NDArray[Any]]:
+        self.sync()  # the learning generator's state too
+        return super()._extra_state()
+
     def _model_state(self) -> dict[str, npt.NDArray[Any]]:
+        self.sync()
+        out = self._learner_arrays()
+        if self._actor is not None:
+            for key, value in self._actor.state_dict().items():
+                out["actor." + key] = value.detach().cpu().numpy()
+        return out
+
+    def _learner_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """The learner's state (counters, replay, both networks, Adam) as named arrays."""
         out: dict[str, npt.NDArray[Any]] = {
             "gradient_steps": np.array(self.gradient_steps, dtype=np.int64),
             "owed_steps": np.array(self._owed_steps),
@@ -343,6 +483,20 @@ class DQNAgent(Agent):
         return out
 
     def _load_model_state(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        if self._remote is not None:  # the loaded state replaces the process's; the next batch forks anew
+            self._remote.close()
+            self._remote = None
+        self._synced = True
+        actor = {key[len("actor.") :]: value for key, value in arrays.items() if key.startswith("actor.")}
+        self._load_learner_arrays({key: value for key, value in arrays.items() if not key.startswith("actor.")})
+        if self._online is None:
+            return
+        self._actor = self._actor_copy()
+        if self._actor is not None and actor:
+            _load_weights(self._actor, actor)
+
+    def _load_learner_arrays(self, arrays: dict[str, npt.NDArray[Any]]) -> None:
+        arrays = dict(arrays)
         self.gradient_steps = int(arrays.pop("gradient_steps", 0))
         self._owed_steps = float(arrays.pop("owed_steps", 0.0))
         replay = {k: v for k, v in arrays.items() if k.startswith("replay.")}
@@ -373,3 +527,24 @@ class DQNAgent(Agent):
                 i: {k: (v.cpu() if k == "step" else v) for k, v in slot.items()} for i, slot in slots.items()
             }
             self._optimizer.load_state_dict(saved)
+
+
+def _copy_weights(to: Any, source: Any) -> None:
+    """Copy ``source``'s parameters into the network ``to`` of the same shape, in place."""
+    with _torch().no_grad():
+        for mine, theirs in zip(to.parameters(), source.parameters(), strict=True):
+            mine.copy_(theirs)
+
+
+def _load_weights(to: Any, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Load a network's weights from named arrays (a state dict's), in place."""
+    torch = _torch()
+    with torch.no_grad():
+        for key, value in to.state_dict(keep_vars=True).items():
+            value.copy_(torch.from_numpy(np.asarray(arrays[key])))
+
+
+def _float32_fields(t: Transitions) -> dict[str, Any]:
+    """The float arrays of ``t`` as float32: what the replay buffer stores them as, half the bytes to send."""
+    names = ("states", "item_features", "rewards", "discounts", "next_states", "next_item_features")
+    return {name: _remote.as_float32(np.asarray(getattr(t, name))) for name in names}

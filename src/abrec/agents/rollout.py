@@ -79,6 +79,14 @@ def _empty_log() -> InteractionLog:
     )
 
 
+def _everything(array: Any) -> Any:
+    return array
+
+
+def _rows_of(array: Any, rows: npt.NDArray[np.intp]) -> Any:
+    return array[rows]
+
+
 def _everyone_to(name: str) -> Assignment:
     def assign(units: npt.NDArray[np.str_]) -> tuple[npt.NDArray[Any], Mapping[str, float]]:
         return np.full(units.shape, name, dtype=object), {name: 1.0}
@@ -154,12 +162,31 @@ def run_sessions(
 
     every_item_known = bool((known >= 0).all())
 
-    def candidate_features(catalog_rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    def candidate_features(
+        catalog_rows: npt.NDArray[np.int64], live: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Text features of the candidates (n, m, p); with ``live``, of those rows only (the others 0)."""
+        if live is not None and live.size < catalog_rows.shape[0]:
+            out = np.zeros((*catalog_rows.shape, table.shape[1]))
+            out[live] = candidate_features(catalog_rows[live])
+            return out
         missing = None if every_item_known else known[catalog_rows] < 0
         if missing is not None and missing.any():
             ids = public[catalog_rows][missing][:5].tolist()
             raise InputError(f"item ids {ids} are not in the item features; encode them first.")
-        out: npt.NDArray[np.float64] = table[catalog_rows]
+        found: npt.NDArray[np.float64] = table[catalog_rows]
+        return found
+
+    def pair_features_of(
+        state: Any, candidates: npt.NDArray[Any], fatigue: Any, feats: npt.NDArray[np.float64], live: Any
+    ) -> npt.NDArray[np.float64]:
+        """The encoder's pair features (n, m, q) of the ``live`` sessions (the others 0)."""
+        if live.size == candidates.shape[0]:
+            return encoder.pair_features(state, candidates, fatigue, feats)
+        phi = None if fatigue is None else np.asarray(fatigue)[live]
+        some = encoder.pair_features(state.take(live), candidates[live], phi, feats[live])
+        out = np.zeros((*candidates.shape, some.shape[2]))
+        out[live] = some
         return out
 
     empty = _empty_log()
@@ -196,7 +223,8 @@ def run_sessions(
             if carried is None:
                 state = encoder.with_context(state, obs["context"])
                 encoded = encoder.encode(state)
-                pf = encoder.pair_features(state, cands, obs.get("fatigue"), cand_feats) if pairs else None
+                now = np.flatnonzero(active)
+                pf = pair_features_of(state, cands, obs.get("fatigue"), cand_feats, now) if pairs else None
             else:
                 state, encoded, pf = carried
             context = np.asarray(obs["context"], dtype=np.float64)
@@ -255,7 +283,10 @@ def run_sessions(
             done = bool(terminated or truncated)
             state = encoder.advance(state, shown_ids, clicks, active)
             next_cands = public[obs["candidates"]]
-            next_feats = candidate_features(obs["candidates"])
+            # What follows is read only where a session was active at this step: the sessions still active
+            # decide on it, and the transitions that end here (those sessions' only) bootstrap from it.
+            live = np.flatnonzero(active)
+            next_feats = candidate_features(obs["candidates"], live)
             if collectors:
                 next_state = encoder.with_context(state, obs["context"])
                 next_encoded = encoder.encode(next_state)
@@ -265,7 +296,7 @@ def run_sessions(
                 if pairs:
                     assert pf is not None
                     chosen_pairs = np.concatenate([chosen_all, np.take_along_axis(pf, action[:, :, None], axis=1)], 2)
-                    next_pf = encoder.pair_features(next_state, next_cands, obs.get("fatigue"), next_feats)
+                    next_pf = pair_features_of(next_state, next_cands, obs.get("fatigue"), next_feats, live)
                     next_pairs = np.concatenate([next_feats, next_pf], 2)
                 carried = (next_state, next_encoded, next_pf)
                 left = np.asarray(info["left"], dtype=bool)
@@ -273,16 +304,18 @@ def run_sessions(
                 for name, collector in collectors.items():
                     learner = learners[name]
                     rows = groups[name]
+                    # Everyone in one group (the common case): the arrays as they are, not copies.
+                    pick = _everything if rows.size == n else functools.partial(_rows_of, rows=rows)
                     chosen, following = (chosen_pairs, next_pairs) if name in pairs else (chosen_all, next_all)
-                    reward = learner.reward_of({key: value[rows] for key, value in outcomes.items()})
-                    collector.push(encoded[rows], chosen[rows], reward, active[rows], shown_ids[rows])
+                    reward = learner.reward_of({key: pick(value) for key, value in outcomes.items()})
+                    collector.push(pick(encoded), pick(chosen), reward, pick(active), pick(shown_ids))
                     ready = collector.emit(
-                        next_encoded[rows],
-                        following[rows],
-                        valid_next[rows],
-                        left[rows],
+                        pick(next_encoded),
+                        pick(following),
+                        pick(valid_next),
+                        pick(left),
                         truncated=done and not bool(terminated),
-                        next_items=next_cands[rows],
+                        next_items=pick(next_cands),
                     )
                     if ready is not None:
                         learner.learn(ready)

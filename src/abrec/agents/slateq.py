@@ -252,8 +252,9 @@ class SlateQAgent(DQNAgent):
     """
 
     name: ClassVar[str] = "slateq"
+    # Every DQN setting but ``learner``: the choice model learns beside the Q-network, in this process.
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        **DQNAgent._parameter_constraints,
+        **{key: value for key, value in DQNAgent._parameter_constraints.items() if key != "learner"},
         "n_step": Interval("int", 1, 1),
         "slate_method": StrOptions(SLATE_METHODS),
         "choice_learning_rate": Interval("float", 0.0, 1.0, closed="right"),

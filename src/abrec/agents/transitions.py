@@ -221,6 +221,7 @@ class NStepCollector:
 
 
 _WIDE = ("next_features", "next_mask", "next_rows")
+_ALL_AT_ONCE = 1 << 20
 _DTYPES: dict[str, Any] = {"next_mask": np.bool_, "rows": np.int64, "next_rows": np.int64}
 
 
@@ -264,16 +265,21 @@ class ReplayBuffer:
             next_rows = np.full(t.next_mask.shape, -1, dtype=np.int64)
         if n == 0:
             return
+
+        def per_position(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            # One sample per slate position (the array itself for one-item slates: it is copied into the ring).
+            return a if k == 1 else np.repeat(a, k, axis=0)
+
         samples = {
             "rows": rows.reshape(n * k),
-            "next_rows": np.repeat(next_rows, k, axis=0),
-            "states": np.repeat(t.states, k, axis=0),
+            "next_rows": per_position(next_rows),
+            "states": per_position(t.states),
             "features": t.item_features.reshape(n * k, p),
             "returns": t.rewards.reshape(n * k),
-            "discounts": np.repeat(t.discounts, k),
-            "next_states": np.repeat(t.next_states, k, axis=0),
-            "next_features": np.repeat(t.next_item_features, k, axis=0),
-            "next_mask": np.repeat(t.next_mask, k, axis=0),
+            "discounts": per_position(t.discounts),
+            "next_states": per_position(t.next_states),
+            "next_features": per_position(t.next_item_features),
+            "next_mask": per_position(t.next_mask),
         }
         count = n * k
         if count > self.capacity:
@@ -298,8 +304,11 @@ class ReplayBuffer:
         width = self.data["next_mask"].shape[1] if self.data else 0
         if have >= rows_needed and width >= m:
             return
-        # Growing by 4x from 4,096 rows: a buffer that fills copies its rows twice or so, not at every doubling.
-        new_rows = min(self.capacity, max(rows_needed, 4 * have, 4096)) if have < rows_needed else have
+        # Room for the whole capacity at once up to 2^20 rows: np.zeros hands out pages only as rows are
+        # written, so the rows not yet filled cost no memory and a filling buffer never copies itself.
+        # Beyond that, growing by 4x: a buffer that fills copies its rows twice or so, not at every doubling.
+        first = self.capacity if self.capacity <= _ALL_AT_ONCE else 4096
+        new_rows = min(self.capacity, max(rows_needed, 4 * have, first)) if have < rows_needed else have
         new_m = max(m, width)
         grown: dict[str, npt.NDArray[Any]] = {}
         for key, value in like.items():
@@ -308,12 +317,15 @@ class ReplayBuffer:
                 tail = (new_m, *tail[1:])
             dtype = _DTYPES.get(key, np.float32)
             shape = (new_rows, *tail)
-            # np.zeros: zeroed pages the system hands out lazily, so rows not yet written cost nothing.
-            array = np.full(shape, -1, dtype=dtype) if key == "next_rows" else np.zeros(shape, dtype=dtype)
+            # np.zeros: zeroed pages the system hands out lazily, so rows not yet written cost nothing (a row
+            # is read only once written, and :meth:`add` pads a narrower row itself).
+            array = np.zeros(shape, dtype=dtype)
             if self.data:
                 old = self.data[key]
                 if key in _WIDE:
                     array[: old.shape[0], : old.shape[1]] = old
+                    if key == "next_rows":  # the old rows' new columns hold no item
+                        array[: old.shape[0], old.shape[1] :] = -1
                 else:
                     array[: old.shape[0]] = old
             grown[key] = array

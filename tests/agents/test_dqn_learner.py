@@ -1,0 +1,127 @@
+"""Where a DQN agent learns: ``learner="lagged"`` decides one batch behind, ``"process"`` gives the same arrays."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _toy import FEATURES, ITEMS, toy_transitions
+
+from _shared import require_module
+from abrec.agents import DQNAgent
+from abrec.agents._remote import LearnerProcessError
+from abrec.errors import ParameterError
+from abrec.policies import Policy
+
+torch = require_module("torch", "the 'llm' extra (torch) is not installed")
+torch.set_num_threads(1)
+
+SETTINGS: dict[str, object] = {"hidden": 16, "batch_size": 32, "learning_starts": 32, "replay_ratio": 2.0, "seed": 3}
+STATES = np.random.default_rng(5).normal(size=(6, 2))
+
+
+def _agent(learner: str, **params: object) -> DQNAgent:
+    return DQNAgent(learner=learner, **{**SETTINGS, **params})  # type: ignore[arg-type]
+
+
+def _run(agent: DQNAgent, batches: range) -> list[tuple[np.ndarray, ...]]:
+    """Decide, then learn, batch after batch: what it decided each time."""
+    seen = []
+    for i in batches:
+        d = agent.decide(ITEMS, STATES, item_features=FEATURES)
+        seen.append((d.items, d.propensities, d.scores))
+        agent.learn(toy_transitions(24, seed=i))
+    return seen
+
+
+def _same(a: list[tuple[np.ndarray, ...]], b: list[tuple[np.ndarray, ...]]) -> bool:
+    return all(np.array_equal(x, y) for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True))
+
+
+def test_the_process_learner_gives_the_lagged_results_array_for_array() -> None:
+    lagged, process = _agent("lagged"), _agent("process")
+    assert _same(_run(lagged, range(12)), _run(process, range(12)))
+    assert process._remote is not None and process._remote.pid != os.getpid()
+    process.sync()
+    assert process.gradient_steps == lagged.gradient_steps > 0
+    ours, theirs = process._model_state(), lagged._model_state()
+    assert sorted(ours) == sorted(theirs)
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key], key)
+    assert np.array_equal(process._train_rng.random(3), lagged._train_rng.random(3))
+    process.close()
+
+
+def test_the_lagged_actor_decides_on_the_weights_before_the_last_batch() -> None:
+    inline, lagged = _agent("inline"), _agent("lagged")
+    for agent in (inline, lagged):
+        agent.learn(toy_transitions(24, seed=100))
+    for i in range(8):
+        before = inline.q_values(STATES, FEATURES)
+        inline.learn(toy_transitions(24, seed=i))
+        lagged.learn(toy_transitions(24, seed=i))
+        np.testing.assert_array_equal(lagged.q_values(STATES, FEATURES), before)
+    assert inline.gradient_steps == lagged.gradient_steps > 0
+    assert not np.array_equal(inline.q_values(STATES, FEATURES), before)  # the lag is real
+
+
+def test_a_saved_process_agent_goes_on_as_if_never_saved(tmp_path: Path) -> None:
+    agent, twin = _agent("process"), _agent("process")
+    _run(agent, range(6))
+    _run(twin, range(6))
+    agent.save(str(tmp_path / "dqn.npz"))
+    loaded = Policy.load(str(tmp_path / "dqn.npz"))
+    assert isinstance(loaded, DQNAgent) and loaded.learner == "process"
+    after = _run(twin, range(6, 12))
+    assert _same(_run(agent, range(6, 12)), after)
+    assert _same(_run(loaded, range(6, 12)), after)
+    for a in (agent, twin, loaded):
+        a.close()
+
+
+def test_clone_and_pickle_bring_the_learned_state_back() -> None:
+    agent, lagged = _agent("process"), _agent("lagged")
+    _run(agent, range(7))
+    _run(lagged, range(7))
+    copies = [
+        (agent.clone(keep_state=True), lagged.clone(keep_state=True)),
+        (pickle.loads(pickle.dumps(agent)), pickle.loads(pickle.dumps(lagged))),
+    ]
+    for copy, reference in copies:
+        assert copy._remote is None and copy.gradient_steps == lagged.gradient_steps
+        assert _same(_run(copy, range(7, 10)), _run(reference, range(7, 10)))
+        copy.close()
+    agent.close()
+
+
+def test_a_closed_learner_process_is_forked_again_from_the_agent() -> None:
+    agent, lagged = _agent("process"), _agent("lagged")
+    _run(agent, range(4))
+    _run(lagged, range(4))
+    first = agent._remote
+    assert first is not None
+    agent.close()
+    assert agent._remote is None and not first._process.is_alive()
+    assert _same(_run(agent, range(4, 9)), _run(lagged, range(4, 9)))
+    assert agent._remote is not None and agent._remote.pid != first.pid
+
+
+def test_a_dead_learner_process_is_reported_not_waited_for() -> None:
+    agent = _agent("process")
+    _run(agent, range(3))
+    assert agent._remote is not None
+    os.kill(agent._remote.pid, signal.SIGKILL)
+    agent._remote._process.join(timeout=5)
+    with pytest.raises(LearnerProcessError, match="went away"):
+        _run(agent, range(3, 5))
+
+
+def test_bad_learner_settings_are_refused() -> None:
+    with pytest.raises(ParameterError, match="learner"):
+        DQNAgent(learner="thread")
+    with pytest.raises(ParameterError, match="device='cpu'"):
+        DQNAgent(learner="process", device="cuda")
