@@ -372,7 +372,7 @@ def train_speed(
         ):
             agent_steps += int(step.info["active"].sum())
             last = step
-        agent.sync()  # the learner process's last steps count too (a no-op inline)
+        agent.wait()  # the learner process's last steps count too (a no-op inline)
         agent_seconds += time.perf_counter() - start
         agent_cpu += time.process_time() - cpu
         curve.append((agent_seconds, float(last.info["returns"].mean())))

@@ -46,8 +46,9 @@ def test_the_process_learner_gives_the_lagged_results_array_for_array() -> None:
     lagged, process = _agent("lagged"), _agent("process")
     assert _same(_run(lagged, range(12)), _run(process, range(12)))
     assert process._remote is not None and process._remote.pid != os.getpid()
-    process.sync()
+    process.wait()  # the counters come back
     assert process.gradient_steps == lagged.gradient_steps > 0
+    process.sync()  # and the rest
     ours, theirs = process._model_state(), lagged._model_state()
     assert sorted(ours) == sorted(theirs)
     for key in ours:

@@ -13,13 +13,18 @@ checks every second); it closes the pipes of the other learner processes it inhe
 each child sees its own parent's end close. It ignores SIGINT (a Ctrl-C at the terminal interrupts the
 parent, whose agent goes on with its learner); SIGTERM stops it.
 
-Messages, parent to child: ``("learn", transitions, rows, next_rows)``, ``("state",)``, ``("stop",)``.
-Child to parent: ``("weights", arrays or None, gradient_steps, owed_steps)`` (None: no step since the last),
-``("state", arrays, rng_state)`` or ``("error", text)``.
+Batches and weights cross in two shared memory regions mapped before the fork (a batch of a few hundred
+transitions is about 400 KB, which a pipe would carry in a dozen round trips between the two processes); the
+pipe carries where each array lies. Messages, parent to child: ``("learn", layout)``, ``("state",)``,
+``("stop",)``. Child to parent: ``("weights", layout or None, gradient_steps, owed_steps)`` (None: no step
+since the last), ``("state", arrays, rng_state)`` or ``("error", text)``. A layout names each array's dtype,
+shape and offset in its region, or holds the arrays themselves when they do not fit.
 """
 
 from __future__ import annotations
 
+import math
+import mmap
 import multiprocessing
 import os
 import signal
@@ -30,8 +35,49 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import AbrecError
+from .transitions import Transitions
 
 Arrays = dict[str, npt.NDArray[Any]]
+Layout = list[tuple[str, Any, Any, int]]
+
+#: Bytes of the batch region (pages are used only as written): batches past it go through the pipe.
+BATCH_BYTES = 64 << 20
+_ALIGN = 64
+_FLOAT32 = ("states", "item_features", "rewards", "discounts", "next_states", "next_item_features")
+
+
+def _pack(region: mmap.mmap, arrays: dict[str, npt.NDArray[Any] | None], as_float32: tuple[str, ...] = ()) -> Layout:
+    """Write ``arrays`` into ``region`` (those named in ``as_float32`` as float32); where each lies.
+
+    An array that does not fit travels in the layout itself.
+    """
+    layout: Layout = []
+    offset = 0
+    for name, value in arrays.items():
+        if value is None:
+            layout.append((name, None, None, -1))
+            continue
+        dtype = np.dtype(np.float32) if name in as_float32 else value.dtype
+        size = math.prod(value.shape) * dtype.itemsize
+        if offset + size > len(region):
+            layout.append((name, None, np.asarray(value, dtype=dtype), -1))
+            continue
+        view = np.frombuffer(region, dtype=dtype, count=math.prod(value.shape), offset=offset)
+        view.reshape(value.shape)[...] = value
+        layout.append((name, dtype.str, value.shape, offset))
+        offset += -(-size // _ALIGN) * _ALIGN
+    return layout
+
+
+def _unpack(region: mmap.mmap, layout: Layout) -> dict[str, Any]:
+    """The arrays of a :func:`_pack` layout (views of the region: read them before it is written again)."""
+    out: dict[str, Any] = {}
+    for name, dtype, shape, offset in layout:
+        if offset < 0:
+            out[name] = shape  # None, or the array itself
+        else:
+            out[name] = np.frombuffer(region, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
+    return out
 
 
 class LearnerProcessError(AbrecError, RuntimeError):
@@ -47,7 +93,9 @@ def fork_available() -> bool:
 _OPEN: weakref.WeakSet[RemoteLearner] = weakref.WeakSet()
 
 
-def _serve(agent: Any, conn: Any, parent: int) -> None:  # pragma: no cover - runs in the child (tested from outside)
+def _serve(  # pragma: no cover - runs in the child (tested from outside)
+    agent: Any, conn: Any, parent: int, batches: mmap.mmap, weights: mmap.mmap
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for other in list(_OPEN):
         other._conn.close()
@@ -66,12 +114,13 @@ def _serve(agent: Any, conn: Any, parent: int) -> None:  # pragma: no cover - ru
         kind = message[0]
         try:
             if kind == "learn":
-                _, t, rows, next_rows = message
-                agent._learn_here(t, rows, next_rows)
+                batch = _unpack(batches, message[1])
+                rows, next_rows = batch.pop("rows"), batch.pop("next_rows")
+                agent._learn_here(Transitions(**batch), rows, next_rows)
                 # Only gradient steps change the online weights: without one since the last answer, none to send.
-                weights = agent._online_arrays() if agent.gradient_steps != sent else None
+                layout = _pack(weights, agent._online_arrays()) if agent.gradient_steps != sent else None
                 sent = agent.gradient_steps
-                conn.send(("weights", weights, agent.gradient_steps, agent._owed_steps))
+                conn.send(("weights", layout, agent.gradient_steps, agent._owed_steps))
             elif kind == "state":
                 conn.send(("state", agent._learner_arrays(), agent._train_rng.bit_generator.state))
             else:
@@ -99,8 +148,15 @@ class RemoteLearner:
     def __init__(self, agent: Any) -> None:
         context = multiprocessing.get_context("fork")
         parent, child = context.Pipe()
+        # Anonymous shared mappings, inherited by the fork: the batches one way, the weights the other.
+        self._batches = mmap.mmap(-1, BATCH_BYTES)
+        room = sum(value.nbytes for value in agent._online_arrays().values())
+        self._weights = mmap.mmap(-1, room + _ALIGN * 64)
         self._process = context.Process(
-            target=_serve, args=(agent, child, os.getpid()), daemon=True, name="abrec-dqn-learner"
+            target=_serve,
+            args=(agent, child, os.getpid(), self._batches, self._weights),
+            daemon=True,
+            name="abrec-dqn-learner",
         )
         self._process.start()
         child.close()
@@ -124,10 +180,16 @@ class RemoteLearner:
             raise LearnerProcessError(f"the DQN learner process failed: {message[1]}")
         return message
 
-    def submit(self, t: Any, rows: Any, next_rows: Any) -> None:
-        """Send a learning batch (the answer to the previous one must have been collected)."""
+    def submit(self, t: Transitions, rows: Any, next_rows: Any) -> None:
+        """Send a learning batch (the answer to the previous one must have been collected).
+
+        Its float arrays cross as float32, what the replay buffer keeps; the item ids stay here (the rows
+        stand for them).
+        """
         assert not self._pending, "collect the previous batch's weights first"
-        self._send(("learn", t, rows, next_rows))
+        arrays = {name: getattr(t, name) for name in (*_FLOAT32, "next_mask")}
+        layout = _pack(self._batches, {**arrays, "rows": rows, "next_rows": next_rows}, _FLOAT32)
+        self._send(("learn", layout))
         self._pending = True
 
     def _send(self, message: tuple[Any, ...]) -> None:
@@ -145,22 +207,27 @@ class RemoteLearner:
 
     def collect(self) -> tuple[Arrays | None, int, float] | None:
         """The online weights (None: unchanged) and counters after the last batch sent, once (None: none sent)."""
-        if self._pending:
-            _, arrays, steps, owed = self._receive()
-            self._reply = (arrays, int(steps), float(owed))
-            self._pending = False
+        self.wait()
         reply, self._reply = self._reply, None
         return reply
+
+    def wait(self) -> tuple[int, float] | None:
+        """Wait for the steps on the last batch sent; its counters (None: none sent). Its weights stay for
+        :meth:`collect`."""
+        if self._pending:
+            _, layout, steps, owed = self._receive()
+            # Copies: the region is written again after the next batch.
+            arrays = None if layout is None else {k: np.array(v) for k, v in _unpack(self._weights, layout).items()}
+            self._reply = (arrays, int(steps), float(owed))
+            self._pending = False
+        return None if self._reply is None else self._reply[1:]
 
     def state(self) -> tuple[Arrays, dict[str, Any]]:
         """The learner's whole state (after every batch sent) and its learning generator's state.
 
         The answer to the last batch stays for :meth:`collect`.
         """
-        if self._pending:
-            _, arrays, steps, owed = self._receive()
-            self._reply = (arrays, int(steps), float(owed))
-            self._pending = False
+        self.wait()
         self._send(("state",))
         _, arrays, rng_state = self._receive()
         return arrays, rng_state
@@ -172,8 +239,3 @@ class RemoteLearner:
     @property
     def pid(self) -> int | None:
         return self._process.pid
-
-
-def as_float32(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """Floating arrays as float32 (what the replay buffer stores) to halve what crosses the pipe."""
-    return array.astype(np.float32) if array.dtype == np.float64 else array

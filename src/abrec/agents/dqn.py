@@ -345,8 +345,7 @@ class DQNAgent(Agent):
                 arrays, self.gradient_steps, self._owed_steps = reply
                 if arrays is not None:
                     _load_weights(self._actor, arrays)
-        # What the learner reads: the arrays as the replay buffer keeps them (float32), the item rows, no ids.
-        self._remote.submit(t._replace(items=None, next_items=None, **_float32_fields(t)), rows, next_rows)
+        self._remote.submit(t, rows, next_rows)
         self._synced = False
 
     def _learn_here(self, t: Transitions, rows: IntArray | None = None, next_rows: IntArray | None = None) -> None:
@@ -428,6 +427,16 @@ class DQNAgent(Agent):
         self._load_learner_arrays(arrays)
         self._actor = actor
         self._train_rng.bit_generator.state = rng_state
+
+    def wait(self) -> None:
+        """Wait for the learner process's steps on every batch sent so far (``learner="process"``).
+
+        ``gradient_steps`` is then current; the rest of the learned state stays in the process (see :meth:`sync`).
+        """
+        if self._remote is not None:
+            counters = self._remote.wait()
+            if counters is not None:
+                self.gradient_steps, self._owed_steps = counters
 
     def close(self) -> None:
         """Stop the learner process, after bringing its state here (``learner="process"``).
@@ -542,9 +551,3 @@ def _load_weights(to: Any, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
     with torch.no_grad():
         for key, value in to.state_dict(keep_vars=True).items():
             value.copy_(torch.from_numpy(np.asarray(arrays[key])))
-
-
-def _float32_fields(t: Transitions) -> dict[str, Any]:
-    """The float arrays of ``t`` as float32: what the replay buffer stores them as, half the bytes to send."""
-    names = ("states", "item_features", "rewards", "discounts", "next_states", "next_item_features")
-    return {name: _remote.as_float32(np.asarray(getattr(t, name))) for name in names}
