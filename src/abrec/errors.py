@@ -11,6 +11,7 @@ user would expect to catch::
     ├── DataError (ValueError)         a data file breaks its schema (names the file, row and column)
     ├── CacheError (ValueError)        an embedding cache is corrupt or belongs to another encoder
     ├── EncoderError (RuntimeError)    a text encoder could not be loaded or run
+    ├── LearnerProcessError (RuntimeError) an agent's learner process failed or went away
     ├── GenerationError (RuntimeError) a generative model could not be loaded, reached or run
     │   └── BudgetExhaustedError       the per-run call budget has no room for the next batch
     └── UnknownNameError (KeyError)    a registry lookup by a name that does not exist
@@ -34,6 +35,7 @@ __all__ = [
     "ExtremeWeightsWarning",
     "GenerationError",
     "InputError",
+    "LearnerProcessError",
     "ParameterError",
     "StateError",
     "SupportError",
@@ -78,6 +80,10 @@ class CacheError(AbrecError, ValueError):
 
 class EncoderError(AbrecError, RuntimeError):
     """A text encoder could not be loaded (missing model, missing extra) or failed to encode."""
+
+
+class LearnerProcessError(AbrecError, RuntimeError):
+    """An agent's learner process failed or went away; the message says what happened and what to do."""
 
 
 class GenerationError(AbrecError, RuntimeError):

@@ -13,8 +13,7 @@ from _toy import FEATURES, ITEMS, toy_transitions
 
 from _shared import require_module
 from abrec.agents import DQNAgent
-from abrec.agents._remote import LearnerProcessError
-from abrec.errors import ParameterError
+from abrec.errors import LearnerProcessError, ParameterError
 from abrec.policies import Policy
 
 torch = require_module("torch", "the 'llm' extra (torch) is not installed")
@@ -126,3 +125,48 @@ def test_bad_learner_settings_are_refused() -> None:
         DQNAgent(learner="thread")
     with pytest.raises(ParameterError, match="device='cpu'"):
         DQNAgent(learner="process", device="cuda")
+
+
+def test_the_learner_process_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
+    # A parent killed with SIGKILL runs no cleanup: each child sees its pipe close (the second child closed
+    # what it inherited of the first's) or notices it is orphaned, and exits by itself.
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "sys.path[:0] = sys.argv[1:]\n"
+        "from _toy import toy_transitions\n"
+        "from abrec.agents import DQNAgent\n"
+        "agents = [DQNAgent(hidden=8, batch_size=16, learning_starts=16, learner='process') for _ in range(2)]\n"
+        "for i in range(3):\n"
+        "    for agent in agents:\n"
+        "        agent.learn(toy_transitions(24, seed=i))\n"
+        "print(*(agent._remote.pid for agent in agents), flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    here = str(Path(__file__).parent)
+    parent = subprocess.Popen([sys.executable, str(script), here], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(children) == 2 and all(_alive(child) for child in children)
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()  # type: ignore[union-attr]
+    deadline = time.monotonic() + 10
+    while any(_alive(child) for child in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(child) for child in children)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

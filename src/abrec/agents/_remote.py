@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AbrecError
+from ..errors import LearnerProcessError
 from .transitions import Transitions
 
 Arrays = dict[str, npt.NDArray[Any]]
@@ -78,10 +78,6 @@ def _unpack(region: mmap.mmap, layout: Layout) -> dict[str, Any]:
         else:
             out[name] = np.frombuffer(region, dtype=dtype, count=math.prod(shape), offset=offset).reshape(shape)
     return out
-
-
-class LearnerProcessError(AbrecError, RuntimeError):
-    """The learner process failed or went away; the message says what happened."""
 
 
 def fork_available() -> bool:
