@@ -130,3 +130,34 @@ def test_the_one_unit_hash_assigns_as_the_experiment_does() -> None:
     experiment = Experiment.create("home", {"a": 0.2, "b": 0.5, "c": 0.3}, coverage=0.9, salt="salty")
     ranges = Ranges(experiment)
     assert [ranges.variant(u) for u in units] == experiment.assign(units).tolist()
+
+
+def test_a_batch_of_given_histories_and_missing_contexts_stores_each_requests_own_vector() -> None:
+    rt = runtime()
+    requests = [
+        request("u1", context=(0.5, -1.0, 2.0), k=2),
+        request("u2", history=("a", "c"), k=2),
+        request("u3", k=2),
+        request("u4", context=(1, 2, 3), k=2),  # ints are numbers too
+        request("u5", context=(3.0, 2.0, 1.0), request_id="r5", session_id="s", step=4, k=2),
+    ]
+    decided = rt.decide(requests, NOW)
+    want = [rt.context_of(r) for r in requests]
+    assert [d.unit for d in decided.decisions] == [r.unit for r in requests]
+    for row, vector, req in zip(decided.decisions, want, requests, strict=True):
+        assert row.context == tuple(vector.tolist())
+        assert (row.client_request_id, row.session_id, row.step, row.k) == (req.request_id, req.session_id, req.step, 2)
+        assert row.candidates == req.candidates and set(row.items) <= set(req.candidates) and len(row.items) == 2
+        assert row.assignment_p == rt.assignment_p(req.unit, row.variant)
+        assert row.created_at == NOW and row.window_closes_at > NOW
+    assert len({d.event_id for d in decided.decisions}) == len(requests)
+
+
+def test_the_first_bad_context_of_a_batch_is_the_error_and_nothing_is_decided() -> None:
+    rt = runtime()
+    good = request("u1", context=(0.0, 0.0, 0.0))
+    with pytest.raises(InputError, match="context has 2 values"):
+        rt.decide([good, request("u2", context=(1.0, 2.0)), request("u3", context=(1.0,) * 4)], NOW)
+    with pytest.raises(InputError, match="context has 4 values"):
+        rt.decide([good, request("u3", context=(1.0,) * 4), request("u2", context=(1.0, 2.0))], NOW)
+    assert rt.assign(["u1"])[1]  # nothing remembered: u1 still has an assignment to store

@@ -156,3 +156,57 @@ def test_a_trusted_decision_row_equals_the_checked_one_built_from_the_same_value
         fast = trusted(DecisionRow, **_fields(row))
         assert fast == row and hash(repr(fast)) == hash(repr(row))
         assert DecisionRow(**_fields(fast)) == fast  # what the trusted row holds passes the checks as it is
+
+
+def test_trusted_builder_makes_the_record_trusted_makes_and_needs_every_field() -> None:
+    from abrec.store.records import trusted_builder
+
+    names = [f.name for f in dataclasses.fields(DecisionRow)][::-1]  # any order, as long as the values follow it
+    build = trusted_builder(DecisionRow, names)
+    row = decision(context=None, scores=(), client_request_id="r1")
+    values = [getattr(row, name) for name in names]
+    assert build(values) == row == trusted(DecisionRow, **_fields(row))
+    with pytest.raises(TypeError, match="context"):
+        trusted_builder(DecisionRow, [n for n in names if n != "context"])
+    with pytest.raises(ValueError):  # one value short: refused, not a record with a field left unset
+        build(values[:-1])
+
+
+def test_decision_values_follow_the_decisions_columns_and_round_trip(store: EventStore) -> None:
+    from abrec.store import _rows, schema
+
+    assert set(_rows.DECISION_COLUMNS) == {c.name for c in schema.decisions.c} - {"seq"}
+    assert len(_rows.DECISION_COLUMNS) == len(set(_rows.DECISION_COLUMNS))
+    store.put_experiment("exp", {"k": 1}, allocation())
+    odd = ("é", 'q"uote', "back\\slash", "tab\there", "日本")
+    rows = [
+        decision(items=odd[:3], candidates=odd, scores=(1e308, -1e-300, 0.0), context=(1.5e-7, -2.0)),
+        decision(items=("a",), propensities=(1.0,), scores=(), context=None, client_request_id="r"),
+        trusted(DecisionRow, **{**_fields(decision()), "seq": None}),
+    ]
+    result = store.write(WriteBatch(decisions=rows))
+    assert [o.status for o in result.decisions] == ["stored"] * 3
+    back = store.decisions([r.event_id for r in rows])
+    assert [dataclasses.replace(back[r.event_id], seq=None) for r in rows] == rows
+
+
+def test_a_non_finite_number_in_a_trusted_row_is_refused_not_stored_as_null(store: EventStore) -> None:
+    store.put_experiment("exp", {"k": 1}, allocation())
+    for name in ("propensities", "scores", "context"):
+        bad = trusted(DecisionRow, **{**_fields(decision()), name: (0.5, float("nan"), 0.25)})
+        with pytest.raises(ValueError, match="JSON compliant"):
+            store.write(WriteBatch(decisions=[bad]))
+        assert store.decisions([bad.event_id]) == {}
+
+
+def test_a_known_request_id_among_new_ones_replays_only_that_one(store: EventStore) -> None:
+    store.put_experiment("exp", {"k": 1}, allocation())
+    first = decision(client_request_id="known")
+    store.write(WriteBatch(decisions=[first]))
+    batch = [decision(client_request_id=f"new{i}") for i in range(30)]
+    batch.insert(17, decision(client_request_id="known", items=("x", "y")))
+    result = store.write(WriteBatch(decisions=batch))
+    statuses = [o.status for o in result.decisions]
+    assert statuses == ["stored"] * 17 + ["replayed"] + ["stored"] * 13
+    assert result.decisions[17].decision == store.decisions([first.event_id])[first.event_id]  # the stored row
+    assert store.decisions([batch[17].event_id]) == {}

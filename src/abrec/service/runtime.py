@@ -24,7 +24,7 @@ from ..errors import AbrecError, InputError
 from ..policies.base import Policy
 from ..policies.records import Feedback
 from ..policies.registry import make_policy
-from ..store.records import AllocationRow, DecisionRow, trusted
+from ..store.records import AllocationRow, DecisionRow, trusted_builder
 from ._assign import Ranges
 from .config import ServiceExperiment
 from .features import ItemSpace
@@ -267,6 +267,14 @@ class ExperimentRuntime:
             return vector
         return np.zeros(d)
 
+    def contexts(self, requests: Sequence[DecideInput]) -> FloatArray:
+        """The requests' context vectors as rows of one array (see :meth:`context_of`; its errors, in order)."""
+        d = self.spec.context_dim
+        given = [r.context for r in requests]
+        if all(c is not None and len(c) == d for c in given):  # the usual case: one conversion for all
+            return np.array(given, dtype=np.float64).reshape(len(requests), d)
+        return np.array([self.context_of(r) for r in requests], dtype=np.float64).reshape(len(requests), d)
+
     def learn_new_items(self, requests: Sequence[DecideInput]) -> list[tuple[str, str]]:
         """Encode the texts of candidates seen for the first time; the ``(id, text)`` pairs to store."""
         texts: dict[str, str] = {}
@@ -296,7 +304,7 @@ class ExperimentRuntime:
         """
         items = self.learn_new_items(requests)
         variants, assignments = self.assign([r.unit for r in requests])
-        contexts = [self.context_of(r) for r in requests]
+        contexts = self.contexts(requests)
         groups: dict[tuple[str, int, int], list[int]] = {}
         for i, (request, variant) in enumerate(zip(requests, variants, strict=True)):
             if request.k > len(request.candidates):
@@ -306,6 +314,8 @@ class ExperimentRuntime:
         closes = now + timedelta(seconds=self.spec.reward.window)
         name = self.spec.name
         serve_with = self.serve_with
+        period = self.period
+        times_aware = now.utcoffset() is not None and closes.utcoffset() is not None
         for (variant, _m, k), members in groups.items():
             serving = self.serving[serve_with or variant]
             policy = serving.policy
@@ -319,14 +329,14 @@ class ExperimentRuntime:
                 assert feats is not None
                 group = [requests[i] for i in members]
                 decision, x, scores = self.sessions.decide(
-                    policy, serve_with or variant, group, [contexts[i] for i in members], cand, feats, k
+                    policy, serve_with or variant, group, [contexts[i].copy() for i in members], cand, feats, k
                 )
             elif len(members) == 1:  # the one-request hot path: shared candidates, cached item rows
-                x = contexts[members[0]][None, :]
+                x = contexts[members]
                 decision = policy.decide(cand[0], x, k=k, item_features=None if feats is None else feats[0])
                 scores = decision.scores[:1, decision.slots[0]]
             else:
-                x = np.vstack([contexts[i] for i in members])
+                x = contexts[members]
                 decision = policy.decide(cand, x, k=k, item_features=feats)
                 full = np.broadcast_to(decision.scores, (len(members), cand.shape[1]))
                 scores = np.take_along_axis(full, decision.slots, 1)
@@ -337,48 +347,78 @@ class ExperimentRuntime:
                 and (props > 0.0).all()
                 and (props <= 1.0).all()
                 and np.isfinite(x).all()
-                and now.utcoffset() is not None
-                and closes.utcoffset() is not None
+                and times_aware
             )
-            finite = [bool(f) for f in np.asarray(np.isfinite(scores).all(axis=1))]
+            finite: list[bool] = np.asarray(np.isfinite(scores).all(axis=1)).tolist()
             slates = decision.items.tolist()
             slate_props = props.tolist()
             slate_scores = scores.tolist()
+            xs = np.asarray(x, dtype=np.float64).tolist()
             draws = int(decision.propensity_draws)
             policy_name, policy_version = decision.policy, decision.version
             version = int(serving.version)
             event_ids = new_event_ids(len(members))
+            weight = self.weights.get(variant, 0.0)  # the assignment probability of every unit, when > 0
             for j, i in enumerate(members):
                 request = requests[i]
-                p = self.assignment_p(request.unit, variant)
-                fields = dict(
-                    event_id=event_ids[j],
-                    experiment=name,
-                    unit=request.unit,
-                    variant=variant,
-                    period=self.period,
-                    assignment_p=p,
-                    policy=policy_name,
-                    policy_version=policy_version,
-                    snapshot_version=version,
-                    k=k,
-                    items=tuple(slates[j]),
-                    propensities=tuple(slate_props[j]),
-                    scores=tuple(slate_scores[j]) if finite[j] else (),
-                    propensity_draws=draws,
-                    candidates=request.candidates,
-                    context=tuple(x[j].tolist()),
-                    session_id=request.session_id,
-                    step=request.step,
-                    created_at=now,
-                    window_closes_at=closes,
-                    client_request_id=request.request_id,
+                p = weight if weight > 0.0 else self.assignment_p(request.unit, variant)
+                values = (
+                    event_ids[j],
+                    name,
+                    request.unit,
+                    variant,
+                    period,
+                    p,
+                    policy_name,
+                    policy_version,
+                    k,
+                    tuple(slates[j]),
+                    tuple(slate_props[j]),
+                    now,
+                    closes,
+                    tuple(slate_scores[j]) if finite[j] else (),
+                    draws,
+                    request.candidates,
+                    tuple(xs[j]),
+                    request.session_id,
+                    request.step,
+                    version,
+                    request.request_id,
+                    None,
                 )
                 if checked and 0.0 < p <= 1.0 and _clean(request):
-                    rows[i] = trusted(DecisionRow, seq=None, **fields)
+                    rows[i] = _trusted_decision(values)
                 else:  # something to refuse: DecisionRow's checks say what
-                    rows[i] = DecisionRow(**fields)  # type: ignore[arg-type]
+                    rows[i] = DecisionRow(**dict(zip(_DECISION_FIELDS, values, strict=True)))  # type: ignore[arg-type]
         return Decided([r for r in rows if r is not None], assignments, items)
+
+
+#: DecisionRow's fields in the order ExperimentRuntime.decide gives their values.
+_DECISION_FIELDS = (
+    "event_id",
+    "experiment",
+    "unit",
+    "variant",
+    "period",
+    "assignment_p",
+    "policy",
+    "policy_version",
+    "k",
+    "items",
+    "propensities",
+    "created_at",
+    "window_closes_at",
+    "scores",
+    "propensity_draws",
+    "candidates",
+    "context",
+    "session_id",
+    "step",
+    "snapshot_version",
+    "client_request_id",
+    "seq",
+)
+_trusted_decision = trusted_builder(DecisionRow, _DECISION_FIELDS)
 
 
 def new_event_ids(n: int) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,38 +18,61 @@ CHUNK = 5_000
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
 
-def _json_writer() -> Callable[[Any], str]:
-    """orjson where installed (the ``serve`` extra; ~10x faster on the decisions' id and number lists), else json.
+def _record_writers() -> tuple[Callable[[Any], str], Callable[[Any], str]]:
+    """JSON writers for a decision's id lists and number lists: orjson where installed (the ``serve`` extra; ~10x
+    faster than json on them), else json.
 
-    orjson writes NaN and infinity as ``null`` instead of refusing them, and refuses a lone surrogate that json
-    escapes: only a flat tuple of strings and finite floats goes to orjson (the same value read back, the text
-    differing only in escapes and float spelling); anything else, or a value orjson refuses, goes to json's
-    encoder, which raises for a non-finite number.
+    A DecisionRow's checks make its sequences flat tuples of strings or of finite floats, so no value is looked at
+    here: orjson writes them (the same value read back as json's text, differing only in escapes and float
+    spelling); what orjson refuses (a lone surrogate) goes to json's encoder, and so does a number list whose orjson
+    text has a ``null`` (orjson writes NaN and infinity so), which json's encoder refuses with a ValueError.
     """
     try:
         import orjson
     except ImportError:  # pragma: no cover - an install without the serve extra
-        return _encode
+        return _encode, _encode
     fast = orjson.dumps
-    isfinite = math.isfinite
 
-    def dumps(value: Any) -> str:
-        # The fast path only for flat sequences of strings or finite numbers (the decisions' columns).
-        if type(value) is not tuple or not all(type(v) is str or (type(v) is float and isfinite(v)) for v in value):
-            return _encode(value)
+    def texts(value: Any) -> str:
         try:
             return fast(value).decode()
         except TypeError:  # orjson's refusals (a lone surrogate): JSONEncodeError is a TypeError
             return _encode(value)
 
-    return dumps
+    def numbers(value: Any) -> str:
+        try:
+            out = fast(value)
+        except TypeError:
+            return _encode(value)
+        return _encode(value) if b"null" in out else out.decode()
+
+    return texts, numbers
 
 
-_dumps: Callable[[Any], str] = _json_writer()
+_texts_json, _numbers_json = _record_writers()
 
 
-def dumps(value: Any) -> str:
-    return _dumps(value)
+def _json_reader() -> Callable[[str], Any]:
+    """orjson's reader where installed, else json's: the same values; what orjson refuses and json reads (the
+    escape of a lone surrogate, which json's encoder writes) goes to json."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - an install without the serve extra
+        return json.loads
+    fast = orjson.loads
+    slow = json.loads
+
+    def loads(text: str) -> Any:
+        try:
+            return fast(text)
+        except ValueError:  # orjson.JSONDecodeError
+            return slow(text)
+
+    return loads
+
+
+#: JSON text (a stored column) as its value.
+loads: Callable[[str], Any] = _json_reader()
 
 
 def ts(moment: datetime) -> float:
@@ -72,31 +94,60 @@ def chunks(values: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
         yield batch
 
 
-def decision_params(d: DecisionRow) -> dict[str, Any]:
-    return {
-        "event_id": d.event_id,
-        "experiment": d.experiment,
-        "client_request_id": d.client_request_id,
-        "unit": d.unit,
-        "variant": d.variant,
-        "period": d.period,
-        "assignment_p": d.assignment_p,
-        "policy": d.policy,
-        "policy_version": d.policy_version,
-        "snapshot_version": d.snapshot_version,
-        "k": d.k,
-        "n_shown": len(d.items),
-        "items": _dumps(d.items),
-        "propensities": _dumps(d.propensities),
-        "scores": _dumps(d.scores),
-        "propensity_draws": d.propensity_draws,
-        "candidates": _dumps(d.candidates),
-        "context": None if d.context is None else _dumps(d.context),
-        "session_id": d.session_id,
-        "step": d.step,
-        "created_at": d.created_at.timestamp(),
-        "window_closes_at": d.window_closes_at.timestamp(),
-    }
+#: The columns of :func:`decision_values`, in its order (every column of ``decisions`` but ``seq``).
+DECISION_COLUMNS = (
+    "event_id",
+    "experiment",
+    "client_request_id",
+    "unit",
+    "variant",
+    "period",
+    "assignment_p",
+    "policy",
+    "policy_version",
+    "snapshot_version",
+    "k",
+    "n_shown",
+    "items",
+    "propensities",
+    "scores",
+    "propensity_draws",
+    "candidates",
+    "context",
+    "session_id",
+    "step",
+    "created_at",
+    "window_closes_at",
+)
+
+
+def decision_values(d: DecisionRow) -> tuple[Any, ...]:
+    """The ``decisions`` row of ``d`` (JSON text for its sequences, Unix seconds for its times): the values of
+    :data:`DECISION_COLUMNS`, in that order, for a positional executemany."""
+    return (
+        d.event_id,
+        d.experiment,
+        d.client_request_id,
+        d.unit,
+        d.variant,
+        d.period,
+        d.assignment_p,
+        d.policy,
+        d.policy_version,
+        d.snapshot_version,
+        d.k,
+        len(d.items),
+        _texts_json(d.items),
+        _numbers_json(d.propensities),
+        _numbers_json(d.scores),
+        d.propensity_draws,
+        _texts_json(d.candidates),
+        None if d.context is None else _numbers_json(d.context),
+        d.session_id,
+        d.step,
+        d.created_at.timestamp(),
+        d.window_closes_at.timestamp(),
+    )
 
 
 def decision_row(row: Mapping[Any, Any]) -> DecisionRow:

@@ -10,7 +10,6 @@ is O(batch): a few indexed ``IN`` look-ups and one executemany per table.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -33,11 +32,10 @@ from .records import (
 __all__: list[str] = []
 
 _D, _R = schema.decisions, schema.rewards
+_ASSIGNMENT_COLUMNS = ("experiment", "unit", "variant", "period", "assigned_at")
 _IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
 # Statements built once (expanding IN lists: no per-value coercion, one cached compilation).
 _BY_REQUEST = sa.select(*_D.c).where((_D.c.experiment == sa.bindparam("experiment")) & _D.c.client_request_id.in_(_IDS))
-_SLATES = sa.select(_D.c.event_id, _D.c["items"], _D.c.window_closes_at).where(_D.c.event_id.in_(_IDS))
-_STORED_REWARDS = sa.select(*_R.c).where(_R.c.event_id.in_(_IDS))
 _J, _S = schema.journal, schema.snapshots
 _APPEND = sa.insert(_J).returning(_J.c.seq, sort_by_parameter_order=True)
 _VERSIONS = sa.select(_S.c.experiment, _S.c.variant, _S.c.version).where(
@@ -91,20 +89,79 @@ def insert_many(
         connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
 
+@functools.cache
+def insert_values_sql(dialect: str, table: str, columns: tuple[str, ...], *, ignore: bool = False) -> str:
+    """:func:`insert_sql` with positional parameters (``?`` / ``%s``), for rows given as tuples."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join(("?" if dialect == "sqlite" else "%s") for _ in columns)
+    return f'INSERT INTO "{table}" ({names}) VALUES ({marks})' + (" ON CONFLICT DO NOTHING" if ignore else "")
+
+
+def insert_values(
+    connection: sa.Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    *,
+    ignore: bool = False,
+) -> None:
+    """Insert ``rows`` (tuples of the values of ``columns``) into ``table`` in one executemany: the DBAPI binds
+    positional values without looking each name up in a dict (the group commit's hot inserts)."""
+    if rows:
+        sql = insert_values_sql(connection.dialect.name, table.name, columns, ignore=ignore)
+        connection.exec_driver_sql(sql, rows)
+
+
+@functools.cache
+def _in_sql(dialect: str, select: str, column: str, n: int) -> str:
+    """``select`` (ending in ``WHERE`` and its other conditions, if any) for rows whose ``column`` is one of ``n``
+    values given after the other parameters: ``IN (?, ...)`` on SQLite, ``= ANY(%s)`` (one array) on PostgreSQL."""
+    if dialect == "sqlite":
+        return f'{select} "{column}" IN ({", ".join("?" for _ in range(n))})'
+    return f'{select} "{column}" = ANY(%s)'
+
+
+def select_in(
+    connection: sa.Connection, select: str, column: str, values: list[str], *params: Any
+) -> sa.CursorResult[Any]:
+    """The rows of a plain ``select`` (see :func:`_in_sql`) whose ``column`` is among ``values`` (one chunk).
+
+    Plain SQL through the DBAPI: the group commit's and the fold's look-ups skip SQLAlchemy's compilation of an
+    expanding IN list and its per-row result processing (the columns read are text, integers, floats and booleans,
+    which both drivers return as Python values already)."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        return connection.exec_driver_sql(_in_sql(dialect, select, column, len(values)), (*params, *values))
+    return connection.exec_driver_sql(_in_sql(dialect, select, column, 0), (*params, values))
+
+
+def _columns(table: sa.Table, names: Sequence[str] | None = None) -> str:
+    return ", ".join(f'"{name}"' for name in (names or [c.name for c in table.c]))
+
+
+def _mark(dialect: str) -> str:
+    return "?" if dialect == "sqlite" else "%s"
+
+
+_KNOWN_REQUESTS = {
+    dialect: f'SELECT "client_request_id" FROM "decisions" WHERE "experiment" = {_mark(dialect)} AND'
+    for dialect in ("sqlite", "postgresql")
+}
+_SLATES = f'SELECT {_columns(_D, ("event_id", "items", "window_closes_at"))} FROM "decisions" WHERE'
+_STORED_REWARDS = f'SELECT {_columns(_R)} FROM "rewards" WHERE'
+
+
 def write_batch(connection: sa.Connection, batch: WriteBatch) -> WriteResult:
     """Write ``batch`` in the caller's (serialised) transaction and say what happened to each operation."""
     now = time.time()
     decisions, fresh = _decisions(connection, batch)
     rewards = _rewards(connection, batch, fresh)
     if batch.assignments:
-        rows = [
-            {"experiment": e, "unit": u, "variant": v, "period": p, "assigned_at": now}
-            for e, u, v, p in batch.assignments
-        ]
-        insert_many(connection, schema.assignments, rows, ignore=True)
+        rows = [(e, u, v, p, now) for e, u, v, p in batch.assignments]
+        insert_values(connection, schema.assignments, _ASSIGNMENT_COLUMNS, rows, ignore=True)
     if batch.items:
-        rows = [{"item_id": i, "text": t, "created_at": now} for i, t in batch.items]
-        insert_many(connection, schema.items, rows, ignore=True)
+        texts = [{"item_id": i, "text": t, "created_at": now} for i, t in batch.items]
+        insert_many(connection, schema.items, texts, ignore=True)
     journal: tuple[JournalEntry, ...] = ()
     if batch.journal:  # in order; a second entry for an (event, item) fails the batch (unique index)
         params = [_rows.journal_params(e) for e in batch.journal]
@@ -158,7 +215,12 @@ def _decisions(connection: sa.Connection, batch: WriteBatch) -> tuple[list[Decis
     seen: dict[tuple[str, str | None], DecisionRow] = {}
     for experiment, crids in keyed.items():  # (experiment, client_request_id): the unique index
         for chunk in _rows.chunks(crids):
-            for row in connection.execute(_BY_REQUEST, {"experiment": experiment, "ids": chunk}).mappings():
+            # A plain query for the stored ones first (usually none), then their rows.
+            head = _KNOWN_REQUESTS[connection.dialect.name]
+            known = [row[0] for row in select_in(connection, head, "client_request_id", chunk, experiment)]
+            if not known:
+                continue
+            for row in connection.execute(_BY_REQUEST, {"experiment": experiment, "ids": known}).mappings():
                 seen[(experiment, row["client_request_id"])] = _rows.decision_row(row)
     outcomes: list[DecisionOutcome] = []
     fresh: dict[str, DecisionRow] = {}
@@ -173,8 +235,8 @@ def _decisions(connection: sa.Connection, batch: WriteBatch) -> tuple[list[Decis
             seen[key] = d
         outcomes.append(DecisionOutcome("stored", d))
         fresh[d.event_id] = d
-        params.append(_rows.decision_params(d))
-    insert_many(connection, _D, params)
+        params.append(_rows.decision_values(d))
+    insert_values(connection, _D, _rows.DECISION_COLUMNS, params)
     return outcomes, fresh
 
 
@@ -192,12 +254,13 @@ def _rewards(connection: sa.Connection, batch: WriteBatch, fresh: dict[str, Deci
     event_ids = {r.event_id for r in batch.rewards}
     slates = {e: _Slate(d.items, d.window_closes_at.timestamp()) for e, d in fresh.items() if e in event_ids}
     for chunk in _rows.chunks(event_ids - slates.keys()):
-        for event_id, items, closes in connection.execute(_SLATES, {"ids": chunk}):
-            slates[event_id] = _Slate(json.loads(items), closes)
+        for slate in select_in(connection, _SLATES, "event_id", chunk):
+            event_id, items, closes = tuple(slate)
+            slates[event_id] = _Slate(_rows.loads(items), closes)
     stored: dict[tuple[str, str, str], RewardRow] = {}
     for chunk in _rows.chunks(event_ids & slates.keys()):
-        for row in connection.execute(_STORED_REWARDS, {"ids": chunk}).mappings():
-            stored[(row["event_id"], row["item"], row["kind"])] = _rows.reward_row(row)
+        for found in select_in(connection, _STORED_REWARDS, "event_id", chunk).mappings():
+            stored[(found["event_id"], found["item"], found["kind"])] = _rows.reward_row(found)
     outcomes: list[RewardOutcome] = []
     params = []
     for r in batch.rewards:

@@ -20,10 +20,11 @@ abrec.errors.InputError: RewardRow.value must be a finite float; got nan.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, TypeVar
@@ -148,6 +149,27 @@ def trusted(cls: type[R], **fields: Any) -> R:
     for name, value in fields.items():
         object.__setattr__(record, name, value)
     return record
+
+
+def trusted_builder(cls: type[R], names: Sequence[str]) -> Callable[[Sequence[Any]], R]:
+    """A maker of trusted ``cls`` records (as :func:`trusted`) from values given in the order of ``names``.
+
+    For hot loops that build many records of one class: the field slots are looked up once, here, instead of
+    once per value. ``names`` must name every field of ``cls`` (a slotted dataclass).
+    """
+    missing = {f.name for f in dataclasses.fields(cls)} - set(names)  # type: ignore[arg-type]
+    if missing:
+        raise TypeError(f"trusted_builder({cls.__name__}) misses the fields {sorted(missing)}")
+    setters = tuple(getattr(cls, name).__set__ for name in names)
+    new = object.__new__
+
+    def build(values: Sequence[Any]) -> R:
+        record = new(cls)
+        for set_value, value in zip(setters, values, strict=True):
+            set_value(record, value)
+        return record
+
+    return build
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,7 +46,7 @@ from ..abtest.readout import PERIOD_RATIO, _check, _period_readout, _ratio_momen
 from ..abtest.scorecard import MetricsReadout, _adjust_together, _statement
 from ..errors import InputError
 from . import _rows, schema
-from ._write import insert_many, update_many
+from ._write import insert_many, select_in, update_many
 from .export import _column_name
 
 __all__ = [
@@ -270,27 +270,30 @@ def plan_fold(connection: sa.Connection) -> FoldPlan | None:
             found = metrics[(experiment, period, variant, kind)] = _Metric()
         return found
 
-    for d in decisions:
-        key = (d.experiment, d.unit)
+    shown_items: dict[tuple[str, str, str], int] = {}  # times shown, in the order first shown
+    loads = _rows.loads
+    for experiment, unit, variant, period, assignment_p, n_shown, slate in decisions:
+        period, n_shown = int(period), int(n_shown)
+        key = (experiment, unit)
         u = units.get(key)
         if u is None:
-            u = units[key] = _Unit(d.variant, int(d.period))
-        elif u.variant != d.variant:
+            u = units[key] = _Unit(variant, period)
+        elif u.variant != variant:
             u.leaked = True
-        u.period = min(u.period, int(d.period))
-        u.rows += int(d.n_shown)
-        c = cell(d.experiment, int(d.period), d.variant)
-        c.counts["decisions"] += 1
-        c.counts["shown"] += int(d.n_shown)
-        p = float(d.assignment_p)
+        u.period = min(u.period, period)
+        u.rows += n_shown
+        c = cell(experiment, period, variant)
+        counts = c.counts
+        counts["decisions"] += 1
+        counts["shown"] += n_shown
+        p = float(assignment_p)
         c.p_min = p if math.isnan(c.p_min) else min(c.p_min, p)
         c.p_max = p if math.isnan(c.p_max) else max(c.p_max, p)
-        for item in json.loads(d.slate):
-            key_item = (d.experiment, d.variant, item)
-            shown = items.get(key_item)
-            if shown is None:
-                shown = items[key_item] = [0.0, 0.0]
-            shown[0] += 1.0
+        for item in loads(slate):
+            key_item = (experiment, variant, item)
+            shown_items[key_item] = shown_items.get(key_item, 0) + 1
+    for key_item, times in shown_items.items():  # a count below 2**53 is exact as a float
+        items[key_item] = [float(times), 0.0]
     for r in rewards:
         c = cell(r.experiment, int(r.period), r.variant)
         c.counts["rewards"] += 1
@@ -389,19 +392,27 @@ def _add(u: _Unit, kind: str, old: float, new: float) -> None:
     entry[1] += float(new > 0) - float(old > 0)
 
 
+#: The stored rows of some units of an experiment (plain SQL for :func:`~._write.select_in`, per dialect).
+_UNITS_OF = {
+    dialect: 'SELECT "unit", "variant", "period", "shown", "leaked", "kinds" FROM "stat_units" WHERE "experiment" = '
+    + ("?" if dialect == "sqlite" else "%s")
+    + " AND"
+    for dialect in ("sqlite", "postgresql")
+}
+
+
 def _load_units(connection: sa.Connection, keys: Mapping[tuple[str, str], None]) -> dict[tuple[str, str], _Unit]:
     by_experiment: dict[str, list[str]] = {}
     for experiment, unit in keys:
         by_experiment.setdefault(experiment, []).append(unit)
     out: dict[tuple[str, str], _Unit] = {}
     for experiment, names in by_experiment.items():
+        head = _UNITS_OF[connection.dialect.name]
         for chunk in _rows.chunks(names):
-            query = sa.select(*_U.c).where((_U.c.experiment == experiment) & _U.c.unit.in_(chunk))
-            for row in connection.execute(query).mappings():
-                values = {k: [float(v[0]), float(v[1])] for k, v in json.loads(row["kinds"]).items()}
-                out[(experiment, row["unit"])] = _Unit(
-                    row["variant"], int(row["period"]), int(row["shown"]), bool(row["leaked"]), values
-                )
+            for found in select_in(connection, head, "unit", chunk, experiment):
+                unit, variant, period, shown, leaked, kinds = tuple(found)
+                values = {} if kinds == "{}" else {k: [float(v[0]), float(v[1])] for k, v in _rows.loads(kinds).items()}
+                out[(experiment, unit)] = _Unit(variant, int(period), int(shown), bool(leaked), values)
     return out
 
 
@@ -410,6 +421,10 @@ _CELL_KEYS = ("experiment", "period", "variant")
 _METRIC_KEYS = ("experiment", "period", "variant", "kind")
 _ITEM_KEYS = ("experiment", "variant", "item")
 _Rows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+#: A unit's values per kind as stored (``json.dumps(values, sort_keys=True)``'s text, one encoder for all).
+_unit_kinds = json.JSONEncoder(sort_keys=True).encode
 
 
 def _unit_rows(units: Mapping[tuple[str, str], _Unit], before: Mapping[tuple[str, str], _Unit]) -> _Rows:
@@ -421,7 +436,7 @@ def _unit_rows(units: Mapping[tuple[str, str], _Unit], before: Mapping[tuple[str
             "period": u.period,
             "shown": u.rows,
             "leaked": u.leaked,
-            "kinds": json.dumps(u.values, sort_keys=True),
+            "kinds": _unit_kinds(u.values) if u.values else "{}",
         }
         if (experiment, unit) in before:
             updates.append({"k_experiment": experiment, "k_unit": unit, **row})
