@@ -170,3 +170,27 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.parametrize(("before", "after"), [("inline", "lagged"), ("lagged", "inline"), ("inline", "process")])
+def test_a_clone_may_learn_elsewhere(before: str, after: str, tmp_path: Path) -> None:
+    # A clone that changes where it learns goes on as its own state file does (an actor made from the online
+    # weights where it had none); an inline clone decides on the online network, not a stale actor.
+    agent = _agent(before)
+    _run(agent, range(5))
+    copy = agent.clone(keep_state=True, learner=after)
+    copy.save(str(tmp_path / "copy.npz"))
+    loaded = Policy.load(str(tmp_path / "copy.npz"))
+    assert isinstance(loaded, DQNAgent) and loaded.learner == after
+    assert _same(_run(copy, range(5, 9)), _run(loaded, range(5, 9)))
+    if after == "inline":
+        np.testing.assert_array_equal(copy.q_values(STATES, FEATURES), _q_online(copy))
+    for a in (agent, copy, loaded):
+        a.close()
+
+
+def _q_online(agent: DQNAgent) -> np.ndarray:
+    with torch.inference_mode():
+        s = torch.as_tensor(STATES, dtype=torch.float32)
+        f = torch.as_tensor(np.array(np.broadcast_to(FEATURES, (len(STATES), *FEATURES.shape))), dtype=torch.float32)
+        return agent._online(s, f).numpy().astype(np.float64)

@@ -296,6 +296,15 @@ class DQNAgent(Agent):
         actor.load_state_dict(self._online.state_dict())
         return actor.to(self._online.out.weight.device).requires_grad_(False)
 
+    def _deciding_network(self) -> Any:
+        """The actor for ``learner`` "lagged" / "process", else the online network (also after a clone that
+        changed ``learner``: an actor is made from the online weights when one is missing)."""
+        if self.learner == "inline":
+            return self._online
+        if self._actor is None:
+            self._actor = self._actor_copy()
+        return self._actor
+
     def _make_optimizer(self, torch: Any) -> Any:
         """Adam over the online network; the per-item offsets in a group of their own (``id_learning_rate``)."""
         offsets = [p for name, p in self._online.named_parameters() if name == "item_bias"]
@@ -315,11 +324,12 @@ class DQNAgent(Agent):
         self._ensure_network()
         torch = _torch()
         device = self._online.out.weight.device
+        net = self._deciding_network()  # outside inference mode: an actor made here is updated in place later
         with torch.inference_mode():
             s = torch.as_tensor(np.asarray(states, dtype=np.float32), device=device)
             f = torch.as_tensor(np.ascontiguousarray(features, dtype=np.float32), device=device)
             r = None if rows is None else torch.as_tensor(np.array(rows, dtype=np.int64), device=device)
-            q = self._forward(self._online if self._actor is None else self._actor, s, f, r)
+            q = self._forward(net, s, f, r)
         out: FloatArray = q.cpu().numpy().astype(np.float64)
         return out
 
@@ -330,6 +340,7 @@ class DQNAgent(Agent):
             self._learn_here(t, rows, next_rows)
             return
         # The actor takes the weights as they were before this batch; the learner then takes its steps.
+        self._deciding_network()
         if self.learner == "lagged":
             _copy_weights(self._actor, self._online)
             self._learn_here(t, rows, next_rows)
@@ -469,7 +480,7 @@ class DQNAgent(Agent):
     def _model_state(self) -> dict[str, npt.NDArray[Any]]:
         self.sync()
         out = self._learner_arrays()
-        if self._actor is not None:
+        if self.learner != "inline" and self._actor is not None:
             for key, value in self._actor.state_dict().items():
                 out["actor." + key] = value.detach().cpu().numpy()
         return out
