@@ -46,15 +46,22 @@ _VERSIONS = sa.select(_S.c.experiment, _S.c.variant, _S.c.version).where(
 
 
 @functools.cache
-def insert_sql(dialect: str, table: str, columns: tuple[str, ...], *, ignore: bool = False) -> str:
-    """A plain ``INSERT`` for the DBAPI's executemany (named parameters), optionally ``ON CONFLICT DO NOTHING``.
+def insert_sql(
+    dialect: str, table: str, columns: tuple[str, ...], *, ignore: bool = False, positional: bool = False
+) -> str:
+    """A plain ``INSERT`` for the DBAPI's executemany, optionally ``ON CONFLICT DO NOTHING``: named parameters
+    (rows as dicts), or positional ones (``?`` / ``%s``, rows as tuples in the order of ``columns``).
 
     Passed to ``exec_driver_sql``, it skips SQLAlchemy's per-row parameter processing: the hot path of group
     commit (psycopg 3 pipelines executemany; sqlite3 loops in C).
     """
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join(f":{c}" if dialect == "sqlite" else f"%({c})s" for c in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES ({marks})' + (" ON CONFLICT DO NOTHING" if ignore else "")
+    if positional:
+        marks = ", ".join(_mark(dialect) for _ in columns)
+    else:
+        marks = ", ".join(f":{c}" if dialect == "sqlite" else f"%({c})s" for c in columns)
+    return f'INSERT INTO "{table}" ({_columns(None, columns)}) VALUES ({marks})' + (
+        " ON CONFLICT DO NOTHING" if ignore else ""
+    )
 
 
 @functools.cache
@@ -89,14 +96,6 @@ def insert_many(
         connection.exec_driver_sql(sql, rows)  # type: ignore[arg-type]
 
 
-@functools.cache
-def insert_values_sql(dialect: str, table: str, columns: tuple[str, ...], *, ignore: bool = False) -> str:
-    """:func:`insert_sql` with positional parameters (``?`` / ``%s``), for rows given as tuples."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join(("?" if dialect == "sqlite" else "%s") for _ in columns)
-    return f'INSERT INTO "{table}" ({names}) VALUES ({marks})' + (" ON CONFLICT DO NOTHING" if ignore else "")
-
-
 def insert_values(
     connection: sa.Connection,
     table: sa.Table,
@@ -108,7 +107,7 @@ def insert_values(
     """Insert ``rows`` (tuples of the values of ``columns``) into ``table`` in one executemany: the DBAPI binds
     positional values without looking each name up in a dict (the group commit's hot inserts)."""
     if rows:
-        sql = insert_values_sql(connection.dialect.name, table.name, columns, ignore=ignore)
+        sql = insert_sql(connection.dialect.name, table.name, columns, ignore=ignore, positional=True)
         connection.exec_driver_sql(sql, rows)
 
 
@@ -135,8 +134,10 @@ def select_in(
     return connection.exec_driver_sql(_in_sql(dialect, select, column, 0), (*params, values))
 
 
-def _columns(table: sa.Table, names: Sequence[str] | None = None) -> str:
-    return ", ".join(f'"{name}"' for name in (names or [c.name for c in table.c]))
+def _columns(table: sa.Table | None, names: Sequence[str] | None = None) -> str:
+    """Quoted column names: ``names``, or every column of ``table``."""
+    assert names is not None or table is not None
+    return ", ".join(f'"{name}"' for name in (names or [c.name for c in table.c]))  # type: ignore[union-attr]
 
 
 def _mark(dialect: str) -> str:
