@@ -47,7 +47,9 @@
   ``torch._dynamo``, about 1.5 s) happen before any clock starts. Each setting runs with ``learner="inline"``
   and ``learner="process"`` (gradient steps in a forked child on the second core; the fork, and the wait for
   the child's last steps at the end of each episode, are inside the agent's time; ``$ABREC_BENCH_RL_LEARNERS``
-  picks one). The CPU-time share counts the parent process only.
+  picks one), the process learner with ``actor_lag`` 1 and 2 (the agent decides on the weights 1 or 2 learning
+  batches old, and waits for the child only when it is further behind; ``$ABREC_BENCH_RL_ACTOR_LAGS``). The
+  CPU-time share counts the parent process only.
 
 Quick runs: ``$ABREC_BENCH_RL_CASES`` (comma-separated among ``compare``, ``cold_start``, ``train_speed``),
 ``$ABREC_BENCH_RL_ENVS``, ``$ABREC_BENCH_RL_POLICIES`` (names above) and ``$ABREC_BENCH_RL_REGIMES``
@@ -339,6 +341,7 @@ def train_speed(
     seed: int = 0,
     learning_rate: float = 1e-3,
     learner: str = "inline",
+    actor_lag: int = 1,
 ) -> dict[str, Any]:
     """DQN training speed; episodes of the env alone and of the agent alternate, so both see the same load."""
     env = _env("synthetic", True)
@@ -357,6 +360,7 @@ def train_speed(
         train_seed=seed,
         device="cpu" if learner == "process" else "auto",
         learner=learner,
+        actor_lag=actor_lag,
     )
     env_seconds = agent_seconds = env_cpu = agent_cpu = 0.0
     env_steps = agent_steps = 0
@@ -385,6 +389,7 @@ def train_speed(
         "case": "train_speed",
         "agent": "dqn",
         "learner": learner,
+        "actor_lag": actor_lag,
         "batch_size": 256,
         "hidden": hidden,
         "replay_ratio": replay_ratio,
@@ -435,6 +440,11 @@ def run(options: w1.Options) -> Iterator[dict[str, Any]]:
         yield from cold_start(cold_seeds, min(episodes, COLD_START_EPISODES), envs)
     if "train_speed" in cases:
         learners = _chosen("ABREC_BENCH_RL_LEARNERS", ("inline", "process"))
+        raw_lags = os.environ.get("ABREC_BENCH_RL_ACTOR_LAGS", "1,2")
+        if not all(part.strip().isdigit() and int(part) >= 1 for part in raw_lags.split(",")):
+            raise SystemExit(f"ABREC_BENCH_RL_ACTOR_LAGS: {raw_lags!r} is not a comma-separated list of integers >= 1.")
+        lags = tuple(int(part) for part in raw_lags.split(","))
         for ratio, hidden in ((4.0, 64), (2.0, 64), (1.0, 64), (1.0, 32)):
             for learner in learners:
-                yield train_speed(min(episodes, 10), ratio, hidden, learner=learner)
+                for lag in lags if learner == "process" else (1,):
+                    yield train_speed(min(episodes, 10), ratio, hidden, learner=learner, actor_lag=lag)

@@ -1,7 +1,8 @@
 """The agents in their other settings (Boltzmann slates, fitted codebooks, n-step, per-item offsets) through the suite.
 
 The registered defaults run in ``tests/test_policy_conformance.py``; these factories cover the code paths the
-defaults do not reach in the suite's small problems (the DQN learner one batch behind, and in a process).
+defaults do not reach in the suite's small problems (the DQN learner one batch behind, and in a process, one and three
+batches behind).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ FACTORIES: dict[str, Callable[..., Policy]] = {
     "dqn-ids-single": functools.partial(DQNAgent, hidden=8, id_buckets=16, double=False, batch_size=16),
     "dqn-lagged": functools.partial(DQNAgent, hidden=8, batch_size=16, learning_starts=16, learner="lagged"),
     "dqn-process": functools.partial(DQNAgent, hidden=8, batch_size=16, learning_starts=16, learner="process"),
+    "dqn-process-lag3": functools.partial(
+        DQNAgent, hidden=8, batch_size=16, learning_starts=16, learner="process", actor_lag=3
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""Where a DQN agent learns: ``learner="lagged"`` decides one batch behind, ``"process"`` gives the same arrays."""
+"""Where a DQN agent learns: ``learner="lagged"`` decides ``actor_lag`` batches behind, ``"process"`` gives the
+same arrays."""
 
 from __future__ import annotations
 
@@ -37,12 +38,19 @@ def _run(agent: DQNAgent, batches: range) -> list[tuple[np.ndarray, ...]]:
     return seen
 
 
+#: (actor_lag, replay_ratio): one batch behind; three behind; three behind with batches that take no gradient
+#: step (the learner process then answers "unchanged").
+LAGS = [(1, 2.0), (3, 2.0), (3, 0.4)]
+
+
 def _same(a: list[tuple[np.ndarray, ...]], b: list[tuple[np.ndarray, ...]]) -> bool:
     return all(np.array_equal(x, y) for pa, pb in zip(a, b, strict=True) for x, y in zip(pa, pb, strict=True))
 
 
-def test_the_process_learner_gives_the_lagged_results_array_for_array() -> None:
-    lagged, process = _agent("lagged"), _agent("process")
+@pytest.mark.parametrize(("lag", "ratio"), LAGS)
+def test_the_process_learner_gives_the_lagged_results_array_for_array(lag: int, ratio: float) -> None:
+    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
+    process = _agent("process", actor_lag=lag, replay_ratio=ratio)
     assert _same(_run(lagged, range(12)), _run(process, range(12)))
     assert process._remote is not None and process._remote.pid != os.getpid()
     process.wait()  # the counters come back
@@ -56,26 +64,35 @@ def test_the_process_learner_gives_the_lagged_results_array_for_array() -> None:
     process.close()
 
 
-def test_the_lagged_actor_decides_on_the_weights_before_the_last_batch() -> None:
-    inline, lagged = _agent("inline"), _agent("lagged")
+@pytest.mark.parametrize("lag", [1, 3])
+def test_the_lagged_actor_decides_on_the_weights_lag_batches_before(lag: int) -> None:
+    inline, lagged = _agent("inline"), _agent("lagged", actor_lag=lag)
+    for agent in (inline, lagged):
+        agent.decide(ITEMS, STATES, item_features=FEATURES)  # builds the network
+    history = [inline.q_values(STATES, FEATURES)]  # the untrained network's, before any batch
     for agent in (inline, lagged):
         agent.learn(toy_transitions(24, seed=100))
+    history.append(inline.q_values(STATES, FEATURES))
     for i in range(8):
-        before = inline.q_values(STATES, FEATURES)
         inline.learn(toy_transitions(24, seed=i))
         lagged.learn(toy_transitions(24, seed=i))
-        np.testing.assert_array_equal(lagged.q_values(STATES, FEATURES), before)
+        history.append(inline.q_values(STATES, FEATURES))
+        # after b batches the actor has the weights after b - lag (history[j]: after j batches; the first at first)
+        np.testing.assert_array_equal(lagged.q_values(STATES, FEATURES), history[max(len(history) - 1 - lag, 0)])
     assert inline.gradient_steps == lagged.gradient_steps > 0
-    assert not np.array_equal(inline.q_values(STATES, FEATURES), before)  # the lag is real
+    assert not np.array_equal(history[-1], history[-1 - lag])  # the lag is real
 
 
-def test_a_saved_process_agent_goes_on_as_if_never_saved(tmp_path: Path) -> None:
-    agent, twin = _agent("process"), _agent("process")
+@pytest.mark.parametrize(("lag", "ratio"), LAGS)
+@pytest.mark.parametrize("learner", ["process", "lagged"])
+def test_a_saved_agent_goes_on_as_if_never_saved(learner: str, lag: int, ratio: float, tmp_path: Path) -> None:
+    agent = _agent(learner, actor_lag=lag, replay_ratio=ratio)
+    twin = _agent(learner, actor_lag=lag, replay_ratio=ratio)
     _run(agent, range(6))
     _run(twin, range(6))
     agent.save(str(tmp_path / "dqn.npz"))
     loaded = Policy.load(str(tmp_path / "dqn.npz"))
-    assert isinstance(loaded, DQNAgent) and loaded.learner == "process"
+    assert isinstance(loaded, DQNAgent) and (loaded.learner, loaded.actor_lag) == (learner, lag)
     after = _run(twin, range(6, 12))
     assert _same(_run(agent, range(6, 12)), after)
     assert _same(_run(loaded, range(6, 12)), after)
@@ -83,8 +100,10 @@ def test_a_saved_process_agent_goes_on_as_if_never_saved(tmp_path: Path) -> None
         a.close()
 
 
-def test_clone_and_pickle_bring_the_learned_state_back() -> None:
-    agent, lagged = _agent("process"), _agent("lagged")
+@pytest.mark.parametrize(("lag", "ratio"), LAGS)
+def test_clone_and_pickle_bring_the_learned_state_back(lag: int, ratio: float) -> None:
+    agent = _agent("process", actor_lag=lag, replay_ratio=ratio)
+    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
     _run(agent, range(7))
     _run(lagged, range(7))
     copies = [
@@ -98,8 +117,10 @@ def test_clone_and_pickle_bring_the_learned_state_back() -> None:
     agent.close()
 
 
-def test_a_closed_learner_process_is_forked_again_from_the_agent() -> None:
-    agent, lagged = _agent("process"), _agent("lagged")
+@pytest.mark.parametrize(("lag", "ratio"), LAGS)
+def test_a_closed_learner_process_is_forked_again_from_the_agent(lag: int, ratio: float) -> None:
+    agent = _agent("process", actor_lag=lag, replay_ratio=ratio)
+    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
     _run(agent, range(4))
     _run(lagged, range(4))
     first = agent._remote
@@ -123,6 +144,8 @@ def test_a_dead_learner_process_is_reported_not_waited_for() -> None:
 def test_bad_learner_settings_are_refused() -> None:
     with pytest.raises(ParameterError, match="learner"):
         DQNAgent(learner="thread")
+    with pytest.raises(ParameterError, match="actor_lag"):
+        DQNAgent(learner="lagged", actor_lag=0)
     with pytest.raises(ParameterError, match="device='cpu'"):
         DQNAgent(learner="process", device="cuda")
 

@@ -5,24 +5,27 @@ networks, optimiser, replay buffer and learning generator, and torch already imp
 milliseconds; a fresh interpreter would take seconds to import torch). From then on the child owns the learned
 state: each learning batch is sent to it as arrays, it folds the batch into its replay buffer and takes the
 gradient steps the batch is owed, then answers with its online network's weights and counters. The parent
-reads an answer only when the next batch arrives: meanwhile it goes on deciding (on the weights of the batch
-before: ``learner="lagged"`` computes exactly that in one process) and stepping the environment.
+reads an answer only when its actor needs those weights, ``actor_lag`` batches later: meanwhile it goes on
+deciding (on the weights of ``actor_lag`` batches before: ``learner="lagged"`` computes exactly that in one
+process) and stepping the environment, and the child may be up to ``actor_lag`` batches behind it.
 
 The child exits when the parent says stop, when its end of the pipe closes, or when its parent is gone (it
 checks every second); it closes the pipes of the other learner processes it inherited at the fork, so that
 each child sees its own parent's end close. It ignores SIGINT (a Ctrl-C at the terminal interrupts the
 parent, whose agent goes on with its learner); SIGTERM stops it.
 
-Batches and weights cross in two shared memory regions mapped before the fork (a batch of a few hundred
-transitions is about 400 KB, which a pipe would carry in a dozen round trips between the two processes); the
-pipe carries where each array lies. Messages, parent to child: ``("learn", layout)``, ``("state",)``,
-``("stop",)``. Child to parent: ``("weights", layout or None, gradient_steps, owed_steps)`` (None: no step
-since the last), ``("state", arrays, rng_state)`` or ``("error", text)``. A layout names each array's dtype,
+Batches and weights cross in shared memory regions mapped before the fork (a batch of a few hundred
+transitions is about 400 KB, which a pipe would carry in a dozen round trips between the two processes), one
+slot of each per batch in flight (``actor_lag``); the pipe carries the slot and where each array lies in it.
+Messages, parent to child: ``("learn", layout, slot)``, ``("state",)``, ``("stop",)``. Child to parent:
+``("weights", layout or None, gradient_steps, owed_steps)`` (None: no step since the last; the weights lie in
+the batch's slot), ``("state", arrays, rng_state)`` or ``("error", text)``. A layout names each array's dtype,
 shape and offset in its region, or holds the arrays themselves when they do not fit.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import mmap
 import multiprocessing
@@ -90,7 +93,7 @@ _OPEN: weakref.WeakSet[RemoteLearner] = weakref.WeakSet()
 
 
 def _serve(  # pragma: no cover - runs in the child (tested from outside)
-    agent: Any, conn: Any, parent: int, batches: mmap.mmap, weights: mmap.mmap
+    agent: Any, conn: Any, parent: int, batches: list[mmap.mmap], weights: list[mmap.mmap]
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for other in list(_OPEN):
@@ -110,11 +113,12 @@ def _serve(  # pragma: no cover - runs in the child (tested from outside)
         kind = message[0]
         try:
             if kind == "learn":
-                batch = _unpack(batches, message[1])
+                slot = message[2]
+                batch = _unpack(batches[slot], message[1])
                 rows, next_rows = batch.pop("rows"), batch.pop("next_rows")
                 agent._learn_here(Transitions(**batch), rows, next_rows)
                 # Only gradient steps change the online weights: without one since the last answer, none to send.
-                layout = _pack(weights, agent._online_arrays()) if agent.gradient_steps != sent else None
+                layout = _pack(weights[slot], agent._online_arrays()) if agent.gradient_steps != sent else None
                 sent = agent.gradient_steps
                 conn.send(("weights", layout, agent.gradient_steps, agent._owed_steps))
             elif kind == "state":
@@ -138,16 +142,23 @@ def _stop(process: Any, conn: Any) -> None:
         process.join(timeout=5)
 
 
-class RemoteLearner:
-    """The parent's handle on an agent's learner process (see the module docstring)."""
+Reply = tuple[Arrays | None, int, float]
 
-    def __init__(self, agent: Any) -> None:
+
+class RemoteLearner:
+    """The parent's handle on an agent's learner process (see the module docstring).
+
+    Up to ``slots`` batches may be in flight: sent, and their answers not yet collected.
+    """
+
+    def __init__(self, agent: Any, slots: int = 1) -> None:
         context = multiprocessing.get_context("fork")
         parent, child = context.Pipe()
-        # Anonymous shared mappings, inherited by the fork: the batches one way, the weights the other.
-        self._batches = mmap.mmap(-1, BATCH_BYTES)
+        # Anonymous shared mappings, inherited by the fork: the batches one way, the weights the other, a slot
+        # of each per batch in flight (a batch slot's pages are used only as written).
+        self._batches = [mmap.mmap(-1, BATCH_BYTES) for _ in range(slots)]
         room = sum(value.nbytes for value in agent._online_arrays().values())
-        self._weights = mmap.mmap(-1, room + _ALIGN * 64)
+        self._weights = [mmap.mmap(-1, room + _ALIGN * 64) for _ in range(slots)]
         self._process = context.Process(
             target=_serve,
             args=(agent, child, os.getpid(), self._batches, self._weights),
@@ -157,14 +168,19 @@ class RemoteLearner:
         self._process.start()
         child.close()
         self._conn = parent
-        self._pending = False
-        self._reply: tuple[Arrays | None, int, float] | None = None
+        self._sent = 0
+        self._in_flight: collections.deque[int] = collections.deque()  # the slots of the batches in flight
         self._finalizer = weakref.finalize(self, _stop, self._process, parent)
         _OPEN.add(self)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> None:
         # A copied agent holds the learned state itself (its owner pulled it first) and forks its own child.
         return None
+
+    @property
+    def in_flight(self) -> int:
+        """Batches sent whose answers are not collected yet."""
+        return len(self._in_flight)
 
     def _receive(self) -> tuple[Any, ...]:
         try:
@@ -177,16 +193,18 @@ class RemoteLearner:
         return message
 
     def submit(self, t: Transitions, rows: Any, next_rows: Any) -> None:
-        """Send a learning batch (the answer to the previous one must have been collected).
+        """Send a learning batch (fewer than ``slots`` may be in flight: collect the oldest answers first).
 
         Its float arrays cross as float32, what the replay buffer keeps; the item ids stay here (the rows
         stand for them).
         """
-        assert not self._pending, "collect the previous batch's weights first"
+        slot = self._sent % len(self._batches)
+        assert len(self._in_flight) < len(self._batches), "collect the oldest batch's answer first"
         arrays = {name: getattr(t, name) for name in (*_FLOAT32, "next_mask")}
-        layout = _pack(self._batches, {**arrays, "rows": rows, "next_rows": next_rows}, _FLOAT32)
-        self._send(("learn", layout))
-        self._pending = True
+        layout = _pack(self._batches[slot], {**arrays, "rows": rows, "next_rows": next_rows}, _FLOAT32)
+        self._send(("learn", layout, slot))
+        self._sent += 1
+        self._in_flight.append(slot)
 
     def _send(self, message: tuple[Any, ...]) -> None:
         try:
@@ -201,29 +219,26 @@ class RemoteLearner:
             "its learning since the last save is lost: load the agent from its state file, or use learner='inline'."
         )
 
-    def collect(self) -> tuple[Arrays | None, int, float] | None:
-        """The online weights (None: unchanged) and counters after the last batch sent, once (None: none sent)."""
-        self.wait()
-        reply, self._reply = self._reply, None
-        return reply
+    def collect(self) -> Reply:
+        """The answer to the oldest batch in flight (waiting for it): the online weights after it (None:
+        unchanged since the answer before) and the counters."""
+        assert self._in_flight, "no batch in flight"
+        _, layout, steps, owed = self._receive()
+        slot = self._in_flight.popleft()
+        # Copies: the slot is written again when a later batch takes it.
+        arrays = None if layout is None else {k: np.array(v) for k, v in _unpack(self._weights[slot], layout).items()}
+        return arrays, int(steps), float(owed)
 
-    def wait(self) -> tuple[int, float] | None:
-        """Wait for the steps on the last batch sent; its counters (None: none sent). Its weights stay for
-        :meth:`collect`."""
-        if self._pending:
-            _, layout, steps, owed = self._receive()
-            # Copies: the region is written again after the next batch.
-            arrays = None if layout is None else {k: np.array(v) for k, v in _unpack(self._weights, layout).items()}
-            self._reply = (arrays, int(steps), float(owed))
-            self._pending = False
-        return None if self._reply is None else self._reply[1:]
+    def collect_all(self) -> list[Reply]:
+        """The answers to every batch in flight, oldest first (waiting for them)."""
+        return [self.collect() for _ in range(len(self._in_flight))]
 
     def state(self) -> tuple[Arrays, dict[str, Any]]:
         """The learner's whole state (after every batch sent) and its learning generator's state.
 
-        The answer to the last batch stays for :meth:`collect`.
+        Collect every answer first (the child answers in order).
         """
-        self.wait()
+        assert not self._in_flight, "collect the answers in flight first"
         self._send(("state",))
         _, arrays, rng_state = self._receive()
         return arrays, rng_state

@@ -162,6 +162,11 @@ class DQNAgent(Agent):
         at the first learning batch (POSIX only; CPU only) and stopped with the agent. Its state (replay,
         networks, Adam, learning generator) comes back whenever the agent is saved, cloned or pickled, or
         on :meth:`sync`.
+    actor_lag : int, default 1
+        For ``learner`` "lagged" and "process": how many learning batches the deciding weights trail the
+        learner by (1: the weights before the last batch). With ``"process"``, the child may be that many
+        batches behind the agent before the agent waits for it, so a gradient step that outlasts a step of
+        the environment now and then no longer stalls the rollout. ``"inline"`` ignores it.
     exploration, epsilon, temperature, gamma, n_step, reward_weights, train_seed, seed
         See :class:`~abrec.agents.Agent`.
     """
@@ -183,6 +188,7 @@ class DQNAgent(Agent):
         "id_buckets": Interval("int", 0, 100_000_000),
         "id_learning_rate": Constraint("float", 0.0, 1.0, low_open=True, optional=True),
         "learner": StrOptions(("inline", "lagged", "process")),
+        "actor_lag": Interval("int", 1, 64),
     }
 
     def __init__(
@@ -201,6 +207,7 @@ class DQNAgent(Agent):
         id_buckets: int = 0,
         id_learning_rate: float | None = None,
         learner: str = "inline",
+        actor_lag: int = 1,
         *,
         exploration: str = "epsilon",
         epsilon: float = 0.1,
@@ -225,6 +232,7 @@ class DQNAgent(Agent):
         self.id_buckets = id_buckets
         self.id_learning_rate = id_learning_rate
         self.learner = learner
+        self.actor_lag = actor_lag
         super().__init__(
             exploration=exploration,
             epsilon=epsilon,
@@ -241,8 +249,12 @@ class DQNAgent(Agent):
         self._online: Any = None
         self._target: Any = None
         self._optimizer: Any = None
-        # learner "lagged" / "process": the network that decides, one learning batch behind the online one.
+        # learner "lagged" / "process": the network that decides, actor_lag learning batches behind the online
+        # one, and the weights after each batch since the actor's, oldest first, that it has not taken yet (None:
+        # the same as the entry before, or as the actor's). With a learner process, the weights after the last
+        # batch sent are here too, or in flight (see _behind_file).
         self._actor: Any = None
+        self._behind: list[dict[str, npt.NDArray[Any]] | None] = []
         self._remote: _remote.RemoteLearner | None = None
         self._synced = True  # whether this process holds the learner's state (always, but for learner="process")
         if learner == "process" and not _remote.fork_available():
@@ -339,25 +351,61 @@ class DQNAgent(Agent):
         if self.learner == "inline":
             self._learn_here(t, rows, next_rows)
             return
-        # The actor takes the weights as they were before this batch; the learner then takes its steps.
+        # The actor takes the weights as they were actor_lag batches before this one; the learner then steps.
         self._deciding_network()
-        if self.learner == "lagged":
-            _copy_weights(self._actor, self._online)
-            self._learn_here(t, rows, next_rows)
-            return
-        if self._remote is None:
-            # This process holds the learner's state (a first batch, or after close or load): the actor takes
-            # the online weights, as it would from the process's answer, and the process forks from here.
-            _copy_weights(self._actor, self._online)
-            self._remote = _remote.RemoteLearner(self)
+        if self.learner == "lagged" or self._remote is None:
+            # This process holds the learner's state (lagged; or a first batch, or after close or load: the
+            # process forks from here): the weights before this batch join the queue.
+            if self.actor_lag == 1 and not self._behind:
+                _copy_weights(self._actor, self._online)
+            else:
+                self._behind.append(self._online_arrays())
+                self._catch_up()
+            if self.learner == "lagged":
+                self._learn_here(t, rows, next_rows)
+                return
+            self._remote = _remote.RemoteLearner(self, self.actor_lag)
         else:
-            reply = self._remote.collect()
-            if reply is not None:
-                arrays, self.gradient_steps, self._owed_steps = reply
-                if arrays is not None:
-                    _load_weights(self._actor, arrays)
+            self._catch_up()
         self._remote.submit(t, rows, next_rows)
         self._synced = False
+
+    def _catch_up(self) -> None:
+        """Move the actor on, oldest first, until fewer than ``actor_lag`` weights wait after its own (those
+        collected, and the learner process's answers in flight)."""
+        in_flight = 0 if self._remote is None else self._remote.in_flight
+        while len(self._behind) + in_flight >= self.actor_lag:
+            if self._behind:
+                arrays = self._behind.pop(0)
+            else:
+                assert self._remote is not None
+                arrays, self.gradient_steps, self._owed_steps = self._remote.collect()
+                in_flight -= 1
+            if arrays is not None:
+                _load_weights(self._actor, arrays)
+
+    def _collect_all(self) -> None:
+        """Collect the learner process's answers in flight into the queue (the counters become current)."""
+        if self._remote is None:
+            return
+        for arrays, steps, owed in self._remote.collect_all():
+            self._behind.append(arrays)
+            self.gradient_steps, self._owed_steps = steps, owed
+
+    def _behind_file(self) -> list[dict[str, npt.NDArray[Any]]]:
+        """The queue as a state file keeps it: every entry's weights, without the learner's newest (the online
+        weights, which the next batch appends) that a learner process's answers add."""
+        queue = self._behind[:-1] if self._remote is not None else list(self._behind)
+        out: list[dict[str, npt.NDArray[Any]]] = []
+        previous = None
+        for entry in queue:
+            if entry is None:
+                if previous is None:
+                    previous = {k: v.detach().cpu().numpy().copy() for k, v in self._actor.state_dict().items()}
+                entry = previous
+            out.append(entry)
+            previous = entry
+        return out
 
     def _learn_here(self, t: Transitions, rows: IntArray | None = None, next_rows: IntArray | None = None) -> None:
         """Fold a batch into the replay buffer and take the gradient steps it is owed (in this process)."""
@@ -432,6 +480,7 @@ class DQNAgent(Agent):
         """
         if self._remote is None or self._synced:
             return
+        self._collect_all()
         arrays, rng_state = self._remote.state()
         self._synced = True
         actor = self._actor
@@ -444,10 +493,7 @@ class DQNAgent(Agent):
 
         ``gradient_steps`` is then current; the rest of the learned state stays in the process (see :meth:`sync`).
         """
-        if self._remote is not None:
-            counters = self._remote.wait()
-            if counters is not None:
-                self.gradient_steps, self._owed_steps = counters
+        self._collect_all()
 
     def close(self) -> None:
         """Stop the learner process, after bringing its state here (``learner="process"``).
@@ -456,6 +502,7 @@ class DQNAgent(Agent):
         """
         if self._remote is not None:
             self.sync()
+            self._behind = list(self._behind_file())
             self._remote.close()
             self._remote = None
 
@@ -464,11 +511,15 @@ class DQNAgent(Agent):
 
     def clone(self, **kwargs: Any) -> Any:
         self.sync()
-        return super().clone(**kwargs)
+        new = super().clone(**kwargs)
+        if kwargs.get("keep_state") and self._remote is not None:  # the clone has no learner process (yet)
+            new._behind = [{k: v.copy() for k, v in entry.items()} for entry in self._behind_file()]
+        return new
 
     def __getstate__(self) -> dict[str, Any]:
         self.sync()
         state = dict(self.__dict__)
+        state["_behind"] = self._behind_file() if self._actor is not None else []
         state["_remote"] = None
         return state
 
@@ -483,6 +534,9 @@ class DQNAgent(Agent):
         if self.learner != "inline" and self._actor is not None:
             for key, value in self._actor.state_dict().items():
                 out["actor." + key] = value.detach().cpu().numpy()
+            for i, entry in enumerate(self._behind_file()):
+                for key, value in entry.items():
+                    out[f"behind.{i}.{key}"] = value
         return out
 
     def _learner_arrays(self) -> dict[str, npt.NDArray[Any]]:
@@ -508,7 +562,15 @@ class DQNAgent(Agent):
             self._remote = None
         self._synced = True
         actor = {key[len("actor.") :]: value for key, value in arrays.items() if key.startswith("actor.")}
-        self._load_learner_arrays({key: value for key, value in arrays.items() if not key.startswith("actor.")})
+        behind: dict[int, dict[str, npt.NDArray[Any]]] = {}
+        for key, value in arrays.items():
+            if key.startswith("behind."):
+                _, index, name = key.split(".", 2)
+                behind.setdefault(int(index), {})[name] = np.array(value)
+        self._behind = [behind[i] for i in sorted(behind)]
+        self._load_learner_arrays(
+            {key: value for key, value in arrays.items() if not key.startswith(("actor.", "behind."))}
+        )
         if self._online is None:
             return
         self._actor = self._actor_copy()

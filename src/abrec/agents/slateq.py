@@ -252,9 +252,9 @@ class SlateQAgent(DQNAgent):
     """
 
     name: ClassVar[str] = "slateq"
-    # Every DQN setting but ``learner``: the choice model learns beside the Q-network, in this process.
+    # Every DQN setting but ``learner`` and ``actor_lag``: the choice model learns beside the Q-network, here.
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {
-        **{key: value for key, value in DQNAgent._parameter_constraints.items() if key != "learner"},
+        **{key: value for key, value in DQNAgent._parameter_constraints.items() if key not in ("learner", "actor_lag")},
         "n_step": Interval("int", 1, 1),
         "slate_method": StrOptions(SLATE_METHODS),
         "choice_learning_rate": Interval("float", 0.0, 1.0, closed="right"),
