@@ -25,6 +25,10 @@ COMMIT``) runs the no-op and the served cases ``ABREC_BENCH_SERVE_REPEATS`` time
 checkout's code and then on this one, every line tagged ``code`` (``base``/``current``) and ``repeat``: a speed
 ratio measured in one run.
 
+Each decide carries a client request id made as :mod:`abrec.client` makes one (time-ordered, UUID version 7);
+``ABREC_BENCH_SERVE_REQUEST_IDS=random`` sends random ones (``uuid.uuid4().hex``) instead, which cost the store
+more (each lands anywhere in the unique index on them).
+
 PostgreSQL is ``$ABREC_TEST_POSTGRES_URL`` (default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), in a
 fresh schema dropped at the end; when it cannot be reached its lines carry ``"status": "unavailable"``.
 """
@@ -60,6 +64,10 @@ K = 3
 CONTEXT_DIM = 8
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CASES = ("noop", "decide", "decide_reward", "decide_batch", "learn_latency", "crash")
+REQUEST_IDS = os.environ.get("ABREC_BENCH_SERVE_REQUEST_IDS", "client")
+if REQUEST_IDS not in ("client", "random"):
+    raise SystemExit(f"ABREC_BENCH_SERVE_REQUEST_IDS={REQUEST_IDS!r}: choose 'client' (the default) or 'random'.")
+RANDOM_REQUEST_IDS = REQUEST_IDS == "random"
 
 
 def bench_config() -> dict[str, Any]:
@@ -170,6 +178,16 @@ class _Connection:
             self.writer = None
 
 
+def _request_id() -> str:
+    """A client request id as ``abrec.client`` makes one (time-ordered), or with ``$ABREC_BENCH_SERVE_REQUEST_IDS``
+    ``random`` a random one (``uuid.uuid4().hex``, what a client of its own might send)."""
+    if RANDOM_REQUEST_IDS:
+        return uuid.uuid4().hex
+    from abrec._ids import time_ordered_ids
+
+    return time_ordered_ids(1)[0]
+
+
 def _decide_body(rng: np.random.Generator) -> dict[str, Any]:
     items = rng.choice(500, size=N_CANDIDATES, replace=False)
     return {
@@ -178,7 +196,7 @@ def _decide_body(rng: np.random.Generator) -> dict[str, Any]:
         "candidates": [f"item{i}" for i in items],
         "k": K,
         "context": rng.normal(size=CONTEXT_DIM).round(4).tolist(),
-        "request_id": uuid.uuid4().hex,
+        "request_id": _request_id(),
     }
 
 

@@ -2,7 +2,8 @@
 
 data -> embeddings -> policies (agents beside them) -> envs -> ope / abtest -> experiments -> store -> report -> cli
 (``store``, the event store, reads only data, embeddings, policies and abtest; ``service``, the HTTP decision
-service, sits on ``store`` and everything below it; ``client`` is a leaf: httpx and ``abrec.errors`` only).
+service, sits on ``store`` and everything below it; ``client`` is a leaf: httpx, ``abrec.errors`` and ``abrec._ids``
+only).
 ``abtest`` is pure statistics: it reads the event record (``data``) and nothing above it, so importing it loads neither
 policies nor numba.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "abrec"
-BASE = {"errors", "_params", "_random", "_threads", "_interval", "_header", "_keyed_file", "__version__"}
+BASE = {"errors", "_ids", "_params", "_random", "_threads", "_interval", "_header", "_keyed_file", "__version__"}
 ALLOWED: dict[str, set[str]] = {
     "data": BASE,
     "embeddings": BASE | {"data"},
@@ -82,7 +83,7 @@ def test_importing_abtest_loads_neither_policies_nor_numba() -> None:
     assert out.strip() == "[]"
 
 
-def test_the_client_imports_only_httpx_and_abrecs_errors() -> None:
+def test_the_client_imports_only_httpx_and_abrecs_errors_and_ids() -> None:
     path = SRC / "client.py"
     modules = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -92,4 +93,4 @@ def test_the_client_imports_only_httpx_and_abrecs_errors() -> None:
             modules.update(a.name for a in node.names)
     third_party = {m.split(".")[0] for m in modules if not m.startswith(".")} - set(sys.stdlib_module_names)
     assert third_party == {"httpx"}
-    assert {m for m in modules if m.startswith(".")} == {".errors"}
+    assert {m for m in modules if m.startswith(".")} == {".errors", "._ids"}

@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ._ids import time_ordered_ids
 from .errors import AbrecError
 
 __all__ = ["AsyncClient", "Client", "Decision", "RewardStatus", "ServiceError"]
@@ -134,7 +134,7 @@ def _decide_body(
         "unit": unit,
         "candidates": [c if isinstance(c, str) else dict(c) for c in candidates],
         "k": k,
-        "request_id": request_id or uuid.uuid4().hex,
+        "request_id": request_id or time_ordered_ids(1)[0],
     }
     if context is not None:
         body["context"] = [float(x) for x in context]
@@ -155,7 +155,8 @@ def _reward_body(event_id: str, item: str, value: float, kind: str, position: in
 
 
 def _with_request_ids(requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "request_id": r.get("request_id") or uuid.uuid4().hex} for r in requests]
+    fresh = iter(time_ordered_ids(len(requests)))
+    return [{**r, "request_id": r.get("request_id") or next(fresh)} for r in requests]
 
 
 def _raise_for(response: httpx.Response) -> Any:

@@ -10,7 +10,6 @@ in-process cache in front of the ``assignments`` table.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from .._ids import time_ordered_ids
 from ..abtest.assignment import Experiment
 from ..errors import AbrecError, InputError
 from ..policies.base import Policy
@@ -422,15 +422,9 @@ _trusted_decision = trusted_builder(DecisionRow, _DECISION_FIELDS)
 
 
 def new_event_ids(n: int) -> list[str]:
-    """``n`` random event ids: ``uuid.uuid4().hex`` each, from one read of the system's random source."""
-    raw = os.urandom(16 * n)
-    out = []
-    for i in range(n):
-        x = int.from_bytes(raw[16 * i : 16 * i + 16], "big")
-        x = (x & ~(0xC000 << 48)) | (0x8000 << 48)  # the RFC 4122 variant
-        x = (x & ~(0xF000 << 64)) | (4 << 76)  # version 4
-        out.append(f"{x:032x}")
-    return out
+    """``n`` new event ids: time-ordered (UUID version 7 as hex, :func:`abrec._ids.time_ordered_ids`), so that the
+    store's unique indexes on them grow at one end."""
+    return time_ordered_ids(n)
 
 
 def _clean(request: DecideInput) -> bool:
