@@ -1,9 +1,10 @@
 """Workload ``serve``: the decision service over HTTP, with full durability, and its crash test.
 
 One run starts each server as a real process (``abrec serve``, one uvicorn worker, the settings ``abrec serve``
-uses) and drives it from a separate load-generator process (``python benchmarks/serve.py load ...``: a small
-asyncio HTTP/1.1 client on keep-alive connections, so the client is not the bottleneck; the ``noop`` case
-measures that ceiling). Latency is measured by the client, per HTTP request. Cases, one JSON line each:
+uses; ``ABREC_BENCH_SERVE_WORKERS=N`` gives it, and the no-op server, N workers) and drives it from a separate
+load-generator process (``python benchmarks/serve.py load ...``: a small asyncio HTTP/1.1 client on keep-alive
+connections, so the client is not the bottleneck; the ``noop`` case measures that ceiling). Latency is measured
+by the client, per HTTP request. Cases, one JSON line each:
 
 - ``noop`` (db ``none``): a no-op FastAPI endpoint served by uvicorn with the same settings: the framework's
   ceiling for the same request bodies;
@@ -68,6 +69,10 @@ REQUEST_IDS = os.environ.get("ABREC_BENCH_SERVE_REQUEST_IDS", "client")
 if REQUEST_IDS not in ("client", "random"):
     raise SystemExit(f"ABREC_BENCH_SERVE_REQUEST_IDS={REQUEST_IDS!r}: choose 'client' (the default) or 'random'.")
 RANDOM_REQUEST_IDS = REQUEST_IDS == "random"
+_WORKERS = os.environ.get("ABREC_BENCH_SERVE_WORKERS", "1")
+if not _WORKERS.isdigit() or int(_WORKERS) < 1:
+    raise SystemExit(f"ABREC_BENCH_SERVE_WORKERS={_WORKERS!r}: give a number of uvicorn workers (1 or more).")
+WORKERS = int(_WORKERS)
 
 
 def bench_config() -> dict[str, Any]:
@@ -108,11 +113,23 @@ def noop_app() -> Any:
     return app
 
 
-def _serve_noop(port: int) -> None:
+def _serve_noop(port: int, workers: int = 1) -> None:
     import uvicorn
 
-    # The settings of `abrec serve` (src/abrec/cli/serve.py): one worker, no access log.
-    uvicorn.run(noop_app(), host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+    # The settings of `abrec serve` (src/abrec/cli/serve.py): its number of workers, no access log.
+    if workers == 1:
+        uvicorn.run(noop_app(), host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
+        return
+    uvicorn.run(
+        "serve:noop_app",
+        factory=True,
+        app_dir=str(HERE),
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @contextmanager
@@ -121,7 +138,8 @@ def noop_server() -> Iterator[tuple[str, int]]:
     from _server import free_port
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "noop-server", str(port)], start_new_session=True)
+    command = [sys.executable, __file__, "noop-server", str(port), str(WORKERS)]
+    process = subprocess.Popen(command, start_new_session=True)
     try:
         _wait_ready(f"http://127.0.0.1:{port}", process)
         yield f"http://127.0.0.1:{port}", process.pid
@@ -538,7 +556,7 @@ def database(kind: str, folder: Path, src: Path | None = None) -> Iterator[str |
 
 # ------------------------------------------------------------------------------------------ the workload
 def _line(case: str, db: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY}
+    out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY, "workers": WORKERS}
     keys = ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors", "server_cpu_ms")
     out.update({k: result.get(k) for k in keys})
     out.update(extra)
@@ -649,7 +667,8 @@ def run_cases(
                         env = None if src is None else {"PYTHONPATH": str(src)}
                         if base is not None:
                             note(f"{code} code ({src or 'this checkout'}), repeat {repeat + 1}")
-                        server = start_server(config, url_db, env=env, log_path=folder / f"server-{db}-{code}.log")
+                        log = folder / f"server-{db}-{code}.log"
+                        server = start_server(config, url_db, workers=WORKERS, env=env, log_path=log)
                         try:
                             for line in _served(server, url_db, db, todo, units, seconds, probes, note):
                                 yield {**line, **label}
@@ -696,10 +715,11 @@ def _listed(variable: str, default: Sequence[str]) -> tuple[str, ...]:
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "load":
         sys.exit(_load_main(sys.argv[2:]))
-    if len(sys.argv) == 3 and sys.argv[1] == "noop-server":
-        _serve_noop(int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "noop-server":
+        _serve_noop(int(sys.argv[2]), int(sys.argv[3]))
         sys.exit(0)
     print(
-        "usage: serve.py load URL CASE [...] | serve.py noop-server PORT (or: benchmarks/run.py serve)", file=sys.stderr
+        "usage: serve.py load URL CASE [...] | serve.py noop-server PORT WORKERS (or: benchmarks/run.py serve)",
+        file=sys.stderr,
     )
     sys.exit(2)
