@@ -556,9 +556,10 @@ def database(kind: str, folder: Path, src: Path | None = None) -> Iterator[str |
 
 # ------------------------------------------------------------------------------------------ the workload
 def _line(case: str, db: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY, "workers": WORKERS}
+    out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY}
     keys = ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors", "server_cpu_ms")
     out.update({k: result.get(k) for k in keys})
+    out["workers"] = WORKERS
     out.update(extra)
     return out
 

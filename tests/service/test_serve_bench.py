@@ -27,6 +27,7 @@ KEYS = (
     "p999_ms",
     "errors",
     "server_cpu_ms",
+    "workers",
 )
 
 
