@@ -212,6 +212,21 @@ def test_a_clone_may_learn_elsewhere(before: str, after: str, tmp_path: Path) ->
         a.close()
 
 
+def test_a_clone_that_lags_again_starts_from_the_online_weights(tmp_path: Path) -> None:
+    # process (3 batches behind) -> inline -> lagged: the last clone has no actor or queue left from the first,
+    # so it goes on exactly as its own state file does.
+    agent = _agent("process", actor_lag=3)
+    _run(agent, range(5))
+    inline = agent.clone(keep_state=True, learner="inline")
+    _run(inline, range(5, 8))
+    again = inline.clone(keep_state=True, learner="lagged")
+    again.save(str(tmp_path / "again.npz"))
+    loaded = Policy.load(str(tmp_path / "again.npz"))
+    np.testing.assert_array_equal(again.q_values(STATES, FEATURES), _q_online(inline))
+    assert _same(_run(again, range(8, 12)), _run(loaded, range(8, 12)))
+    agent.close()
+
+
 def _q_online(agent: DQNAgent) -> np.ndarray:
     with torch.inference_mode():
         s = torch.as_tensor(STATES, dtype=torch.float32)

@@ -512,7 +512,9 @@ class DQNAgent(Agent):
     def clone(self, **kwargs: Any) -> Any:
         self.sync()
         new = super().clone(**kwargs)
-        if kwargs.get("keep_state") and self._remote is not None:  # the clone has no learner process (yet)
+        if new.learner == "inline":  # no actor: a later clone that lags again starts from the online weights
+            new._actor, new._behind = None, []
+        elif kwargs.get("keep_state") and self._remote is not None:  # the clone has no learner process (yet)
             new._behind = [{k: v.copy() for k, v in entry.items()} for entry in self._behind_file()]
         return new
 
