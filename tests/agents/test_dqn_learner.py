@@ -28,6 +28,14 @@ def _agent(learner: str, **params: object) -> DQNAgent:
     return DQNAgent(learner=learner, **{**SETTINGS, **params})  # type: ignore[arg-type]
 
 
+def _twins(lag: int, ratio: float, batches: int = 0) -> tuple[DQNAgent, DQNAgent]:
+    """A process learner and a lagged one of the same settings, each after ``batches`` decide-and-learn rounds."""
+    pair = (_agent("process", actor_lag=lag, replay_ratio=ratio), _agent("lagged", actor_lag=lag, replay_ratio=ratio))
+    for agent in pair:
+        _run(agent, range(batches))
+    return pair
+
+
 def _run(agent: DQNAgent, batches: range) -> list[tuple[np.ndarray, ...]]:
     """Decide, then learn, batch after batch: what it decided each time."""
     seen = []
@@ -49,8 +57,7 @@ def _same(a: list[tuple[np.ndarray, ...]], b: list[tuple[np.ndarray, ...]]) -> b
 
 @pytest.mark.parametrize(("lag", "ratio"), LAGS)
 def test_the_process_learner_gives_the_lagged_results_array_for_array(lag: int, ratio: float) -> None:
-    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
-    process = _agent("process", actor_lag=lag, replay_ratio=ratio)
+    process, lagged = _twins(lag, ratio)
     assert _same(_run(lagged, range(12)), _run(process, range(12)))
     assert process._remote is not None and process._remote.pid != os.getpid()
     process.wait()  # the counters come back
@@ -102,10 +109,7 @@ def test_a_saved_agent_goes_on_as_if_never_saved(learner: str, lag: int, ratio: 
 
 @pytest.mark.parametrize(("lag", "ratio"), LAGS)
 def test_clone_and_pickle_bring_the_learned_state_back(lag: int, ratio: float) -> None:
-    agent = _agent("process", actor_lag=lag, replay_ratio=ratio)
-    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
-    _run(agent, range(7))
-    _run(lagged, range(7))
+    agent, lagged = _twins(lag, ratio, 7)
     copies = [
         (agent.clone(keep_state=True), lagged.clone(keep_state=True)),
         (pickle.loads(pickle.dumps(agent)), pickle.loads(pickle.dumps(lagged))),
@@ -119,10 +123,7 @@ def test_clone_and_pickle_bring_the_learned_state_back(lag: int, ratio: float) -
 
 @pytest.mark.parametrize(("lag", "ratio"), LAGS)
 def test_a_closed_learner_process_is_forked_again_from_the_agent(lag: int, ratio: float) -> None:
-    agent = _agent("process", actor_lag=lag, replay_ratio=ratio)
-    lagged = _agent("lagged", actor_lag=lag, replay_ratio=ratio)
-    _run(agent, range(4))
-    _run(lagged, range(4))
+    agent, lagged = _twins(lag, ratio, 4)
     first = agent._remote
     assert first is not None
     agent.close()
