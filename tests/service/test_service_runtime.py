@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import numpy as np
@@ -50,6 +51,13 @@ def test_decisions_are_those_of_the_policies_abrec_simulate_would_build() -> Non
         np.testing.assert_allclose([d.propensities for d in rows], expected.propensities)
         assert {d.policy for d in rows} == {policy.name} and {d.snapshot_version for d in rows} == {0}
     assert all(d.context == (0.0, 0.0, 0.0) for d in decided.decisions)  # nothing known: the zero vector
+
+
+def test_event_ids_are_time_ordered_uuid7() -> None:
+    decided = runtime().decide([request(f"user-{i}", k=2) for i in range(30)], NOW)
+    ids = [uuid.UUID(hex=d.event_id) for d in decided.decisions]
+    assert len(set(ids)) == 30 and {i.version for i in ids} == {7}
+    assert all(d.event_id == i.hex for d, i in zip(decided.decisions, ids, strict=True))  # 32 hex digits
 
 
 def test_units_are_assigned_by_salted_hashing_and_stay_sticky_after_a_reweighting() -> None:

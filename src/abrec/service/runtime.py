@@ -357,7 +357,7 @@ class ExperimentRuntime:
             draws = int(decision.propensity_draws)
             policy_name, policy_version = decision.policy, decision.version
             version = int(serving.version)
-            event_ids = new_event_ids(len(members))
+            event_ids = time_ordered_ids(len(members))  # the store's unique indexes on them grow at one end
             weight = self.weights.get(variant, 0.0)  # the assignment probability of every unit, when > 0
             for j, i in enumerate(members):
                 request = requests[i]
@@ -419,12 +419,6 @@ _DECISION_FIELDS = (
     "seq",
 )
 _trusted_decision = trusted_builder(DecisionRow, _DECISION_FIELDS)
-
-
-def new_event_ids(n: int) -> list[str]:
-    """``n`` new event ids: time-ordered (UUID version 7 as hex, :func:`abrec._ids.time_ordered_ids`), so that the
-    store's unique indexes on them grow at one end."""
-    return time_ordered_ids(n)
 
 
 def _clean(request: DecideInput) -> bool:
