@@ -144,6 +144,30 @@ def test_an_agent_decides_from_its_sessions_earlier_steps_and_their_rewards(
     np.testing.assert_allclose(dist.probabilities[np.arange(len(rows)), chosen, 0], [r.propensities[0] for r in rows])
 
 
+def test_only_an_experiment_with_agents_puts_its_decisions_in_the_session_index(
+    database_url: str, make_client: Make
+) -> None:
+    import sqlalchemy as sa
+
+    from abrec.store import schema
+
+    plain = experiment(name="plain")  # uniform, Thompson sampling, LinUCB: no agent
+    mapping = agent_mapping()
+    mapping["experiments"].append(plain)
+    client = make_client(database_url, mapping)
+    events = {"home": decide(client, "u1", "s1", 0, [0.1, 0.2, 0.3])["event_id"]}
+    body = {"experiment": "plain", "unit": "u1", "session_id": "s1", "candidates": CANDIDATES, "context": [0.0] * 3}
+    response = client.post("/v1/decide", json=body)
+    assert response.status_code == 200, response.text
+    events["plain"] = response.json()["event_id"]
+    d = schema.decisions
+    with EventStore(database_url) as store, store.engine.connect() as connection:
+        marked = dict(
+            connection.execute(sa.select(d.c.event_id, d.c.stateful).where(d.c.event_id.in_(events.values()))).all()
+        )
+    assert {name: bool(marked[event]) for name, event in events.items()} == {"home": True, "plain": False}
+
+
 def test_a_session_state_reads_on_time_rewards_of_the_experiments_kind_only(
     database_url: str, make_client: Make
 ) -> None:

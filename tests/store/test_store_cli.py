@@ -19,10 +19,10 @@ runner = CliRunner()
 def test_db_upgrade_creates_the_tables_once(empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     first = runner.invoke(app, ["db", "upgrade", "--database-url", empty_database_url])
     assert first.exit_code == 0, first.output
-    assert "at revision 0004" in first.output
+    assert "at revision 0005" in first.output
     monkeypatch.setenv("ABREC_DATABASE_URL", empty_database_url)
     again = runner.invoke(app, ["db", "upgrade"])  # the URL from the environment; a no-op
-    assert again.exit_code == 0 and "at revision 0004" in again.output
+    assert again.exit_code == 0 and "at revision 0005" in again.output
     EventStore(empty_database_url).close()
 
 

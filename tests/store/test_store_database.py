@@ -53,7 +53,7 @@ def test_upgrade_creates_every_table_in_its_own_place_and_twice_is_a_no_op(
     refused = r"(has no abrec tables|There is no database).*abrec db upgrade --database-url"
     with pytest.raises(SchemaVersionError, match=refused):
         EventStore(empty_database_url)
-    assert upgrade(empty_database_url) == head_revision() == "0004"
+    assert upgrade(empty_database_url) == head_revision() == "0005"
     with EventStore(empty_database_url) as store:
         store.write(WriteBatch(decisions=[decision("kept")]))
         with store.engine.connect() as connection:
@@ -71,7 +71,7 @@ def test_upgrade_creates_every_table_in_its_own_place_and_twice_is_a_no_op(
                 assert connection.exec_driver_sql(public).scalar() == 0
             # the migrated tables are exactly the ones the code declares
             assert compare_metadata(MigrationContext.configure(connection), metadata) == []
-    assert upgrade(empty_database_url) == "0004"
+    assert upgrade(empty_database_url) == "0005"
     with EventStore(empty_database_url) as store:
         assert set(store.decisions(["kept"])) == {"kept"}
 
@@ -81,11 +81,11 @@ def test_a_database_at_another_revision_is_refused(database_url: str) -> None:
         with store.engine.begin() as connection:
             connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0000'")
         try:
-            with pytest.raises(SchemaVersionError, match=r"is at revision '0000'; this abrec needs revision '0004'"):
+            with pytest.raises(SchemaVersionError, match=r"is at revision '0000'; this abrec needs revision '0005'"):
                 EventStore(database_url)
         finally:  # the PostgreSQL schema is the session's: put it back
             with store.engine.begin() as connection:
-                connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
+                connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
 
 
 def test_database_urls() -> None:

@@ -131,6 +131,7 @@ class Service:
         runtime = ExperimentRuntime(spec, space, self.store.allocation(spec.name))
         if runtime.sessions is not None:  # agents read their sessions' earlier steps from the store
             runtime.sessions.store = self.store
+        self.store.index_sessions(spec.name, runtime.sessions is not None)
         self.runtimes[spec.name] = runtime
         return runtime
 

@@ -13,7 +13,7 @@ Examples
 >>> from abrec.abtest.assignment import Experiment
 >>> url = f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'abrec.db'}"
 >>> upgrade(url)
-'0004'
+'0005'
 >>> store = EventStore(url)
 >>> now = datetime.now(UTC)
 >>> exp = Experiment.create("home", {"control": 0.5, "treatment": 0.5})

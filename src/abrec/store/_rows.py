@@ -118,12 +118,14 @@ DECISION_COLUMNS = (
     "step",
     "created_at",
     "window_closes_at",
+    "stateful",
 )
 
 
-def decision_values(d: DecisionRow) -> tuple[Any, ...]:
+def decision_values(d: DecisionRow, stateful: bool = True) -> tuple[Any, ...]:
     """The ``decisions`` row of ``d`` (JSON text for its sequences, Unix seconds for its times): the values of
-    :data:`DECISION_COLUMNS`, in that order, for a positional executemany."""
+    :data:`DECISION_COLUMNS`, in that order, for a positional executemany. ``stateful``: whether the row enters
+    the session index (its experiment has agent variants, or the store was not told it has none)."""
     return (
         d.event_id,
         d.experiment,
@@ -147,6 +149,7 @@ def decision_values(d: DecisionRow) -> tuple[Any, ...]:
         d.step,
         d.created_at.timestamp(),
         d.window_closes_at.timestamp(),
+        stateful,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -152,10 +152,12 @@ _SLATES = f'SELECT {_columns(_D, ("event_id", "items", "window_closes_at"))} FRO
 _STORED_REWARDS = f'SELECT {_columns(_R)} FROM "rewards" WHERE'
 
 
-def write_batch(connection: sa.Connection, batch: WriteBatch) -> WriteResult:
-    """Write ``batch`` in the caller's (serialised) transaction and say what happened to each operation."""
+def write_batch(connection: sa.Connection, batch: WriteBatch, stateless: Collection[str] = frozenset()) -> WriteResult:
+    """Write ``batch`` in the caller's (serialised) transaction and say what happened to each operation.
+
+    The decisions of the experiments in ``stateless`` (no agent variants) stay out of the session index."""
     now = time.time()
-    decisions, fresh = _decisions(connection, batch)
+    decisions, fresh = _decisions(connection, batch, stateless)
     rewards = _rewards(connection, batch, fresh)
     if batch.assignments:
         rows = [(e, u, v, p, now) for e, u, v, p in batch.assignments]
@@ -207,7 +209,9 @@ def _snapshots(connection: sa.Connection, snapshots: Sequence[Snapshot]) -> tupl
     return tuple(out)
 
 
-def _decisions(connection: sa.Connection, batch: WriteBatch) -> tuple[list[DecisionOutcome], dict[str, DecisionRow]]:
+def _decisions(
+    connection: sa.Connection, batch: WriteBatch, stateless: Collection[str]
+) -> tuple[list[DecisionOutcome], dict[str, DecisionRow]]:
     """Insert the new decisions; a known (experiment, client request id) replays the stored decision."""
     keyed: dict[str, set[str]] = {}
     for d in batch.decisions:
@@ -236,7 +240,7 @@ def _decisions(connection: sa.Connection, batch: WriteBatch) -> tuple[list[Decis
             seen[key] = d
         outcomes.append(DecisionOutcome("stored", d))
         fresh[d.event_id] = d
-        params.append(_rows.decision_values(d))
+        params.append(_rows.decision_values(d, d.experiment not in stateless))
     insert_values(connection, _D, _rows.DECISION_COLUMNS, params)
     return outcomes, fresh
 

@@ -57,6 +57,7 @@ _SESSION_HISTORY = (
         & (_D.c.unit == sa.bindparam("unit"))
         & (_D.c.session_id == sa.bindparam("session_id"))
         & (_D.c.step < sa.bindparam("step"))
+        & _D.c.stateful  # the session index holds these rows only (0005)
     )
     .order_by(_D.c.step, _D.c.seq)
 )
@@ -114,6 +115,7 @@ class EventStore:
         #: SQLite: every abrec writer queues for the database's write turn (lock.WriteMutex); PostgreSQL's
         #: writers queue on the transaction-level advisory lock instead.
         self._write_mutex: WriteMutex | None = None
+        self._stateless: frozenset[str] = frozenset()  # experiments whose decisions skip the session index
         if is_sqlite(self.engine) and path and path != ":memory:":
             self._write_mutex = WriteMutex(Path(path).resolve().with_name(Path(path).name + ".write.lock"))
 
@@ -321,7 +323,16 @@ class EventStore:
         database error raises and nothing of the batch is written.
         """
         with self._writing() as connection:
-            return write_batch(connection, batch)
+            return write_batch(connection, batch, self._stateless)
+
+    def index_sessions(self, experiment: str, agents: bool) -> None:
+        """Say whether ``experiment`` has agent variants (which read sessions): the decisions this store writes
+        for an experiment without them stay out of the session index (cheaper to insert) and are never found by
+        the session reads. Experiments it was not told about are indexed."""
+        if agents:
+            self._stateless = self._stateless - {experiment}
+        else:
+            self._stateless = self._stateless | {experiment}
 
     # -- reads for the learner and the service --------------------------------------------------------------
 
@@ -430,6 +441,7 @@ class EventStore:
         with self._reading() as connection:
             for chunk in _rows.chunks(list(out)):
                 where = (_D.c.experiment == experiment) & sa.tuple_(_D.c.unit, _D.c.session_id).in_(chunk)
+                where &= _D.c.stateful  # the session index holds these rows only (0005)
                 if variant is not None:
                     where &= _D.c.variant == variant
                 query = sa.select(*_DECISION_COLUMNS).where(where).order_by(_D.c.step, _D.c.seq)

@@ -99,11 +99,23 @@ decisions = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("created_at", TIME, nullable=False),
     sa.Column("window_closes_at", TIME, nullable=False),
+    # Whether the row is in the session index: false for experiments without agent variants, which never read
+    # sessions (0005); rows stored before 0005 and rows of an experiment the store was not told about are in it.
+    sa.Column("stateful", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("event_id", name="uq_decisions_event_id"),
     sa.UniqueConstraint("experiment", "client_request_id", name="uq_decisions_client_request"),
     sa.Index("ix_decisions_experiment_created", "experiment", "created_at"),
     sa.Index("ix_decisions_window", "window_closes_at"),
-    sa.Index("ix_decisions_session", "experiment", "unit", "session_id", "step"),  # agents' sessions (0004)
+    # agents' sessions (0004), of the stateful rows only (0005): every other decision skips a random-keyed index
+    sa.Index(
+        "ix_decisions_session",
+        "experiment",
+        "unit",
+        "session_id",
+        "step",
+        sqlite_where=sa.text("stateful = 1"),
+        postgresql_where=sa.text("stateful"),
+    ),
 )
 
 rewards = sa.Table(
