@@ -52,7 +52,7 @@ def upgrade(url: str | None = None, *, schema: str | None = None) -> str:
     --------
     >>> import pathlib, tempfile
     >>> upgrade(f"sqlite:///{pathlib.Path(tempfile.mkdtemp()) / 'abrec.db'}")
-    '0004'
+    '0005'
     """
     url = database_url(url)
     engine = create_store_engine(url, schema=schema)
