@@ -138,6 +138,7 @@ MODULES: dict[str, tuple[str, ...]] = {
         "tests/test_action_distribution.py",
         "tests/test_mutants_slates*.py",
         "tests/test_item_draws.py",
+        "tests/test_slate_counting.py",
     ),
     "policies/_kernels.py": (
         "tests/test_kernels.py",

@@ -10,6 +10,12 @@ the given one, so that the counts depend only on that generator and ``n_draws``,
 thread count (``n_jobs``) or the chunk size (which bounds memory). numpy's samplers and the
 compiled loop release the GIL, so threads share the blocks.
 
+Where each request has its own candidates and its own chosen slate, only whether each chosen candidate
+lands at its position counts: :func:`slate_match_counts` (one draw per distinct item, shared by the
+requests) and :func:`rank_match_counts` (one draw per request and candidate, for
+:func:`abrec.policies._slates.sampled`) build no slate. Candidate ``c`` is at position ``j`` exactly when
+``j`` candidates rank ahead of it, so their compiled loops read each candidate once per chosen position.
+
 :meth:`abrec.policies.BernoulliThompson.action_distribution` and
 :func:`abrec.ope.bts_action_distribution` both count with :func:`beta_top_counts`.
 """
@@ -154,31 +160,94 @@ def slate_match_counts_numpy(samples: FloatArray, index: IntArray, slots: IntArr
     """
     k = slots.shape[1]
     gathered = samples[:, index]  # (S, n, m)
-    m = index.shape[1]
     if k == 1:
         top = gathered.argmax(axis=-1)[..., None]
     else:
-        top = np.argsort(-gathered, axis=-1, kind="stable")[..., :k] if k < m else np.argsort(-gathered, axis=-1)
+        top = np.argsort(-gathered, axis=-1, kind="stable")[..., :k]
     counts += (top == slots[None]).sum(axis=0)
 
 
 if HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _ahead(vals: Any, c: int, limit: int) -> int:  # pragma: no cover - compiled
+        """How many candidates are ahead of column ``c`` of ``vals``: a larger value, or an equal one at a lower
+        column. Once more than ``limit`` are (``c`` cannot be at position ``limit``), it may stop counting early;
+        a column outside ``vals`` is at no position (``limit + 1``)."""
+        if c < 0 or c >= vals.shape[0]:
+            return limit + 1
+        vc = vals[c]
+        ahead = 0
+        for i in range(c):
+            ahead += vals[i] >= vc
+        if ahead > limit:
+            return ahead
+        for i in range(c + 1, vals.shape[0]):
+            ahead += vals[i] > vc
+        return ahead
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _above_tied(vals: Any, c: int, limit: int) -> tuple[int, int]:  # pragma: no cover - compiled
+        """How many candidates have a larger value than column ``c`` of ``vals``, and how many others an equal one.
+        Once more than ``limit`` are larger, it may stop counting early (the tied count is then incomplete); a
+        column outside ``vals`` is at no position (``limit + 1`` larger, none tied)."""
+        if c < 0 or c >= vals.shape[0]:
+            return limit + 1, 0
+        vc = vals[c]
+        above = 0
+        tied = 0
+        for i in range(c):
+            above += vals[i] > vc
+            tied += vals[i] == vc
+        if above > limit:
+            return above, tied
+        for i in range(c + 1, vals.shape[0]):
+            above += vals[i] > vc
+            tied += vals[i] == vc
+        return above, tied
 
     @numba.njit(cache=True, nogil=True)
     def _slate_match_nb(samples: Any, index: Any, slots: Any, counts: Any) -> None:  # pragma: no cover - compiled
         n_draws = samples.shape[0]
         n, m = index.shape
         k = slots.shape[1]
-        best = np.empty(k)
-        idx = np.empty(k, dtype=np.int64)
+        vals = np.empty(m)
+        for s in range(n_draws):
+            row = samples[s]
+            for r in range(n):
+                for i in range(m):
+                    vals[i] = row[index[r, i]]
+                for j in range(k):
+                    if _ahead(vals, slots[r, j], j) == j:
+                        counts[r, j] += 1.0
+
+    @numba.njit(cache=True, nogil=True)
+    def _rank_match_nb(
+        samples: Any, slots: Any, counts: Any, unsure: Any, defer_ties: bool
+    ) -> int:  # pragma: no cover - compiled
+        n_draws, n, _ = samples.shape
+        k = slots.shape[1]
+        hits = np.zeros(k, dtype=np.bool_)
+        n_unsure = 0
         for s in range(n_draws):
             for r in range(n):
-                filled = 0
-                for i in range(m):
-                    filled = _push(best, idx, filled, samples[s, index[r, i]], i)
+                vals = samples[s, r]
+                tie_decides = False
                 for j in range(k):
-                    if idx[j] == slots[r, j]:
+                    if defer_ties:
+                        above, tied = _above_tied(vals, slots[r, j], j)
+                        hits[j] = above == j  # a tied slot with ``above == j`` is a deciding tie: deferred
+                        tie_decides |= tied > 0 and above <= j <= above + tied
+                    else:
+                        hits[j] = _ahead(vals, slots[r, j], j) == j
+                if tie_decides:
+                    unsure[n_unsure] = s * n + r
+                    n_unsure += 1
+                    continue
+                for j in range(k):
+                    if hits[j]:
                         counts[r, j] += 1.0
+        return n_unsure
 
 
 def slate_match_counts(
@@ -191,9 +260,30 @@ def slate_match_counts(
     candidates include it: ``index[r, i]`` is the column of request ``r``'s candidate ``i``. Each request's
     counts are those of S independent draws from its own candidates' posteriors; requests of one call share
     the draws of the items they share. Ties (probability 0 for continuous posteriors) go to the lower
-    candidate column. The compiled loop never builds the (S, n, m) array the numpy reference gathers.
+    candidate column. The compiled loop never builds the (S, n, m) array the numpy reference gathers, nor
+    the slate itself: ``slots[r, j]`` is at position ``j`` exactly when ``j`` candidates are ahead of it (a
+    larger draw, or an equal one at a lower column), so each draw reads each candidate once per slot.
     """
     if use_numba and HAVE_NUMBA:
         _slate_match_nb(np.ascontiguousarray(samples), np.ascontiguousarray(index), slots, counts)
     else:
         slate_match_counts_numpy(samples, index, slots, counts)
+
+
+def rank_match_counts(samples: FloatArray, slots: IntArray, counts: FloatArray, *, defer_ties: bool) -> IntArray:
+    """Add to ``counts[r, j]`` the draws ``s`` whose scores ``samples[s, r, :]`` (shape (S, n, m)) rank candidate
+    ``slots[r, j]`` at position ``j`` (largest first), by a compiled rank test; needs numba (:data:`HAVE_NUMBA`).
+
+    Candidate ``c`` is at position ``j`` exactly when ``j`` candidates rank ahead of it, so no slate is built.
+    With ``defer_ties=False`` an equal score ranks the lower column ahead (the first maximum ``argmax`` picks),
+    and every draw is counted. With ``defer_ties=True`` a draw where a slot's score equals another
+    candidate's and that tie decides the slot's position is left uncounted: the returned ``s * n + r`` of
+    those draws (in increasing order) are for the caller to rank its own way. -inf (a masked candidate) is
+    an ordinary score: below every finite one, equal to another -inf.
+    """
+    if not HAVE_NUMBA:  # pragma: no cover - numba is a core dependency
+        raise RuntimeError("rank_match_counts needs numba")
+    samples = np.ascontiguousarray(samples, dtype=np.float64)
+    unsure = np.empty(samples.shape[0] * samples.shape[1] if defer_ties else 0, dtype=np.int64)
+    n_unsure = _rank_match_nb(samples, np.ascontiguousarray(slots, dtype=np.int64), counts, unsure, defer_ties)
+    return unsure[:n_unsure]

@@ -95,7 +95,8 @@ def sampled(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int) ->
     ``draw(s)`` returns ``s`` fresh independent score samples of shape (s, n, m) (masked = -inf),
     from the same distribution as the one that produced ``slots``. The propensity of the chosen
     item at position j is (1 + #draws that put it at j) / (1 + n_draws): the decision's own draw is
-    one of the samples, so the estimate is unbiased-in-the-limit and never 0.
+    one of the samples, so the estimate is unbiased-in-the-limit and never 0. A draw puts an item at j
+    when :func:`topk_of` does (the count, :func:`count_topk_matches`, builds no slate unless a tie decides).
     """
     n, k = slots.shape
     counts = np.zeros((n, k), dtype=np.float64)
@@ -110,10 +111,34 @@ def sampled(draw: Callable[[int], FloatArray], slots: IntArray, n_draws: int) ->
                 samples, s, first = first, 1, None
             else:
                 samples = draw(s)
-            top = topk_of(samples, k)
-            counts += (top == slots[None]).sum(axis=0)
+            count_topk_matches(samples, slots, counts)
             done += s
     return (counts + 1.0) / (n_draws + 1.0)
+
+
+def count_topk_matches(samples: FloatArray, slots: IntArray, counts: FloatArray) -> None:
+    """Add to ``counts[r, j]`` the draws ``s`` for which ``topk_of(samples[s, r], k)`` puts ``slots[r, j]`` at j.
+
+    ``samples`` is (s, n, m) (masked = -inf). The compiled rank test of
+    :func:`abrec.policies._bts_distribution.rank_match_counts` builds no slate: ``slots[r, j]`` is at
+    position ``j`` exactly when ``j`` candidates score higher and none ties it. For ``k = 1`` a tie goes to
+    the lower column, as ``argmax`` (``topk_of``'s) gives it. For ``k > 1``, where a slot ties another
+    candidate and the tie decides its position (probability 0 for continuous scores; -inf ties a slot only
+    when a masked candidate is in it), that draw is ranked by :func:`topk_of` itself, whose order of exact
+    ties (whatever ``argpartition`` leaves, not the column order) the count must match. Without numba every
+    draw is ranked by :func:`topk_of`.
+    """
+    from . import _bts_distribution
+
+    k = slots.shape[1]
+    if not _bts_distribution.HAVE_NUMBA:
+        counts += (topk_of(samples, k) == slots[None]).sum(axis=0)
+        return
+    # argmax (topk_of's k = 1) keeps the first of tied maxima: the lower column, as the rank test does.
+    unsure = _bts_distribution.rank_match_counts(samples, slots, counts, defer_ties=k > 1)
+    if unsure.shape[0]:
+        draw_of, request = np.divmod(unsure, slots.shape[0])
+        np.add.at(counts, request, topk_of(samples[draw_of, request], k) == slots[request])
 
 
 def sampled_items(
