@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import __version__
 from ..errors import InputError
+from ._gc import tune as tune_gc
 from .admin import install_operations
 from .api import install_error_handlers, routers
 from .auth import router_dependencies
@@ -53,7 +54,7 @@ async def _send_413(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: ServiceSettings, *, config: ServiceConfig | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings, *, config: ServiceConfig | None = None, process: bool = False) -> FastAPI:
     """The service's FastAPI app: the config's experiments served from ``settings.database_url``.
 
     Parameters
@@ -61,6 +62,9 @@ def create_app(settings: ServiceSettings, *, config: ServiceConfig | None = None
     settings : ServiceSettings
     config : ServiceConfig, optional
         The parsed config; by default read from ``settings.config``.
+    process : bool, default False
+        Whether the app has its process to itself (a uvicorn worker of `abrec serve`): then, once the service
+        has started, the process's garbage collector gets ``settings.gc_threshold`` (abrec.service._gc).
     """
     if config is None:
         if settings.config is None:
@@ -72,6 +76,8 @@ def create_app(settings: ServiceSettings, *, config: ServiceConfig | None = None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(service.start)
         app.state.service = service
+        if process:
+            tune_gc(settings.gc_threshold)
         try:
             yield
         finally:
@@ -100,4 +106,4 @@ def app_from_env() -> FastAPI:
     if first.config is None:
         raise InputError("ABREC_CONFIG is not set: it must name the service's YAML config.")
     config = load_service_config(first.config)
-    return create_app(load_settings(config.server, config=first.config), config=config)
+    return create_app(load_settings(config.server, config=first.config), config=config, process=True)

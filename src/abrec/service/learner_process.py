@@ -133,6 +133,7 @@ def main() -> int:
     for signum in _DEFERRED:  # the parent decides when: after the workers' last answers
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _DEFERRED)  # blocked since the spawn (pending ones are dropped)
+    from ._gc import tune as tune_gc
     from .config import load_service_config
     from .logging_json import configure_logging
     from .settings import load_settings
@@ -152,6 +153,7 @@ def main() -> int:
         LOG.error(f"abrec: the learner process could not start: {type(exc).__name__}: {exc}")
         service.stop()
         return 1
+    tune_gc(settings.gc_threshold)
     try:
         while sys.stdin.buffer.read(65536):  # until the parent closes the pipe, or is gone
             pass

@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
         (abrec.service.logging_json).
     access_log : whether every HTTP request gets an access line (logger abrec.access; about 15-60 us each). Off
         by default: the Prometheus metrics count every request with its latency; ``ABREC_ACCESS_LOG=true`` turns it on.
+    gc_threshold : the garbage collector's first threshold in `abrec serve`'s worker and learner processes
+        (abrec.service._gc; Python's default is 700: a young collection every 700 allocations). 0 leaves it.
     """
 
     model_config = SettingsConfigDict(env_prefix="ABREC_", extra="forbid", validate_default=True)
@@ -71,6 +73,7 @@ class ServiceSettings(BaseSettings):
     fast_path: bool = True
     log_format: Literal["json", "text"] = "json"
     access_log: bool = False
+    gc_threshold: int = Field(default=20_000, ge=0, le=10_000_000)
 
     def embedding_cache_dir(self) -> Path:
         """The embedding cache folder: ``cache_dir``, else ``$XDG_CACHE_HOME/abrec``, else ``~/.cache/abrec``."""
