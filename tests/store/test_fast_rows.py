@@ -210,37 +210,3 @@ def test_a_known_request_id_among_new_ones_replays_only_that_one(store: EventSto
     assert statuses == ["stored"] * 17 + ["replayed"] + ["stored"] * 13
     assert result.decisions[17].decision == store.decisions([first.event_id])[first.event_id]  # the stored row
     assert store.decisions([batch[17].event_id]) == {}
-
-
-@pytest.mark.parametrize("limit", [None, 50])  # SQLite's own limit, and one that splits 30 rows into 15 statements
-def test_many_decisions_go_in_few_statements_in_order(
-    store: EventStore, limit: int | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sqlalchemy as sa
-
-    from abrec.store import _write
-
-    if limit is not None:
-        monkeypatch.setattr(_write, "SQLITE_MAX_VARIABLES", limit)
-    store.put_experiment("exp", {"v": 1}, allocation("exp"), reward_kind="click")
-    rows = [decision(f"e{i:02d}", unit=f"u{i}", client_request_id=f"r{i}") for i in range(30)]
-    inserts: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith('INSERT INTO "decisions"'):
-            inserts.append(statement)
-
-    sa.event.listen(store.engine, "before_cursor_execute", seen)
-    try:
-        store.write(WriteBatch(decisions=rows, assignments=[("exp", f"u{i}", "control", 0) for i in range(30)]))
-    finally:
-        sa.event.remove(store.engine, "before_cursor_execute", seen)
-    columns = len(_write._rows.DECISION_COLUMNS)
-    if store.dialect == "sqlite":  # one statement per chunk of at most the limit's values
-        assert len(inserts) == -(-30 // max(1, (limit or _write.SQLITE_MAX_VARIABLES) // columns))
-    else:  # one executemany
-        assert len(inserts) == 1
-    stored = store.decisions([r.event_id for r in rows])
-    assert [stored[r.event_id] for r in rows] == [dataclasses.replace(r, seq=stored[r.event_id].seq) for r in rows]
-    assert [stored[r.event_id].seq for r in rows] == sorted(stored[r.event_id].seq for r in rows)  # in order
-    assert len(store.assignments("exp", [f"u{i}" for i in range(30)])) == 30

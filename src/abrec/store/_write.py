@@ -10,7 +10,6 @@ is O(batch): a few indexed ``IN`` look-ups and one executemany per table.
 from __future__ import annotations
 
 import functools
-import sqlite3
 import time
 from collections.abc import Collection, Sequence
 from typing import Any, Literal
@@ -105,41 +104,11 @@ def insert_values(
     *,
     ignore: bool = False,
 ) -> None:
-    """Insert ``rows`` (tuples of the values of ``columns``) into ``table``: the DBAPI binds positional values
-    without looking each name up in a dict (the group commit's hot inserts).
-
-    On PostgreSQL one executemany (psycopg 3 pipelines it). On SQLite one multi-row ``INSERT ... VALUES (...),
-    (...)`` per :data:`SQLITE_MAX_VARIABLES` values: sqlite3's executemany steps each row separately and lets go
-    of the GIL around every step, and in the service each step then waits for the event loop to hand the GIL
-    back (up to the 5 ms switch interval): a group commit of 100 decisions waited 100 times. One statement
-    steps once."""
-    if not rows:
-        return
-    dialect = connection.dialect.name
-    if dialect != "sqlite":
-        connection.exec_driver_sql(insert_sql(dialect, table.name, columns, ignore=ignore, positional=True), rows)
-        return
-    per = max(1, SQLITE_MAX_VARIABLES // len(columns))
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        sql = _sqlite_insert_rows(table.name, columns, len(chunk), ignore)
-        connection.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
-
-
-#: The most values one SQLite statement binds here: SQLite's default limit (32766 since 3.32, 999 before).
-SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-
-
-@functools.lru_cache(maxsize=1024)
-def _sqlite_insert_rows(table: str, columns: tuple[str, ...], n: int, ignore: bool) -> str:
-    """``INSERT INTO table (columns) VALUES (?, ...), ... `` for ``n`` rows (SQLite), ``ON CONFLICT DO NOTHING``
-    when ``ignore``."""
-    row = "(" + ", ".join("?" for _ in columns) + ")"
-    return (
-        f'INSERT INTO "{table}" ({_columns(None, columns)}) VALUES '
-        + ", ".join(row for _ in range(n))
-        + (" ON CONFLICT DO NOTHING" if ignore else "")
-    )
+    """Insert ``rows`` (tuples of the values of ``columns``) into ``table`` in one executemany: the DBAPI binds
+    positional values without looking each name up in a dict (the group commit's hot inserts)."""
+    if rows:
+        sql = insert_sql(connection.dialect.name, table.name, columns, ignore=ignore, positional=True)
+        connection.exec_driver_sql(sql, rows)
 
 
 @functools.cache
