@@ -122,7 +122,7 @@ DECISION_COLUMNS = (
 )
 
 
-def decision_values(d: DecisionRow, stateful: bool = True) -> tuple[Any, ...]:
+def decision_values(d: DecisionRow, stateful: bool) -> tuple[Any, ...]:
     """The ``decisions`` row of ``d`` (JSON text for its sequences, Unix seconds for its times): the values of
     :data:`DECISION_COLUMNS`, in that order, for a positional executemany. ``stateful``: whether the row enters
     the session index (its experiment has agent variants, or the store was not told it has none)."""
