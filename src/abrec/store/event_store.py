@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from ..data.interactions import InteractionLog
 from ..errors import InputError, UnknownNameError
 from . import _rows, schema, stats
-from ._write import write_batch
+from ._write import fetch, write_batch
 from .engine import BEGIN_OPTION, create_store_engine, database_url, is_sqlite, shown
 from .errors import SchemaVersionError, StoreError
 from .lock import LearnerLock, WriteMutex
@@ -152,7 +152,7 @@ class EventStore:
             with self.engine.connect().execution_options(**{BEGIN_OPTION: "IMMEDIATE"}) as connection:
                 with connection.begin():
                     if not is_sqlite(self.engine):
-                        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": self._write_key})
+                        fetch(connection, "SELECT pg_advisory_xact_lock(%s)", (self._write_key,))
                     yield connection
 
     @contextmanager
