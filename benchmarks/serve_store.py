@@ -13,6 +13,12 @@ on stdout::
 Run: ``.venv/bin/python benchmarks/serve_store.py [--seconds 3] [--concurrency 1,8,32] [--db sqlite,postgresql]``
 (PostgreSQL at ``$ABREC_BENCH_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``,
 in a temporary schema dropped afterwards). ``run(...)`` yields the same dicts for ``benchmarks/run.py``.
+
+Event ids and client request ids are time-ordered, as the service and :mod:`abrec.client` make them;
+``--ids random`` sends random ones (``uuid.uuid4().hex``). ``--base DIR`` (another checkout, e.g. ``git worktree
+add DIR COMMIT``) measures every case ``--repeats`` times (default 2) on that checkout's code and then on this
+one, each in a fresh process, alternately; the lines carry ``code`` (``base``/``current``) and ``repeat``: a
+speed ratio from one run.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -37,14 +44,24 @@ import sqlalchemy as sa
 
 from abrec.store import DecisionRow, EventStore, GroupCommitter, RewardRow, WriteBatch, upgrade
 
+HERE = Path(__file__).resolve().parent
+_IDS = ["client"]  # "client": time-ordered (abrec._ids), as the service makes them; "random": uuid4
 POSTGRES = os.environ.get("ABREC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _id() -> str:
+    if _IDS[0] == "random":
+        return uuid.uuid4().hex
+    from abrec._ids import time_ordered_ids
+
+    return time_ordered_ids(1)[0]
 
 
 def _pair(previous: DecisionRow | None, unit: str) -> tuple[WriteBatch, DecisionRow]:
     now = datetime.now(UTC)
     items = tuple(f"item-{i}" for i in range(5))
     decision = DecisionRow(
-        event_id=uuid.uuid4().hex,
+        event_id=_id(),
         experiment="bench",
         unit=unit,
         variant="control",
@@ -60,7 +77,7 @@ def _pair(previous: DecisionRow | None, unit: str) -> tuple[WriteBatch, Decision
         context=tuple(0.01 * i for i in range(16)),
         created_at=now,
         window_closes_at=now + timedelta(minutes=10),
-        client_request_id=uuid.uuid4().hex,
+        client_request_id=_id(),
     )
     rewards = (
         []
@@ -161,13 +178,40 @@ def run(
                 cleanup()
 
 
+def _against(base: Path, repeats: int, argv: list[str]) -> Iterator[dict[str, Any]]:
+    """Each case of ``argv`` (the options above) on ``base``'s code, then on this one, ``repeats`` times."""
+    code = {"base": str(base / "src"), "current": str(HERE.parent / "src")}
+    for repeat in range(repeats):
+        for label, src in code.items():
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+            print(f"serve_store: {label} code, repeat {repeat}", file=sys.stderr, flush=True)
+            done = subprocess.run(
+                [sys.executable, __file__, *argv], env=env, capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                raise SystemExit(f"serve_store on the {label} code failed:\n{done.stderr[-2000:]}")
+            for line in done.stdout.splitlines():
+                yield {**json.loads(line), "code": label, "repeat": repeat}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3.0, help="measuring time per case (default 3)")
     ap.add_argument("--concurrency", default="1,8,32", help="comma-separated writer thread counts (default 1,8,32)")
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument("--modes", default="per_write,group_commit", help="comma-separated: per_write, group_commit")
+    ap.add_argument("--ids", choices=("client", "random"), default="client", help="time-ordered (default) or uuid4")
+    ap.add_argument("--base", type=Path, help="another checkout: measure its code and this one alternately")
+    ap.add_argument("--repeats", type=int, default=2, help="with --base: rounds of base then current (default 2)")
     args = ap.parse_args(argv)
+    _IDS[0] = args.ids
+    if args.base is not None:
+        if not (args.base / "src" / "abrec").is_dir():
+            raise SystemExit(f"--base {args.base}: no src/abrec there; give a checkout (git worktree add DIR COMMIT).")
+        own = ["--seconds", str(args.seconds), "--concurrency", args.concurrency, "--db", args.db]
+        for row in _against(args.base, args.repeats, [*own, "--modes", args.modes, "--ids", args.ids]):
+            print(json.dumps(row), flush=True)
+        return 0
     for row in run(
         args.seconds,
         [int(c) for c in args.concurrency.split(",")],
