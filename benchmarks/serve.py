@@ -19,6 +19,10 @@ by the client, per HTTP request. Cases, one JSON line each:
 - ``crash``: ``kill -9`` the server under decide + reward traffic ``kills`` times (20 per database) and check
   every acknowledged decision and reward (tests/service/_traffic.py, the crash test's code); the counts.
 
+Each served case's line carries ``server_cpu_ms`` (the server process tree's CPU per answered request, the
+learner's included) and ``client_cpu_ms`` (the load generator's own CPU per request over the measured part):
+what one request costs each side of the two cores.
+
 ``ABREC_BENCH_SERVE_CASES`` (comma-separated case names, default all) and ``ABREC_BENCH_SERVE_DBS`` (default
 ``sqlite,postgresql``) select what runs, e.g. ``ABREC_BENCH_SERVE_CASES=noop,decide_reward,decide_batch
 ABREC_BENCH_SERVE_DBS=sqlite``. ``ABREC_BENCH_SERVE_BASE=DIR`` (another checkout, e.g. ``git worktree add DIR
@@ -229,6 +233,8 @@ class _Load:
         self.decisions = 0
         self.errors = 0
         self.messages: list[str] = []
+        #: The load generator's own CPU seconds over the measured part of the last run (warm-up excluded).
+        self.cpu = 0.0
 
     def _record(self, status: int, body: bytes, started: float, decisions: int) -> bool:
         self.latencies.append(time.perf_counter() - started)
@@ -276,6 +282,7 @@ class _Load:
         await asyncio.gather(*(self.one(c) for c in conns))  # warm-up: connect, first requests
         self.latencies.clear()
         self.requests = self.decisions = self.errors = 0
+        self.cpu = -time.process_time()
         left = [units]
         start = time.perf_counter()
         deadline = start + seconds
@@ -287,6 +294,7 @@ class _Load:
 
         await asyncio.gather(*(client(c) for c in conns))
         elapsed = time.perf_counter() - start
+        self.cpu += time.process_time()
         for c in conns:
             c.close()
         return elapsed
@@ -298,6 +306,7 @@ class _Load:
         await asyncio.gather(*(self.one(c) for c in conns))
         self.latencies.clear()
         self.requests = self.decisions = self.errors = 0
+        self.cpu = -time.process_time()
         n = max(1, min(units, int(rate * seconds)))
         start = time.perf_counter() + 0.05
 
@@ -311,6 +320,7 @@ class _Load:
 
         await asyncio.gather(*(client(i, c) for i, c in enumerate(conns)))
         elapsed = time.perf_counter() - start
+        self.cpu += time.process_time()
         for c in conns:
             c.close()
         return elapsed
@@ -326,6 +336,7 @@ class _Load:
             "errors": self.errors,
             "requests": self.requests,
             "messages": self.messages,
+            "client_cpu_ms": round(1000.0 * self.cpu / max(self.requests, 1), 3),
         }
 
 
@@ -557,7 +568,16 @@ def database(kind: str, folder: Path, src: Path | None = None) -> Iterator[str |
 # ------------------------------------------------------------------------------------------ the workload
 def _line(case: str, db: str, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
     out = {"bench": "serve", "case": case, "db": db, "concurrency": CONCURRENCY}
-    keys = ("requests_per_s", "decisions_per_s", "p50_ms", "p99_ms", "p999_ms", "errors", "server_cpu_ms")
+    keys = (
+        "requests_per_s",
+        "decisions_per_s",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+        "errors",
+        "server_cpu_ms",
+        "client_cpu_ms",
+    )
     out.update({k: result.get(k) for k in keys})
     out["workers"] = WORKERS
     out.update(extra)

@@ -27,6 +27,7 @@ KEYS = (
     "p999_ms",
     "errors",
     "server_cpu_ms",
+    "client_cpu_ms",
     "workers",
 )
 
@@ -42,6 +43,8 @@ def test_every_case_runs_and_reports_the_issue_keys() -> None:
         assert line["db"] == ("none" if case == "noop" else "sqlite")
         assert line["errors"] == 0, line
     assert by_case["noop"]["requests_per_s"] > 0
+    for case in ("noop", "decide", "decide_reward", "decide_batch"):  # the load generator's CPU per request
+        assert 0 < by_case[case]["client_cpu_ms"] < 1_000, by_case[case]
     assert by_case["decide"]["decisions_per_s"] == by_case["decide"]["requests_per_s"] > 0
     reward = by_case["decide_reward"]
     assert abs(reward["requests_per_s"] - 2 * reward["decisions_per_s"]) <= 1
