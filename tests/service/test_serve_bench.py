@@ -68,3 +68,25 @@ def test_the_postgresql_database_is_made_fresh_and_dropped(tmp_path: Path) -> No
         names = connection.execute(sa.text("SELECT schema_name FROM information_schema.schemata")).scalars().all()
     engine.dispose()
     assert schema.startswith("abrec_bench_") and schema not in names
+
+
+def test_the_load_generators_bodies_are_uniform_random_decides() -> None:
+    import json
+
+    import numpy as np
+    from scipy import stats
+
+    bodies = serve._Bodies(np.random.default_rng(0), block=97)  # blocks that do not divide the take: refills
+    many = [json.loads(bodies.decide()) for _ in range(3000)] + json.loads(bodies.batch(1000))["requests"]
+    ids = {b["request_id"] for b in many}
+    assert len(ids) == len(many) and all(len(i) == 32 and i[12] == "7" for i in ids)  # time-ordered, as the client
+    index = np.array([[int(c.removeprefix("item")) for c in b["candidates"]] for b in many])
+    assert index.shape == (4000, serve.N_CANDIDATES) and index.min() >= 0 and index.max() < 500
+    assert all(len(set(row)) == serve.N_CANDIDATES for row in index.tolist())  # distinct candidates
+    assert all(b["k"] == serve.K and len(b["context"]) == serve.CONTEXT_DIM for b in many)
+    # Every item equally likely to be a candidate, and the order random: the first candidate's rank among the
+    # request's 20 is uniform, as is the unit.
+    assert stats.chisquare(np.bincount(index.ravel(), minlength=500)).pvalue > 1e-4
+    assert stats.chisquare(np.bincount(np.argsort(np.argsort(index))[:, 0], minlength=20)).pvalue > 1e-4
+    units = np.array([int(b["unit"].removeprefix("u")) for b in many])
+    assert stats.chisquare(np.bincount(units // 1000, minlength=10)).pvalue > 1e-4
