@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from store_records import decision, reward
 
 from abrec.store import EventStore, WriteBatch, _rows, schema
-from abrec.store._write import insert_values, select_in
+from abrec.store._write import fetch, insert_values, select_in
 
 _HEAD = 'SELECT "event_id" FROM "decisions" WHERE'
 
@@ -62,3 +62,23 @@ def test_writes_read_back_the_same_through_the_plain_path(store: EventStore) -> 
     assert (stored.event_id, stored.item, stored.kind, stored.value) == ("e1", "a", "click", 1.0)
     assert (stored.position, stored.late, stored.received_at) == (written.position, written.late, written.received_at)
     assert isinstance(stored.seq, int)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_connection_dropped_mid_transaction_fails_that_write_and_the_next_one_reconnects(
+    store: EventStore, database_url: str
+) -> None:
+    admin = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with store.engine.connect() as connection:
+            with pytest.raises(sa.exc.DBAPIError):
+                with connection.begin():
+                    pid = fetch(connection, "SELECT pg_backend_pid()", ())[0][0]
+                    with admin.connect() as other:  # the server ends that session (a restart, a failover)
+                        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row("lost")])
+    finally:
+        admin.dispose()
+    stored = store.write(WriteBatch(decisions=[decision("after")]))  # a fresh connection from the pool
+    assert stored.decisions[0].status == "stored"
+    assert set(store.decisions(["lost", "after"])) == {"after"}
