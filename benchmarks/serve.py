@@ -200,19 +200,20 @@ class _Connection:
             self.writer = None
 
 
-def _request_id() -> str:
-    """A client request id as ``abrec.client`` makes one (time-ordered), or with ``$ABREC_BENCH_SERVE_REQUEST_IDS``
-    ``random`` a random one (``uuid.uuid4().hex``, what a client of its own might send)."""
+def _request_ids(n: int) -> list[str]:
+    """``n`` client request ids as ``abrec.client`` makes them (time-ordered), or with
+    ``$ABREC_BENCH_SERVE_REQUEST_IDS`` ``random`` random ones (``uuid.uuid4().hex``, what a client of its own might
+    send)."""
     if RANDOM_REQUEST_IDS:
-        return uuid.uuid4().hex
+        return [uuid.uuid4().hex for _ in range(n)]
     from abrec._ids import time_ordered_ids
 
-    return time_ordered_ids(1)[0]
+    return time_ordered_ids(n)
 
 
 def _decide_body(rng: np.random.Generator) -> dict[str, Any]:
     """One decide request: 20 distinct candidates of 500 items in random order, k = 3, an 8-d context, a unit
-    of 10,000 and a request id (see :func:`_request_id`)."""
+    of 10,000 and a request id (see :func:`_request_ids`)."""
     items = rng.choice(500, size=N_CANDIDATES, replace=False)
     return {
         "experiment": "bench",
@@ -220,7 +221,7 @@ def _decide_body(rng: np.random.Generator) -> dict[str, Any]:
         "candidates": [f"item{i}" for i in items],
         "k": K,
         "context": rng.normal(size=CONTEXT_DIM).round(4).tolist(),
-        "request_id": _request_id(),
+        "request_id": _request_ids(1)[0],
     }
 
 
@@ -256,7 +257,7 @@ class _Bodies:
         items = _ITEM_NAMES[np.take_along_axis(smallest, order, axis=1)].tolist()
         units = _UNIT_NAMES[rng.integers(10_000, size=n)].tolist()
         contexts = rng.normal(size=(n, CONTEXT_DIM)).round(4).tolist()
-        ids = [uuid.uuid4().hex for _ in range(n)] if RANDOM_REQUEST_IDS else _client_ids(n)
+        ids = _request_ids(n)
         self._ready = [
             {"experiment": "bench", "unit": u, "candidates": c, "k": K, "context": x, "request_id": r}
             for u, c, x, r in zip(units, items, contexts, ids, strict=True)
@@ -278,12 +279,6 @@ class _Bodies:
     def batch(self, size: int = BATCH) -> bytes:
         """The JSON body of a batch of the next ``size`` decides."""
         return bytes(_dumps({"requests": self.take(size)}))
-
-
-def _client_ids(n: int) -> list[str]:
-    from abrec._ids import time_ordered_ids
-
-    return time_ordered_ids(n)
 
 
 class _Load:

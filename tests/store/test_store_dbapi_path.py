@@ -8,6 +8,8 @@ each submission alone.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -71,12 +73,15 @@ def test_a_connection_dropped_mid_transaction_fails_that_write_and_the_next_one_
     admin = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     try:
         with store.engine.connect() as connection:
-            with pytest.raises(sa.exc.DBAPIError):
-                with connection.begin():
-                    pid = fetch(connection, "SELECT pg_backend_pid()", ())[0][0]
-                    with admin.connect() as other:  # the server ends that session (a restart, a failover)
-                        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                    insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row("lost")])
+            transaction = connection.begin()
+            pid = fetch(connection, "SELECT pg_backend_pid()", ())[0][0]
+            with admin.connect() as other:  # the server ends that session (a restart, a failover)
+                other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            with pytest.raises(sa.exc.OperationalError) as info:  # SQLAlchemy's, as from its own execution path
+                insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row("lost")])
+            assert isinstance(info.value.orig, connection.dialect.loaded_dbapi.OperationalError)
+            with contextlib.suppress(sa.exc.DBAPIError):
+                transaction.rollback()
     finally:
         admin.dispose()
     stored = store.write(WriteBatch(decisions=[decision("after")]))  # a fresh connection from the pool
