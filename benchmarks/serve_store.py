@@ -14,6 +14,11 @@ Run: ``.venv/bin/python benchmarks/serve_store.py [--seconds 3] [--concurrency 1
 (PostgreSQL at ``$ABREC_BENCH_POSTGRES_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/test``,
 in a temporary schema dropped afterwards). ``run(...)`` yields the same dicts for ``benchmarks/run.py``.
 
+``--batch N`` makes each write N decide + reward pairs (100: what a batch decide call commits) and ``--busy F``
+runs a thread that spends the share F of its time in Python meanwhile, as a served worker's event loop does:
+the writer thread then has to win the GIL back after each database call (lines carry ``batch``, ``busy`` and
+``busy_measured``, the share of the time that thread did run).
+
 Event ids and client request ids are time-ordered, as the service and :mod:`abrec.client` make them;
 ``--ids random`` sends random ones (``uuid.uuid4().hex``). ``--base DIR`` (another checkout, e.g. ``git worktree
 add DIR COMMIT``) measures every case ``--repeats`` times (default 2) on that checkout's code and then on this
@@ -57,6 +62,16 @@ def _id() -> str:
     return time_ordered_ids(1)[0]
 
 
+def _pairs(previous: list[DecisionRow], unit: str, size: int) -> tuple[WriteBatch, list[DecisionRow]]:
+    """``size`` decide + reward pairs in one write (a batch call): ``size`` new decisions of ``unit``, and a reward
+    for each of ``previous`` (the decisions of the writer's last write)."""
+    parts = [_pair(previous[i] if i < len(previous) else None, unit) for i in range(size)]
+    if size == 1:
+        return parts[0][0], [parts[0][1]]
+    batch = WriteBatch.merge([b for b, _ in parts])
+    return batch, [d for _, d in parts]
+
+
 def _pair(previous: DecisionRow | None, unit: str) -> tuple[WriteBatch, DecisionRow]:
     now = datetime.now(UTC)
     items = tuple(f"item-{i}" for i in range(5))
@@ -87,7 +102,24 @@ def _pair(previous: DecisionRow | None, unit: str) -> tuple[WriteBatch, Decision
     return WriteBatch(decisions=[decision], rewards=rewards, assignments=[("bench", unit, "control", 0)]), decision
 
 
-def _measure(store: EventStore, mode: str, concurrency: int, seconds: float) -> dict[str, Any]:
+def _busy(share: float, stop: threading.Event, spent: list[float]) -> None:
+    """Run Python for ``share`` of each 2 ms and sleep the rest, until ``stop``: the event loop's part of the GIL
+    in a served worker (its Python releases the GIL only when it waits), which the writer thread shares. Its
+    CPU seconds go to ``spent``."""
+    period = 0.002
+    start = time.thread_time()
+    while not stop.is_set():
+        end = time.perf_counter() + share * period
+        while time.perf_counter() < end:
+            pass
+        if share < 1.0:
+            time.sleep((1.0 - share) * period)
+    spent.append(time.thread_time() - start)
+
+
+def _measure(
+    store: EventStore, mode: str, concurrency: int, seconds: float, batch: int = 1, busy: float = 0.0
+) -> dict[str, Any]:
     committer = GroupCommitter(store) if mode == "group_commit" else None
     write: Callable[[WriteBatch], Any] = (lambda b: committer.submit(b).result()) if committer else store.write
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -96,13 +128,13 @@ def _measure(store: EventStore, mode: str, concurrency: int, seconds: float) -> 
     stop = threading.Event()
 
     def client(k: int) -> None:
-        previous: DecisionRow | None = None
+        previous: list[DecisionRow] = []
         start_gate.wait()
         while not stop.is_set():
-            batch, previous = _pair(previous, f"u{k}")
+            writing, previous = _pairs(previous, f"u{k}", batch)
             t0 = time.perf_counter()
             try:
-                result = write(batch)
+                result = write(writing)
             except Exception:
                 errors[k] += 1
                 continue
@@ -113,12 +145,18 @@ def _measure(store: EventStore, mode: str, concurrency: int, seconds: float) -> 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
     for thread in threads:
         thread.start()
+    spent: list[float] = []
+    spinner = threading.Thread(target=_busy, args=(busy, stop, spent), daemon=True) if busy > 0 else None
+    if spinner is not None:
+        spinner.start()
     start_gate.wait()
     t0 = time.perf_counter()
     time.sleep(seconds)
     stop.set()
     for thread in threads:
         thread.join()
+    if spinner is not None:
+        spinner.join()
     elapsed = time.perf_counter() - t0
     if committer is not None:
         committer.close()
@@ -134,6 +172,8 @@ def _measure(store: EventStore, mode: str, concurrency: int, seconds: float) -> 
         "mean_group": round(n / commits, 2) if commits else None,
         "errors": sum(errors),
         "seconds": round(elapsed, 2),
+        # The share of the time the busy thread ran Python (below ``busy`` where the writers held the GIL).
+        "busy_measured": round(sum(spent) / elapsed, 3) if spent else 0.0,
     }
 
 
@@ -162,8 +202,15 @@ def run(
     concurrency: Sequence[int] = (1, 8, 32),
     databases: Sequence[str] = ("sqlite", "postgresql"),
     modes: Sequence[str] = ("per_write", "group_commit"),
+    batch: int = 1,
+    busy: float = 0.0,
 ) -> Iterator[dict[str, Any]]:
-    """Yield one result dict per (database, mode, concurrency)."""
+    """Yield one result dict per (database, mode, concurrency): each write ``batch`` decide + reward pairs,
+    while a thread runs Python ``busy`` of the time (0: none)."""
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a whole number of pairs per write, 1 or more; got {batch!r}.")
+    if not 0.0 <= busy <= 1.0:
+        raise ValueError(f"busy is the share of the time a thread runs Python, from 0 to 1; got {busy!r}.")
     with tempfile.TemporaryDirectory(prefix="abrec-bench-") as folder:
         for db, url, cleanup in _databases(databases, Path(folder)):
             try:
@@ -172,8 +219,16 @@ def run(
                     for mode in modes:
                         for n in concurrency:
                             print(f"serve_store: {db} {mode} concurrency {n} ...", file=sys.stderr, flush=True)
-                            row = _measure(store, mode, n, seconds)
-                            yield {"bench": "serve_store", "db": db, "mode": mode, "concurrency": n, **row}
+                            row = _measure(store, mode, n, seconds, batch, busy)
+                            yield {
+                                "bench": "serve_store",
+                                "db": db,
+                                "mode": mode,
+                                "concurrency": n,
+                                "batch": batch,
+                                "busy": busy,
+                                **row,
+                            }
             finally:
                 cleanup()
 
@@ -201,14 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument("--modes", default="per_write,group_commit", help="comma-separated: per_write, group_commit")
     ap.add_argument("--ids", choices=("client", "random"), default="client", help="time-ordered (default) or uuid4")
+    ap.add_argument(
+        "--batch", type=int, default=1, help="decide + reward pairs per write (default 1; 100: a batch call)"
+    )
+    ap.add_argument("--busy", type=float, default=0.0, help="share of the time a thread runs Python (default 0)")
     ap.add_argument("--base", type=Path, help="another checkout: measure its code and this one alternately")
     ap.add_argument("--repeats", type=int, default=2, help="with --base: rounds of base then current (default 2)")
     args = ap.parse_args(argv)
     _IDS[0] = args.ids
+    if args.batch < 1:
+        ap.error(f"--batch {args.batch}: give 1 or more decide + reward pairs per write")
+    if not 0.0 <= args.busy <= 1.0:
+        ap.error(f"--busy {args.busy}: give the share of the time a thread runs Python, from 0 to 1")
     if args.base is not None:
         if not (args.base / "src" / "abrec").is_dir():
             raise SystemExit(f"--base {args.base}: no src/abrec there; give a checkout (git worktree add DIR COMMIT).")
         own = ["--seconds", str(args.seconds), "--concurrency", args.concurrency, "--db", args.db]
+        own += ["--batch", str(args.batch), "--busy", str(args.busy)]
         for row in _against(args.base, args.repeats, [*own, "--modes", args.modes, "--ids", args.ids]):
             print(json.dumps(row), flush=True)
         return 0
@@ -217,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         [int(c) for c in args.concurrency.split(",")],
         [d.strip() for d in args.db.split(",")],
         [m.strip() for m in args.modes.split(",")],
+        args.batch,
+        args.busy,
     ):
         print(json.dumps(row), flush=True)
     return 0

@@ -54,3 +54,42 @@ def test_ids_are_made_as_asked(ids: str, time_ordered: bool) -> None:
         serve_store._IDS[0] = "client"
     assert len(set(made)) == 200 and all(len(i) == 32 for i in made)
     assert all(i[12] == ("7" if time_ordered else "4") for i in made)
+
+
+def _serve_store() -> object:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import serve_store
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return serve_store
+
+
+def test_a_batch_write_holds_that_many_decide_reward_pairs() -> None:
+    serve_store: object = _serve_store()
+    first, decisions = serve_store._pairs([], "u1", 3)  # type: ignore[attr-defined]
+    assert (len(first.decisions), len(first.rewards)) == (3, 0)  # nothing to reward yet
+    second, again = serve_store._pairs(decisions, "u1", 3)  # type: ignore[attr-defined]
+    assert len(second.decisions) == 3 and len({d.event_id for d in second.decisions + first.decisions}) == 6
+    assert [r.event_id for r in second.rewards] == [d.event_id for d in decisions]  # each earlier decision's reward
+    assert again == list(second.decisions)
+
+
+def test_batch_and_busy_are_measured_and_on_every_line() -> None:
+    done = _run(*"--seconds 0.3 --concurrency 1,2 --db sqlite --modes group_commit --batch 3 --busy 0.5".split())
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["concurrency"] for line in lines] == [1, 2]
+    for line in lines:
+        assert (line["batch"], line["busy"], line["errors"]) == (3, 0.5, 0)
+        assert line["writes"] > 0
+        assert 0.1 < line["busy_measured"] <= 0.6  # the thread did run Python, about half the time
+    idle = _run(*"--seconds 0.2 --concurrency 1 --db sqlite --modes group_commit".split())
+    assert [json.loads(line)["busy_measured"] for line in idle.stdout.splitlines()] == [0.0]
+
+
+@pytest.mark.parametrize(("option", "said"), [("--batch=0", "--batch 0"), ("--busy=1.5", "--busy 1.5")])
+def test_a_bad_batch_or_busy_is_one_error_line(option: str, said: str) -> None:
+    done = _run(option)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"error: {said}" in done.stderr and "Traceback" not in done.stderr

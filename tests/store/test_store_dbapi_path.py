@@ -9,6 +9,7 @@ each submission alone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import pytest
 import sqlalchemy as sa
@@ -87,3 +88,74 @@ def test_a_connection_dropped_mid_transaction_fails_that_write_and_the_next_one_
     stored = store.write(WriteBatch(decisions=[decision("after")]))  # a fresh connection from the pool
     assert stored.decisions[0].status == "stored"
     assert set(store.decisions(["lost", "after"])) == {"after"}
+
+
+def _sqlite_statements(connection: sa.Connection) -> list[str]:
+    """The statements SQLite runs on ``connection`` from now on (its trace callback: one per statement run,
+    so once per row of an executemany)."""
+    seen: list[str] = []
+    connection.connection.dbapi_connection.set_trace_callback(seen.append)  # type: ignore[union-attr]
+    return seen
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_inserts_many_rows_per_statement_in_chunks(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from abrec.store import _write
+
+    monkeypatch.setattr(_write, "SQLITE_VALUES_ROWS", 4)
+    ids = [f"m{i:02d}" for i in range(10)]
+    with store.engine.connect() as connection:
+        with connection.begin():
+            statements = _sqlite_statements(connection)
+            insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row(e) for e in ids])
+            connection.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert [s.count("), (") + 1 for s in inserts] == [4, 4, 2]  # 10 rows in three statements, not ten runs
+    stored = store.decisions(ids)
+    assert sorted(stored) == ids
+    assert dataclasses.replace(stored["m07"], seq=None) == decision("m07")  # each value in its column, not shifted
+    seqs = [stored[e].seq for e in ids]
+    assert seqs == sorted(seqs)  # numbered in the order given, as one row at a time numbers them
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_statement_never_takes_more_parameters_than_sqlite_allows(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from abrec.store import _write
+
+    monkeypatch.setattr(_write, "_SQLITE_VARIABLES", 3 * len(_rows.DECISION_COLUMNS) + 1)  # room for 3 rows, not 4
+    ids = [f"v{i}" for i in range(7)]
+    with store.engine.connect() as connection:
+        with connection.begin():
+            statements = _sqlite_statements(connection)
+            insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row(e) for e in ids])
+    assert [s.count("), (") + 1 for s in statements if s.startswith("INSERT")] == [2, 2, 2, 1]  # powers of two
+    assert sorted(store.decisions(ids)) == ids
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_sqlite_statements_hold_a_power_of_two_rows_so_few_texts_are_prepared(store: EventStore) -> None:
+    ids = [f"p{i:03d}" for i in range(100)]
+    with store.engine.connect() as connection:
+        with connection.begin():
+            statements = _sqlite_statements(connection)
+            insert_values(connection, schema.decisions, _rows.DECISION_COLUMNS, [_row(e) for e in ids])
+    assert [s.count("), (") + 1 for s in statements if s.startswith("INSERT")] == [64, 32, 4]
+    assert sorted(store.decisions(ids)) == ids
+
+
+def test_insert_or_ignore_keeps_the_first_row_in_a_multi_row_statement(store: EventStore) -> None:
+    # u1 twice in one statement (two submissions of one group commit): the first row wins, as row by row.
+    rows = [("x", "u1", "a", 0, 1.0), ("x", "u2", "b", 0, 1.0), ("x", "u1", "c", 0, 1.0), ("x", "u3", "d", 1, 2.0)]
+    with store.engine.connect() as connection:
+        with connection.begin():
+            insert_values(connection, schema.assignments, _write_columns(), rows, ignore=True)
+            insert_values(connection, schema.assignments, _write_columns(), [("x", "u2", "e", 0, 3.0)], ignore=True)
+    assert store.assignments("x", ["u1", "u2", "u3"]) == {"u1": "a", "u2": "b", "u3": "d"}
+
+
+def _write_columns() -> tuple[str, ...]:
+    from abrec.store._write import _ASSIGNMENT_COLUMNS
+
+    return _ASSIGNMENT_COLUMNS
