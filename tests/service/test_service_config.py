@@ -122,3 +122,12 @@ def test_a_missing_config_file_is_one_error_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and result.output.startswith("error: ")
     with pytest.raises(InputError, match="cannot read"):
         load_service_config(tmp_path / "nope.yaml")
+
+
+def test_snapshot_keep_defaults_to_100_and_refuses_a_negative(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings({}).snapshot_keep == 100
+    monkeypatch.setenv("ABREC_SNAPSHOT_KEEP", "0")  # keep every snapshot
+    assert load_settings({}).snapshot_keep == 0
+    monkeypatch.setenv("ABREC_SNAPSHOT_KEEP", "-1")
+    with pytest.raises(InputError, match="snapshot_keep"):
+        load_settings({})

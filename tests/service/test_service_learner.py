@@ -240,3 +240,42 @@ def test_adaptive_allocation_starts_new_periods_that_decisions_record(sqlite_url
     old = client.post("/v1/decide", json={"experiment": "home", "unit": "u0", "candidates": ["a", "b"]}).json()
     first = client.post("/v1/decide", json={"experiment": "home", "unit": "u0", "candidates": ["a"]}).json()
     assert old["variant"] == first["variant"]  # sticky across periods
+
+
+def test_the_learner_keeps_only_each_variants_newest_snapshots(
+    sqlite_url: str, make_client: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from abrec.service import learner
+
+    monkeypatch.setattr(learner, "PRUNE_INTERVAL", 0.05)
+    mapping = config_mapping(experiment(reward={"kind": "click", "window": 3600}))
+    client = make_client(sqlite_url, mapping, learner=True, poll_interval=0.02, snapshot_keep=2)
+    store = EventStore(sqlite_url)
+    try:
+
+        def kept(variant: str) -> list[int]:
+            newest = store.latest_versions().get(("home", variant), 0)
+            return [v for v in range(1, newest + 1) if store.snapshot("home", variant, v) is not None]
+
+        deadline = time.monotonic() + 20
+        unit = 0
+        while time.monotonic() < deadline and store.latest_versions().get(("home", "lin"), 0) < 5:
+            for _ in range(6):  # a round of rewards: the next micro-batch, the next snapshot of each learning variant
+                unit += 1
+                body = {"experiment": "home", "unit": f"u{unit}", "candidates": ["a", "b"], "context": [0, 0, 1]}
+                d = client.post("/v1/decide", json=body).json()
+                shown = d["slate"][0]["item"]
+                client.post("/v1/rewards", json={"rewards": [{"event_id": d["event_id"], "item": shown}]})
+            time.sleep(0.06)
+        assert store.latest_versions()[("home", "lin")] >= 5  # more snapshots than kept were written
+        time.sleep(0.3)  # the last rewards learned: no more snapshots come
+        while time.monotonic() < deadline and len(kept("lin")) > 2:
+            time.sleep(0.05)
+        newest = store.latest_versions()[("home", "lin")]
+        assert kept("lin") == [newest - 1, newest]  # the newest two, nothing older
+        for (_, variant), version in store.latest_versions().items():  # the others too: at most two, the newest
+            assert kept(variant) == [v for v in (version - 1, version) if v > 0]
+        d = client.post("/v1/decide", json={"experiment": "home", "unit": "u1", "candidates": ["a", "b"]}).json()
+        assert d["snapshot_version"] > 0  # the workers still serve the newest
+    finally:
+        store.close()

@@ -136,6 +136,42 @@ def test_snapshots_are_versioned_and_never_overwritten(store: EventStore) -> Non
         store.put_snapshot(snaps[1])
 
 
+def _snap(variant: str, version: int) -> Snapshot:
+    return Snapshot(
+        experiment="exp",
+        variant=variant,
+        version=version,
+        journal_seq=version,
+        policy="linucb",
+        state=bytes([version % 256]) * 5000,  # overflow pages, as real ones
+        created_at=T0,
+    )
+
+
+def test_prune_keeps_each_variants_newest_snapshots(store: EventStore) -> None:
+    for version in range(1, 8):
+        store.put_snapshot(_snap("control", version))
+    for version in (1, 2):
+        store.put_snapshot(_snap("treatment", version))
+    assert store.prune_snapshots(3) == 4  # control's 1-4; treatment has no more than 3
+    assert [store.snapshot("exp", "control", v) is not None for v in range(1, 8)] == [False] * 4 + [True] * 3
+    assert store.latest_snapshot("exp", "control") == _snap("control", 7)
+    assert store.latest_versions() == {("exp", "control"): 7, ("exp", "treatment"): 2}
+    assert store.prune_snapshots(3) == 0  # nothing more to delete
+    store.put_snapshot(_snap("control", 8))  # versions go on after a prune
+    assert store.prune_snapshots(1) == 4  # control's 5-7, treatment's 1
+    assert store.latest_versions() == {("exp", "control"): 8, ("exp", "treatment"): 2}
+    assert store.snapshot("exp", "treatment", 1) is None and store.snapshot("exp", "control", 7) is None
+
+
+@pytest.mark.parametrize("keep", [0, -1, 1.5, True, "3"])
+def test_prune_refuses_to_keep_no_snapshot(store: EventStore, keep: object) -> None:
+    store.put_snapshot(_snap("control", 1))
+    with pytest.raises(InputError, match="keep must be a whole number of snapshots per variant, 1 or more"):
+        store.prune_snapshots(keep)  # type: ignore[arg-type]
+    assert store.latest_snapshot("exp", "control") == _snap("control", 1)
+
+
 def test_counts_per_variant(filled: EventStore) -> None:
     filled.append_journal([_entry("e1", "a", 0, 1.0), _entry("e3", "a", 0, 0.0, "default")])
     counts = filled.counts("exp")

@@ -56,6 +56,8 @@ GRACE = timedelta(seconds=1)
 #: its snapshot (same state, a newer ``journal_seq``) is written when the learner is idle, or at most this
 #: often while it is busy, instead of after every batch.
 STATIC_SNAPSHOT_EVERY = 5.0
+#: Seconds between the learner's deletions of the snapshots older than the newest ``snapshot_keep`` versions.
+PRUNE_INTERVAL = 10.0
 #: The learner folds newly committed rows into the results' sufficient statistics at most this often (seconds);
 #: a results call, the dashboard and ``/metrics`` fold what is left before they read.
 STATS_INTERVAL = 1.0
@@ -482,6 +484,8 @@ class LearnerThread:
     poll_interval : seconds between micro-batches unless a full batch is waiting (a backlog).
     on_error : receives the text of an unexpected error (the loop then restarts from the database).
     drain_timeout : the most seconds :meth:`stop` spends learning what is pending (:meth:`drain`).
+    snapshot_keep : every PRUNE_INTERVAL seconds, the snapshots older than each variant's newest
+        ``snapshot_keep`` versions are deleted (:meth:`~abrec.store.EventStore.prune_snapshots`); 0 keeps them all.
     """
 
     def __init__(
@@ -493,8 +497,10 @@ class LearnerThread:
         retry_interval: float = 1.0,
         on_error: Callable[[str], None] | None = None,
         drain_timeout: float = 10.0,
+        snapshot_keep: int = 0,
     ) -> None:
         self._make = make_learner
+        self.snapshot_keep = snapshot_keep
         self._lock = lock
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
@@ -545,6 +551,7 @@ class LearnerThread:
         self.learner = learner
         next_allocation_check = 0.0
         next_fold = 0.0
+        next_prune = 0.0
         while not self._stop.is_set():
             try:
                 learned = learner.step()
@@ -557,6 +564,9 @@ class LearnerThread:
                 if time.monotonic() >= next_allocation_check:
                     learner.reallocate()
                     next_allocation_check = time.monotonic() + 1.0
+                if self.snapshot_keep and time.monotonic() >= next_prune:
+                    learner.store.prune_snapshots(self.snapshot_keep)
+                    next_prune = time.monotonic() + PRUNE_INTERVAL
             except Exception as exc:
                 self._on_error(f"learner: {type(exc).__name__}: {exc}")
                 self._stop.wait(self.retry_interval)

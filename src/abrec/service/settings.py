@@ -49,6 +49,9 @@ class ServiceSettings(BaseSettings):
         (abrec.service.logging_json).
     access_log : whether every HTTP request gets an access line (logger abrec.access; about 15-60 us each). Off
         by default: the Prometheus metrics count every request with its latency; ``ABREC_ACCESS_LOG=true`` turns it on.
+    snapshot_keep : how many of each variant's newest policy snapshots the learner keeps (it deletes the older
+        ones every 10 s); only the newest is ever read, and a learning variant gets one per micro-batch. 0 keeps
+        every snapshot.
     gc_threshold : the garbage collector's first threshold in `abrec serve`'s worker and learner processes
         (abrec.service._gc; Python's default is 700: a young collection every 700 allocations). 0 leaves it.
     """
@@ -74,6 +77,7 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     access_log: bool = False
     gc_threshold: int = Field(default=20_000, ge=0, le=10_000_000)
+    snapshot_keep: int = Field(default=100, ge=0)
 
     def embedding_cache_dir(self) -> Path:
         """The embedding cache folder: ``cache_dir``, else ``$XDG_CACHE_HOME/abrec``, else ``~/.cache/abrec``."""

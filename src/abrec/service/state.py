@@ -105,6 +105,7 @@ class Service:
                 self.store.learner_lock(),
                 poll_interval=self.settings.poll_interval,
                 on_error=self.notify,
+                snapshot_keep=self.settings.snapshot_keep,
             )
             self.learner.start()
         # Everything built so far (policies, compiled kernels, the ORM's metadata, the app) lives as long as the
