@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from store_records import T0, allocation, decision, reward
 
 from abrec.errors import InputError
-from abrec.store import EventStore, JournalEntry, Snapshot, WriteBatch
+from abrec.store import EventStore, JournalEntry, Snapshot, WriteBatch, schema
 
 
 def _entry(
@@ -162,6 +162,18 @@ def test_prune_keeps_each_variants_newest_snapshots(store: EventStore) -> None:
     assert store.prune_snapshots(1) == 4  # control's 5-7, treatment's 1
     assert store.latest_versions() == {("exp", "control"): 8, ("exp", "treatment"): 2}
     assert store.snapshot("exp", "treatment", 1) is None and store.snapshot("exp", "control", 7) is None
+
+
+def test_prune_deletes_a_long_history_a_chunk_at_a_time(store: EventStore) -> None:
+    for version in range(1, 12):
+        store.put_snapshot(_snap("control", version))
+    with store.engine.connect() as connection:  # versions 3 and 6 gone already (an earlier prune, by hand)
+        connection.execute(schema.snapshots.delete().where(schema.snapshots.c.version.in_([3, 6])))
+        connection.commit()
+    assert store.prune_snapshots(2, chunk=3) == 7  # versions 1-9 but 3 and 6, in chunks 1-3, 4-6, 7-9
+    assert [v for v in range(1, 12) if store.snapshot("exp", "control", v) is not None] == [10, 11]
+    with pytest.raises(InputError, match="chunk must be a whole number of versions"):
+        store.prune_snapshots(2, chunk=0)
 
 
 @pytest.mark.parametrize("keep", [0, -1, 1.5, True, "3"])

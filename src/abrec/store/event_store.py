@@ -514,31 +514,34 @@ class EventStore:
                 )
             connection.execute(sa.insert(s), values)
 
-    def prune_snapshots(self, keep: int) -> int:
+    def prune_snapshots(self, keep: int, *, chunk: int = 200) -> int:
         """Delete every snapshot but the newest ``keep`` versions of each variant; returns how many were deleted.
 
         Only the newest snapshot is ever read (the workers load it, a restarting learner replays the journal after
         it), and a learning variant gets a new one every micro-batch: a few a second under load, hundreds of
         kilobytes each for a LinUCB over a large catalog. Which variants have more than ``keep`` is read first, so
-        the write turn is taken only when there is something to delete.
+        the write turn is taken only when there is something to delete, and then for ``chunk`` versions at a time
+        (a database that kept every snapshot until now is pruned in short transactions, writes in between).
         """
         if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
             raise InputError(f"keep must be a whole number of snapshots per variant, 1 or more; got {keep!r}.")
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+            raise InputError(f"chunk must be a whole number of versions, 1 or more; got {chunk!r}.")
         s = schema.snapshots
         spans = sa.select(s.c.experiment, s.c.variant, sa.func.min(s.c.version), sa.func.max(s.c.version))
         with self._reading() as connection:
             over = [
-                (e, v, int(newest))
+                (e, v, int(oldest), int(newest) - keep)
                 for e, v, oldest, newest in connection.execute(spans.group_by(s.c.experiment, s.c.variant))
                 if int(oldest) <= int(newest) - keep
             ]
-        if not over:
-            return 0
         deleted = 0
-        with self._writing() as connection:
-            for experiment, variant, newest in over:
-                old = (s.c.experiment == experiment) & (s.c.variant == variant) & (s.c.version <= newest - keep)
-                deleted += connection.execute(sa.delete(s).where(old)).rowcount
+        for experiment, variant, first, last in over:  # versions first..last go
+            for start in range(first, last + 1, chunk):
+                end = min(start + chunk - 1, last)
+                key = (s.c.experiment == experiment) & (s.c.variant == variant) & s.c.version.between(start, end)
+                with self._writing() as connection:
+                    deleted += connection.execute(sa.delete(s).where(key)).rowcount
         return deleted
 
     def latest_snapshot(self, experiment: str, variant: str) -> Snapshot | None:
