@@ -1,4 +1,5 @@
-"""``benchmarks/serve_store.py`` (group commit's writes per second): its ids and its A/B of two checkouts."""
+"""``benchmarks/serve_store.py`` (group commit's writes per second): its ids, its batch and busy options, its A/B of two
+checkouts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,15 @@ SCRIPT = REPO / "benchmarks" / "serve_store.py"
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120)
+
+
+def _serve_store() -> Any:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import serve_store
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return serve_store
 
 
 def test_base_measures_both_checkouts_alternately_and_tags_each_line() -> None:
@@ -42,11 +53,7 @@ def test_base_must_be_a_checkout(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("ids", "time_ordered"), [("client", True), ("random", False)])
 def test_ids_are_made_as_asked(ids: str, time_ordered: bool) -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import serve_store
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+    serve_store: Any = _serve_store()
     serve_store._IDS[0] = ids
     try:
         made = [serve_store._id() for _ in range(200)]
@@ -56,20 +63,11 @@ def test_ids_are_made_as_asked(ids: str, time_ordered: bool) -> None:
     assert all(i[12] == ("7" if time_ordered else "4") for i in made)
 
 
-def _serve_store() -> object:
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    try:
-        import serve_store
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
-    return serve_store
-
-
 def test_a_batch_write_holds_that_many_decide_reward_pairs() -> None:
-    serve_store: object = _serve_store()
-    first, decisions = serve_store._pairs([], "u1", 3)  # type: ignore[attr-defined]
+    serve_store = _serve_store()
+    first, decisions = serve_store._pairs([], "u1", 3)
     assert (len(first.decisions), len(first.rewards)) == (3, 0)  # nothing to reward yet
-    second, again = serve_store._pairs(decisions, "u1", 3)  # type: ignore[attr-defined]
+    second, again = serve_store._pairs(decisions, "u1", 3)
     assert len(second.decisions) == 3 and len({d.event_id for d in second.decisions + first.decisions}) == 6
     assert [r.event_id for r in second.rewards] == [d.event_id for d in decisions]  # each earlier decision's reward
     assert again == list(second.decisions)

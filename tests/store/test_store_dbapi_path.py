@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from store_records import decision, reward
 
 from abrec.store import EventStore, WriteBatch, _rows, schema
-from abrec.store._write import fetch, insert_values, select_in
+from abrec.store._write import _ASSIGNMENT_COLUMNS, fetch, insert_values, select_in
 
 _HEAD = 'SELECT "event_id" FROM "decisions" WHERE'
 
@@ -150,12 +150,6 @@ def test_insert_or_ignore_keeps_the_first_row_in_a_multi_row_statement(store: Ev
     rows = [("x", "u1", "a", 0, 1.0), ("x", "u2", "b", 0, 1.0), ("x", "u1", "c", 0, 1.0), ("x", "u3", "d", 1, 2.0)]
     with store.engine.connect() as connection:
         with connection.begin():
-            insert_values(connection, schema.assignments, _write_columns(), rows, ignore=True)
-            insert_values(connection, schema.assignments, _write_columns(), [("x", "u2", "e", 0, 3.0)], ignore=True)
+            insert_values(connection, schema.assignments, _ASSIGNMENT_COLUMNS, rows, ignore=True)
+            insert_values(connection, schema.assignments, _ASSIGNMENT_COLUMNS, [("x", "u2", "e", 0, 3.0)], ignore=True)
     assert store.assignments("x", ["u1", "u2", "u3"]) == {"u1": "a", "u2": "b", "u3": "d"}
-
-
-def _write_columns() -> tuple[str, ...]:
-    from abrec.store._write import _ASSIGNMENT_COLUMNS
-
-    return _ASSIGNMENT_COLUMNS
